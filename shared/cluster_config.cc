@@ -1,0 +1,475 @@
+#include "shared/cluster_config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace cb {
+namespace {
+
+constexpr std::size_t kMaxReportedProblems = 20;
+constexpr uint64_t kMinFrameBytes = 64 * 1024;
+constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 30;
+constexpr int64_t kMaxWeight = 1'000'000;
+constexpr milliseconds kMinHeartbeatInterval{10};
+constexpr milliseconds kMaxSlowStart{24 * 60 * 60 * 1000};
+
+// Every problem found, each as "<source>:<line>: <field>: <what>".
+class Problems {
+ public:
+  explicit Problems(std::string source) : source_(std::move(source)) {}
+
+  void Add(int64_t line, std::string_view field, std::string_view what) {
+    std::ostringstream text;
+    text << source_ << ":" << line << ": " << field << ": " << what;
+    list_.push_back(text.str());
+  }
+  bool empty() const { return list_.empty(); }
+
+  Status ToStatus() const {
+    std::string message;
+    for (std::size_t i = 0; i < list_.size() && i < kMaxReportedProblems; ++i) {
+      if (i > 0) message += "\n";
+      message += list_[i];
+    }
+    if (list_.size() > kMaxReportedProblems) {
+      message += "\n(" + std::to_string(list_.size() - kMaxReportedProblems) + " more problems)";
+    }
+    return Status::InvalidArgument(message);
+  }
+
+ private:
+  std::string source_;
+  std::vector<std::string> list_;
+};
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+int64_t LineOf(const toml::node& node) { return static_cast<int64_t>(node.source().begin.line); }
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
+}
+
+// A name as used in ids, tags and log lines: letters, digits, '.', '-', '_', not
+// starting with a punctuation character.
+bool IsValidName(std::string_view name, std::size_t max_length) {
+  if (name.empty() || name.size() > max_length || !std::isalnum(static_cast<unsigned char>(name[0])))
+    return false;
+  return std::all_of(name.begin(), name.end(), IsNameChar);
+}
+
+// Reads the keys of one TOML table, type-checking each, and remembers which keys
+// were asked for so that every other key can be reported as unknown.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string field_prefix, Problems& problems)
+      : table_(table), prefix_(std::move(field_prefix)), problems_(problems) {}
+
+  std::string Field(std::string_view key) const { return prefix_ + "." + std::string(key); }
+  int64_t Line(std::string_view key) const {
+    const toml::node* node = table_.get(key);
+    return node != nullptr ? LineOf(*node) : LineOf(table_);
+  }
+  void Problem(std::string_view key, std::string_view what) {
+    problems_.Add(Line(key), Field(key), what);
+  }
+
+  const toml::node* Get(std::string_view key) {
+    known_.emplace(key);
+    return table_.get(key);
+  }
+
+  std::optional<std::string> String(std::string_view key) {
+    const toml::node* node = Get(key);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_string()) {
+      Problem(key, "expected a string");
+      return std::nullopt;
+    }
+    return node->as_string()->get();
+  }
+
+  std::optional<std::string> RequiredString(std::string_view key) {
+    std::optional<std::string> value = String(key);
+    if (!value && table_.get(key) == nullptr) Problem(key, "missing (required)");
+    return value;
+  }
+
+  void Integer(std::string_view key, int64_t min, int64_t max, auto& out) {
+    const toml::node* node = Get(key);
+    if (node == nullptr) return;
+    if (!node->is_integer()) {
+      Problem(key, "expected a whole number");
+      return;
+    }
+    const int64_t value = node->as_integer()->get();
+    if (value < min || value > max) {
+      Problem(key, std::to_string(value) + " is outside " + std::to_string(min) + ".." +
+                       std::to_string(max));
+      return;
+    }
+    out = static_cast<std::remove_reference_t<decltype(out)>>(value);
+  }
+
+  void Boolean(std::string_view key, bool& out) {
+    const toml::node* node = Get(key);
+    if (node == nullptr) return;
+    if (!node->is_boolean()) {
+      Problem(key, "expected true or false");
+      return;
+    }
+    out = node->as_boolean()->get();
+  }
+
+  // Returns whether the key was present (even if malformed).
+  bool Duration(std::string_view key, milliseconds& out) {
+    if (table_.get(key) == nullptr) {
+      known_.emplace(key);
+      return false;
+    }
+    std::optional<std::string> text = String(key);
+    if (!text) return true;
+    Result<milliseconds> parsed = ParseDuration(*text);
+    if (parsed.ok()) {
+      out = *parsed;
+    } else {
+      Problem(key, parsed.status().message());
+    }
+    return true;
+  }
+
+  void ByteSize(std::string_view key, uint64_t& out) {
+    const toml::node* node = Get(key);
+    if (node == nullptr) return;
+    if (node->is_integer() && node->as_integer()->get() >= 0) {
+      out = static_cast<uint64_t>(node->as_integer()->get());
+      return;
+    }
+    if (!node->is_string()) {
+      Problem(key, "expected a size such as \"1MiB\" or a whole number of bytes");
+      return;
+    }
+    Result<uint64_t> parsed = ParseByteSize(node->as_string()->get());
+    if (parsed.ok()) {
+      out = *parsed;
+    } else {
+      Problem(key, parsed.status().message());
+    }
+  }
+
+  void Address(std::string_view key, HostPort& out, bool required) {
+    std::optional<std::string> text = required ? RequiredString(key) : String(key);
+    if (!text) return;
+    if (text->size() > kMaxAddressLength) {
+      Problem(key, "longer than " + std::to_string(kMaxAddressLength) + " characters");
+      return;
+    }
+    Result<HostPort> parsed = ParseHostPort(*text);
+    if (parsed.ok()) {
+      out = *parsed;
+    } else {
+      Problem(key, parsed.status().message());
+    }
+  }
+
+  // Reports every key of the table that no getter asked for.
+  void RejectUnknownKeys() {
+    for (auto&& [key, node] : table_) {
+      const std::string_view name = key.str();
+      if (known_.count(std::string(name)) != 0) continue;
+      std::string what = "unknown key";
+      for (const std::string& candidate : known_) {
+        if (EditDistance(name, candidate) <= 2) {
+          what += " (did you mean \"" + candidate + "\"?)";
+          break;
+        }
+      }
+      problems_.Add(LineOf(node), Field(name), what);
+    }
+  }
+
+ private:
+  const toml::table& table_;
+  std::string prefix_;
+  Problems& problems_;
+  std::set<std::string, std::less<>> known_;
+};
+
+// The sub-table `key` of `reader`'s table; nullptr (with a problem) when it is of
+// another type, nullptr when absent.
+const toml::table* SubTable(TableReader& reader, std::string_view key) {
+  const toml::node* node = reader.Get(key);
+  if (node == nullptr) return nullptr;
+  if (!node->is_table()) {
+    reader.Problem(key, "expected a table ([" + std::string(key) + "])");
+    return nullptr;
+  }
+  return node->as_table();
+}
+
+void ReadNodeSettings(TableReader& reader, NodeSettings& node) {
+  reader.Address("admin_listen", node.admin_listen, false);
+  reader.Address("memcached_listen", node.memcached_listen, false);
+  if (auto data_dir = reader.String("data_dir")) {
+    if (data_dir->empty()) reader.Problem("data_dir", "must not be empty");
+    node.data_dir = *data_dir;
+  }
+  if (auto view_file = reader.String("view_file")) node.view_file = *view_file;
+}
+
+void ReadClusterSection(const toml::table* table, ClusterConfig& config, Problems& problems) {
+  if (table == nullptr) {
+    problems.Add(1, "cluster", "missing section [cluster] (with name and key_file)");
+    return;
+  }
+  TableReader reader(*table, "cluster", problems);
+  if (auto name = reader.RequiredString("name")) {
+    if (!IsValidName(*name, kMaxIdLength)) {
+      reader.Problem("name", "\"" + *name + "\" is not 1.." + std::to_string(kMaxIdLength) +
+                                 " letters, digits, '.', '-' or '_'");
+    }
+    config.name = *name;
+  }
+  if (auto key_file = reader.RequiredString("key_file")) {
+    if (key_file->empty()) reader.Problem("key_file", "must not be empty");
+    config.key_file = *key_file;
+  }
+  reader.Duration("heartbeat_interval", config.heartbeat_interval);
+  reader.Duration("heartbeat_timeout", config.heartbeat_timeout);
+  reader.Duration("dynamic_server_timeout", config.dynamic_server_timeout);
+  reader.Duration("slow_start", config.slow_start);
+  reader.ByteSize("max_frame_size", config.max_frame_bytes);
+  reader.RejectUnknownKeys();
+
+  if (config.heartbeat_interval < kMinHeartbeatInterval) {
+    reader.Problem("heartbeat_interval", "must be at least 10ms");
+  }
+  if (config.heartbeat_timeout <= config.heartbeat_interval) {
+    reader.Problem("heartbeat_timeout", "must be longer than heartbeat_interval (" +
+                                            FormatDuration(config.heartbeat_interval) + ")");
+  }
+  if (config.dynamic_server_timeout < config.heartbeat_timeout) {
+    reader.Problem("dynamic_server_timeout", "must not be shorter than heartbeat_timeout");
+  }
+  if (config.slow_start > kMaxSlowStart) reader.Problem("slow_start", "must be at most 24h");
+  if (config.max_frame_bytes < kMinFrameBytes || config.max_frame_bytes > kMaxFrameBytes) {
+    reader.Problem("max_frame_size", "must be between 64KiB and 1GiB");
+  }
+}
+
+void ReadServers(const toml::node* node, ClusterConfig& config, Problems& problems) {
+  if (node == nullptr) {
+    problems.Add(1, "server", "no [[server]] entries: a cluster needs at least one server");
+    return;
+  }
+  const toml::array* array = node->as_array();
+  if (array == nullptr || !array->is_array_of_tables()) {
+    problems.Add(LineOf(*node), "server", "expected [[server]] tables");
+    return;
+  }
+  if (array->size() > static_cast<std::size_t>(kMaxServers)) {
+    problems.Add(LineOf((*array)[kMaxServers]), "server",
+                 "more than " + std::to_string(kMaxServers) +
+                     " servers; a triad domain has one route character per server");
+  }
+  std::map<std::string, int64_t, std::less<>> first_id_line;
+  std::map<std::string, std::pair<std::string, int64_t>, std::less<>> first_address;
+
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const toml::table& table = *(*array)[i].as_table();
+    ServerConfig server;
+    server.index = static_cast<int>(i);
+    server.line = static_cast<int>(LineOf(table));
+    server.node = config.node_defaults;
+    TableReader reader(table, "server[" + std::to_string(i) + "]", problems);
+
+    if (auto id = reader.RequiredString("id")) {
+      server.id = *id;
+      if (!IsValidName(*id, kMaxIdLength)) {
+        reader.Problem("id", "\"" + *id + "\" is not 1.." + std::to_string(kMaxIdLength) +
+                                 " letters, digits, '.', '-' or '_'");
+      } else if (auto [it, inserted] = first_id_line.emplace(*id, reader.Line("id")); !inserted) {
+        reader.Problem("id", "duplicate id \"" + *id + "\" (first at line " +
+                                 std::to_string(it->second) + ")");
+      }
+    }
+    reader.Address("cluster_address", server.cluster_address, true);
+    reader.Address("http_address", server.http_address, true);
+    for (const auto& [key, address] : {std::pair{"cluster_address", &server.cluster_address},
+                                       std::pair{"http_address", &server.http_address}}) {
+      if (address->port == 0) continue;  // missing or malformed: reported already
+      const std::string text = address->ToString();
+      const std::string field = reader.Field(key);
+      auto [it, inserted] = first_address.emplace(text, std::pair{field, reader.Line(key)});
+      if (!inserted) {
+        reader.Problem(key, "address " + text + " is also " + it->second.first + " (line " +
+                                std::to_string(it->second.second) + ")");
+      }
+    }
+    reader.Integer("weight", 0, kMaxWeight, server.weight);
+    ReadNodeSettings(reader, server.node);
+    reader.RejectUnknownKeys();
+    config.servers.push_back(std::move(server));
+  }
+}
+
+CacheConfig DefaultCache(std::string_view name) {
+  CacheConfig cache;
+  cache.name = std::string(name);
+  if (name == kSessionCache) cache.idle_timeout = milliseconds(30 * 60 * 1000);
+  return cache;
+}
+
+void ReadCaches(const toml::table* caches, ClusterConfig& config, Problems& problems) {
+  std::map<std::string, CacheConfig, std::less<>> by_name;
+  for (std::string_view name : {kSessionCache, kDefaultCache}) {
+    by_name.emplace(name, DefaultCache(name));
+  }
+  if (caches != nullptr) {
+    for (auto&& [key, node] : *caches) {
+      const std::string name(key.str());
+      const std::string field = "cache." + name;
+      if (!IsValidName(name, kMaxCacheNameLength) ||
+          name.find_first_of(".") != std::string::npos) {
+        problems.Add(LineOf(node), field,
+                     "cache names are letters, digits, '-' or '_' (they prefix memcached keys "
+                     "as <cache>:<key>)");
+        continue;
+      }
+      if (!node.is_table()) {
+        problems.Add(LineOf(node), field, "expected a table ([cache." + name + "])");
+        continue;
+      }
+      TableReader reader(*node.as_table(), field, problems);
+      CacheConfig cache = by_name.count(name) ? by_name[name] : DefaultCache(name);
+      milliseconds idle{0};
+      milliseconds ttl{0};
+      const bool has_idle = reader.Duration("idle_timeout", idle);
+      const bool has_ttl = reader.Duration("ttl", ttl);
+      if (has_idle && has_ttl) {
+        reader.Problem("ttl", "set idle_timeout or ttl, not both");
+      } else if (has_idle || has_ttl) {
+        cache.idle_timeout = idle;
+        cache.ttl = ttl;
+      }
+      reader.ByteSize("max_entry_size", cache.max_entry_bytes);
+      reader.RejectUnknownKeys();
+      if (cache.max_entry_bytes == 0 ||
+          cache.max_entry_bytes + kMinFrameBytes > config.max_frame_bytes) {
+        reader.Problem("max_entry_size",
+                       "must be at least 1 byte and 64KiB below cluster.max_frame_size");
+      }
+      by_name[name] = std::move(cache);
+    }
+  }
+  for (auto& [name, cache] : by_name) config.caches.push_back(std::move(cache));
+}
+
+void ReadDeploy(const toml::table* table, ClusterConfig& config, Problems& problems) {
+  if (table == nullptr) return;
+  TableReader reader(*table, "deploy", problems);
+  reader.Boolean("remote", config.deploy.remote);
+  for (const auto& [key, target] : {std::pair{"stage", &config.deploy.stage},
+                                    std::pair{"host", &config.deploy.host}}) {
+    if (auto value = reader.String(key)) {
+      if (!IsValidName(*value, kMaxIdLength)) {
+        reader.Problem(key, "\"" + *value +
+                                "\" is not letters, digits, '.', '-' or '_' (it is part of "
+                                "deployment tag names)");
+      }
+      *target = *value;
+    }
+  }
+  reader.Integer("keep_versions", 1, 100, config.deploy.keep_versions);
+  reader.RejectUnknownKeys();
+}
+
+}  // namespace
+
+const ServerConfig* ClusterConfig::FindServer(std::string_view id) const {
+  for (const ServerConfig& server : servers) {
+    if (server.id == id) return &server;
+  }
+  return nullptr;
+}
+
+const CacheConfig* ClusterConfig::FindCache(std::string_view cache_name) const {
+  for (const CacheConfig& cache : caches) {
+    if (cache.name == cache_name) return &cache;
+  }
+  return nullptr;
+}
+
+std::string ClusterConfig::ResolvePath(std::string_view path) const {
+  const std::filesystem::path given(path);
+  if (given.is_absolute() || source.empty()) return given.string();
+  return (std::filesystem::path(source).parent_path() / given).lexically_normal().string();
+}
+
+Result<ClusterConfig> ParseClusterConfig(std::string_view toml_text, std::string_view source_name) {
+  const std::string source(source_name);
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& error) {
+    return Status::InvalidArgument(source + ":" + std::to_string(error.source().begin.line) +
+                                   ": " + std::string(error.description()));
+  }
+
+  ClusterConfig config;
+  config.source = source;
+  Problems problems(source);
+  TableReader top(root, "", problems);
+  // Order matters: [cluster] sets the frame limit caches are checked against, and
+  // [node] the defaults that servers override.
+  ReadClusterSection(SubTable(top, "cluster"), config, problems);
+  if (const toml::table* node = SubTable(top, "node")) {
+    TableReader reader(*node, "node", problems);
+    ReadNodeSettings(reader, config.node_defaults);
+    reader.RejectUnknownKeys();
+  }
+  ReadServers(top.Get("server"), config, problems);
+  ReadCaches(SubTable(top, "cache"), config, problems);
+  ReadDeploy(SubTable(top, "deploy"), config, problems);
+  for (auto&& [key, node] : root) {
+    const std::string_view name = key.str();
+    if (name != "cluster" && name != "node" && name != "server" && name != "cache" &&
+        name != "deploy") {
+      problems.Add(LineOf(node), name,
+                   "unknown section (expected cluster, node, server, cache or deploy)");
+    }
+  }
+  if (!problems.empty()) return problems.ToStatus();
+  return config;
+}
+
+Result<ClusterConfig> LoadClusterConfig(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Status::NotFound(path + ": cannot open the cluster file");
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return Status::IoError(path + ": cannot read the cluster file");
+  return ParseClusterConfig(text.str(), path);
+}
+
+}  // namespace cb

@@ -1,0 +1,113 @@
+// The cluster file: one TOML file, identical on every server, parsed into a
+// validated model. conf-examples/cluster.toml documents every key.
+//
+//   [cluster]   name, key_file, heartbeat_interval, heartbeat_timeout,
+//               dynamic_server_timeout, slow_start, max_frame_size
+//   [node]      settings of each server's own sidecar: admin_listen,
+//               memcached_listen, data_dir, view_file
+//   [[server]]  id, cluster_address, http_address, weight, and any [node] key to
+//               override it for that server; in cluster order (index 0, 1, ...)
+//   [cache.N]   idle_timeout or ttl, max_entry_size ("session" and "default"
+//               always exist)
+//   [deploy]    remote, stage, host, keep_versions
+//
+// Contract: parsing either yields a model that satisfies every rule below or an
+// error listing each problem as "<file>:<line>: <field>: <what is wrong>". Unknown
+// keys and sections are errors (a typo must not silently fall back to a default).
+// The model is a plain value; thread-safe to read from many threads.
+#ifndef CLUSTER_BALANCE_SHARED_CLUSTER_CONFIG_H_
+#define CLUSTER_BALANCE_SHARED_CLUSTER_CONFIG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/config_values.h"
+#include "shared/route_codec.h"
+#include "shared/status.h"
+
+namespace cb {
+
+using std::chrono::milliseconds;
+
+// Settings of one server's own sidecar.
+struct NodeSettings {
+  HostPort admin_listen{"127.0.0.1", 6880};
+  HostPort memcached_listen{"127.0.0.1", 11211};
+  std::string data_dir = "/var/lib/cluster-balance";
+  // Where the sidecar publishes its view; empty = its default
+  // (/run/cluster-balance/view when writable, else <data_dir>/view).
+  std::string view_file;
+
+  bool operator==(const NodeSettings&) const = default;
+};
+
+struct ServerConfig {
+  int index = 0;  // position in the file: 0, 1, 2 are the triad
+  std::string id;
+  HostPort cluster_address;  // the sidecar's cluster port
+  HostPort http_address;     // the application backend
+  uint32_t weight = 100;     // share of new sessions; 0 = none
+  NodeSettings node;         // [node] with this server's overrides applied
+  int line = 0;              // where the entry starts in the file
+
+  bool is_triad() const { return index < 3; }
+};
+
+struct CacheConfig {
+  std::string name;
+  milliseconds idle_timeout{0};  // expire after this long unread or unwritten; 0 = never
+  milliseconds ttl{0};           // expire this long after the write; 0 = never
+  uint64_t max_entry_bytes = 1024 * 1024;
+
+  bool operator==(const CacheConfig&) const = default;
+};
+
+struct DeployConfig {
+  bool remote = false;  // accept deployments from other machines (always authenticated)
+  std::string stage = "production";
+  std::string host = "default";
+  uint32_t keep_versions = 3;  // old checkouts kept for rollback
+
+  bool operator==(const DeployConfig&) const = default;
+};
+
+struct ClusterConfig {
+  std::string source;  // file name used in messages
+  std::string name;
+  std::string key_file;  // shared cluster key; relative paths are relative to `source`
+  milliseconds heartbeat_interval{1000};
+  milliseconds heartbeat_timeout{3000};
+  milliseconds dynamic_server_timeout{15 * 60 * 1000};  // a dynamic server's index is freed
+  milliseconds slow_start{60 * 1000};
+  uint64_t max_frame_bytes = 16 * 1024 * 1024;
+  NodeSettings node_defaults;
+  std::vector<ServerConfig> servers;  // static servers in cluster order
+  std::vector<CacheConfig> caches;    // sorted by name
+  DeployConfig deploy;
+
+  const ServerConfig* FindServer(std::string_view id) const;
+  const CacheConfig* FindCache(std::string_view name) const;
+  // `path` as the sidecar should open it: relative paths are taken relative to the
+  // directory of the cluster file.
+  std::string ResolvePath(std::string_view path) const;
+};
+
+// Limits the validation enforces.
+inline constexpr std::size_t kMaxIdLength = 63;
+inline constexpr std::size_t kMaxAddressLength = 63;
+inline constexpr std::size_t kMaxCacheNameLength = 64;
+inline constexpr std::string_view kSessionCache = "session";
+inline constexpr std::string_view kDefaultCache = "default";
+
+// Parses TOML text; `source_name` names it in messages.
+Result<ClusterConfig> ParseClusterConfig(std::string_view toml_text, std::string_view source_name);
+
+// Reads and parses a cluster file.
+Result<ClusterConfig> LoadClusterConfig(const std::string& path);
+
+}  // namespace cb
+
+#endif  // CLUSTER_BALANCE_SHARED_CLUSTER_CONFIG_H_

@@ -1,0 +1,242 @@
+#include "shared/view_file.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <immintrin.h>
+
+namespace cb {
+namespace {
+
+constexpr std::size_t kImageBytes = sizeof(ViewImage);
+constexpr std::size_t kViewWords = sizeof(ClusterView) / sizeof(uint64_t);
+static_assert(sizeof(ClusterView) % sizeof(uint64_t) == 0);
+static_assert(offsetof(ViewImage, view) % sizeof(uint64_t) == 0);
+
+// A writer's update is one 17 KB copy; this many tries spans it many times over.
+constexpr int kReadAttempts = 256;
+
+using ViewWords = std::array<uint64_t, kViewWords>;
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// The mapped file seen as 64-bit words, the unit of the seqlock's atomic copies.
+uint64_t* WordsAt(void* mapping, std::size_t byte_offset) {
+  return reinterpret_cast<uint64_t*>(static_cast<char*>(mapping) + byte_offset);
+}
+
+std::atomic_ref<uint64_t> SequenceOf(void* mapping) {
+  return std::atomic_ref<uint64_t>(*WordsAt(mapping, offsetof(ViewFileHeader, sequence)));
+}
+
+ViewFileHeader CurrentHeader() {
+  ViewFileHeader header;
+  header.header_bytes = sizeof(ViewFileHeader);
+  header.file_bytes = kImageBytes;
+  return header;
+}
+
+// Why `header` (read from a file of `file_size` bytes) is not one this build reads.
+Status CheckHeader(const ViewFileHeader& header, off_t file_size, const std::string& path) {
+  if (header.magic != kViewMagic) {
+    return Status::InvalidArgument(path + ": not a cluster view file (bad magic)");
+  }
+  if (header.format_version != kViewFormatVersion) {
+    return Status::Unsupported(path + ": view format version " +
+                               std::to_string(header.format_version) + ", this build reads " +
+                               std::to_string(kViewFormatVersion));
+  }
+  const ViewFileHeader expected = CurrentHeader();
+  if (header.header_bytes != expected.header_bytes || header.file_bytes != expected.file_bytes ||
+      header.server_capacity != expected.server_capacity) {
+    return Status::InvalidArgument(path + ": view header sizes do not match format version " +
+                                   std::to_string(kViewFormatVersion));
+  }
+  if (file_size < static_cast<off_t>(kImageBytes)) {
+    return Status::InvalidArgument(path + ": truncated view file (" + std::to_string(file_size) +
+                                   " of " + std::to_string(kImageBytes) + " bytes)");
+  }
+  return Status::Ok();
+}
+
+// Reads and checks the header of the open file `fd`.
+Status CheckFile(int fd, const std::string& path) {
+  struct stat info {};
+  if (fstat(fd, &info) != 0) return Status::IoError(Errno(path));
+  ViewFileHeader header;
+  if (info.st_size < static_cast<off_t>(sizeof(header))) {
+    return Status::InvalidArgument(path + ": truncated view file (" +
+                                   std::to_string(info.st_size) + " bytes)");
+  }
+  if (pread(fd, &header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header))) {
+    return Status::IoError(Errno(path + ": reading the view header"));
+  }
+  return CheckHeader(header, info.st_size, path);
+}
+
+// Writes a new file holding an empty view next to `path` and renames it into place,
+// so that no reader ever maps a half-created file.
+Status CreateEmptyViewFile(const std::string& path) {
+  const std::string temporary = path + ".tmp." + std::to_string(getpid());
+  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError(Errno("creating " + temporary));
+  auto image = std::make_unique<ViewImage>();
+  image->header = CurrentHeader();
+  image->header.sequence = 2;  // even: stable; above 0 so a first read always copies
+  const bool written =
+      pwrite(fd, image.get(), kImageBytes, 0) == static_cast<ssize_t>(kImageBytes);
+  const int saved_errno = errno;
+  close(fd);
+  if (!written) {
+    unlink(temporary.c_str());
+    errno = saved_errno;
+    return Status::IoError(Errno("writing " + temporary));
+  }
+  if (rename(temporary.c_str(), path.c_str()) != 0) {
+    const Status status = Status::IoError(Errno("renaming " + temporary + " to " + path));
+    unlink(temporary.c_str());
+    return status;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+// ViewWriter
+
+Result<std::unique_ptr<ViewWriter>> ViewWriter::Open(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd >= 0 && !CheckFile(fd, path).ok()) {
+    close(fd);
+    fd = -1;
+  }
+  if (fd < 0) {
+    if (Status created = CreateEmptyViewFile(path); !created.ok()) return created;
+    fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Status::IoError(Errno("opening " + path));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const Status status =
+        errno == EWOULDBLOCK
+            ? Status::IoError(path + ": another process is already publishing this view file")
+            : Status::IoError(Errno("locking " + path));
+    close(fd);
+    return status;
+  }
+  void* mapping = mmap(nullptr, kImageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mapping == MAP_FAILED) {
+    const Status status = Status::IoError(Errno("mapping " + path));
+    close(fd);
+    return status;
+  }
+  return std::unique_ptr<ViewWriter>(new ViewWriter(path, fd, mapping));
+}
+
+ViewWriter::ViewWriter(std::string path, int fd, void* mapping)
+    : path_(std::move(path)), fd_(fd), mapping_(mapping) {}
+
+ViewWriter::~ViewWriter() {
+  munmap(mapping_, kImageBytes);
+  close(fd_);  // releases the flock
+}
+
+Status ViewWriter::Publish(const ClusterView& view) {
+  if (Status valid = view.Validate(); !valid.ok()) return valid;
+  ViewWords words;
+  std::memcpy(words.data(), &view, sizeof(ClusterView));
+
+  std::atomic_ref<uint64_t> sequence = SequenceOf(mapping_);
+  // Odd while updating. A writer that died mid-update left it odd already, and no
+  // reader ever keeps a copy taken under an odd sequence.
+  const uint64_t start = sequence.load(std::memory_order_relaxed) | 1;
+  sequence.store(start, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  uint64_t* target = WordsAt(mapping_, offsetof(ViewImage, view));
+  for (std::size_t i = 0; i < kViewWords; ++i) {
+    std::atomic_ref<uint64_t>(target[i]).store(words[i], std::memory_order_relaxed);
+  }
+  sequence.store(start + 1, std::memory_order_release);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------
+// ViewReader
+
+Result<std::unique_ptr<ViewReader>> ViewReader::Open(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return errno == ENOENT ? Status::NotFound(path + ": no view file (is the sidecar running?)")
+                           : Status::IoError(Errno("opening " + path));
+  }
+  struct stat info {};
+  Status status = CheckFile(fd, path);
+  if (status.ok() && fstat(fd, &info) != 0) status = Status::IoError(Errno(path));
+  void* mapping = MAP_FAILED;
+  if (status.ok()) {
+    mapping = mmap(nullptr, kImageBytes, PROT_READ, MAP_SHARED, fd, 0);
+    if (mapping == MAP_FAILED) status = Status::IoError(Errno("mapping " + path));
+  }
+  close(fd);  // the mapping outlives the descriptor
+  if (!status.ok()) return status;
+  return std::unique_ptr<ViewReader>(new ViewReader(path, mapping, info.st_dev, info.st_ino));
+}
+
+ViewReader::ViewReader(std::string path, const void* mapping, dev_t device, ino_t inode)
+    : path_(std::move(path)),
+      mapping_(mapping),
+      device_(device),
+      inode_(inode),
+      snapshot_(std::make_unique<ClusterView>()) {}
+
+ViewReader::~ViewReader() { munmap(const_cast<void*>(mapping_), kImageBytes); }
+
+Result<const ClusterView*> ViewReader::Current() {
+  // The mapping is read-only; atomic_ref needs a non-const object but only loads here.
+  void* mapping = const_cast<void*>(mapping_);
+  std::atomic_ref<uint64_t> sequence = SequenceOf(mapping);
+  const uint64_t* source = WordsAt(mapping, offsetof(ViewImage, view));
+  ViewWords words;
+
+  for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
+    const uint64_t before = sequence.load(std::memory_order_acquire);
+    if (have_snapshot_ && before == snapshot_sequence_) return snapshot_.get();
+    if (before % 2 != 0) {
+      _mm_pause();
+      continue;
+    }
+    for (std::size_t i = 0; i < kViewWords; ++i) {
+      words[i] = std::atomic_ref<uint64_t>(const_cast<uint64_t&>(source[i]))
+                     .load(std::memory_order_relaxed);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (sequence.load(std::memory_order_relaxed) != before) continue;
+
+    auto candidate = std::make_unique<ClusterView>();
+    std::memcpy(static_cast<void*>(candidate.get()), words.data(), sizeof(ClusterView));
+    if (Status valid = candidate->Validate(); !valid.ok()) {
+      return Status::InvalidArgument(path_ + ": " + valid.message());
+    }
+    snapshot_ = std::move(candidate);
+    snapshot_sequence_ = before;
+    have_snapshot_ = true;
+    return snapshot_.get();
+  }
+  if (have_snapshot_) return snapshot_.get();
+  return Status::IoError(path_ + ": the view is being rewritten continuously; no stable copy");
+}
+
+bool ViewReader::MappingIsStale() const {
+  struct stat info {};
+  if (stat(path_.c_str(), &info) != 0) return true;
+  return info.st_dev != device_ || info.st_ino != inode_;
+}
+
+}  // namespace cb

@@ -1,0 +1,94 @@
+// The view file: a sidecar publishes its ClusterView into a memory-mapped file;
+// every nginx worker and httpd child maps the same file and reads it per request
+// with no system call and no lock.
+//
+// Protocol: a seqlock. The sequence in the header is even when the view is stable.
+// The writer makes it odd, stores the view, and makes it even again (release). A
+// reader loads the sequence (acquire), copies the view, and loads the sequence
+// again; equal and even means the copy is whole, otherwise it tries again. Both
+// sides copy in relaxed atomic 64-bit words, so the protocol has no data race in
+// the C++ memory model. A reader keeps its last good copy and, while the sequence
+// is unchanged, returns it after a single atomic load.
+//
+// The writer never truncates or reformats a file in place: a file of another
+// format or size is replaced by rename, and readers notice with MappingIsStale().
+#ifndef CLUSTER_BALANCE_SHARED_VIEW_FILE_H_
+#define CLUSTER_BALANCE_SHARED_VIEW_FILE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "shared/cluster_view.h"
+#include "shared/status.h"
+
+namespace cb {
+
+// Publishes views into one file. Holds an exclusive flock on the file, so a second
+// sidecar pointed at the same path fails to open it instead of interleaving updates.
+// Not thread-safe: one publishing thread.
+class ViewWriter {
+ public:
+  // Opens `path` for publishing, creating it (mode 0644) with an empty view when it
+  // does not exist or is not a view file of this format; an existing good file is
+  // updated in place so that readers keep their mapping across sidecar restarts.
+  static Result<std::unique_ptr<ViewWriter>> Open(const std::string& path);
+
+  ViewWriter(const ViewWriter&) = delete;
+  ViewWriter& operator=(const ViewWriter&) = delete;
+  ~ViewWriter();
+
+  // Validates and publishes `view`. Never blocks readers for longer than one copy.
+  Status Publish(const ClusterView& view);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  ViewWriter(std::string path, int fd, void* mapping);
+
+  std::string path_;
+  int fd_;
+  void* mapping_;
+};
+
+// Reads views from one file. Not thread-safe: give each thread (each nginx worker)
+// its own reader.
+class ViewReader {
+ public:
+  // Refuses (with a message naming the path) a file that is missing, shorter than a
+  // view, not a view file (magic), or of another format version.
+  static Result<std::unique_ptr<ViewReader>> Open(const std::string& path);
+
+  ViewReader(const ViewReader&) = delete;
+  ViewReader& operator=(const ViewReader&) = delete;
+  ~ViewReader();
+
+  // The newest whole view. The pointer stays valid until the next call or until
+  // the reader is destroyed. A view that fails ClusterView::Validate() is refused.
+  // When the writer is mid-update for longer than a few retries, the previous good
+  // view is returned (it is at most one update old); with none yet, an error.
+  Result<const ClusterView*> Current();
+
+  // True when the path no longer names the mapped file (replaced or removed): the
+  // caller should open a new reader. One stat(2); call it at most every second or so.
+  bool MappingIsStale() const;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  ViewReader(std::string path, const void* mapping, dev_t device, ino_t inode);
+
+  std::string path_;
+  const void* mapping_;
+  dev_t device_;
+  ino_t inode_;
+  uint64_t snapshot_sequence_ = 0;
+  bool have_snapshot_ = false;
+  std::unique_ptr<ClusterView> snapshot_;
+};
+
+}  // namespace cb
+
+#endif  // CLUSTER_BALANCE_SHARED_VIEW_FILE_H_
