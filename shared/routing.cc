@@ -1,63 +1,97 @@
 #include "shared/routing.h"
 
 #include <algorithm>
-#include <array>
 
 #include "shared/rendezvous.h"
 #include "shared/route_codec.h"
 
 namespace cb {
-namespace {
 
-RouteChoice Backup(const ClusterView& view, const RouteRequest& request) {
+uint64_t EffectiveWeight(uint32_t weight, int64_t up_since_unix_ms, int64_t now_unix_ms,
+                         uint32_t slow_start_ms) {
+  if (weight == 0 || slow_start_ms == 0 || up_since_unix_ms <= 0) return weight;
+  const int64_t elapsed = now_unix_ms - up_since_unix_ms;
+  if (elapsed >= static_cast<int64_t>(slow_start_ms)) return weight;
+  if (elapsed <= 0) return 1;
+  return std::max<uint64_t>(1, uint64_t{weight} * static_cast<uint64_t>(elapsed) / slow_start_ms);
+}
+
+RoutingTable::RoutingTable(const ClusterView& view)
+    : up_(view.ServersIn(ServerState::kUp)),
+      draining_(view.ServersIn(ServerState::kDraining)),
+      slow_start_ms_(view.slow_start_ms) {
+  present_ = up_ | draining_ | view.ServersIn(ServerState::kDown);
+  for (int i = 0; i < kMaxServers; ++i) {
+    weight_[static_cast<std::size_t>(i)] = view.server(i).weight;
+    up_since_unix_ms_[static_cast<std::size_t>(i)] = view.server(i).up_since_unix_ms;
+  }
+  uint64_t running_sum = 0;
+  up_.ForEach([&](int index) {
+    const auto slot = static_cast<std::size_t>(index);
+    if (weight_[slot] == 0) return;
+    if (slow_start_ms_ > 0 && up_since_unix_ms_[slot] > 0) {
+      warm_until_unix_ms_ = std::max(warm_until_unix_ms_, up_since_unix_ms_[slot] + slow_start_ms_);
+    }
+    running_sum += weight_[slot];
+    balanced_index_[static_cast<std::size_t>(balanced_count_)] = static_cast<uint8_t>(index);
+    balanced_running_sum_[static_cast<std::size_t>(balanced_count_)] = running_sum;
+    ++balanced_count_;
+  });
+}
+
+RouteChoice RoutingTable::Choose(const RouteRequest& request) const {
+  const int route = RouteIndexOfSession(request.session_id);
+  if (!present_.Contains(route)) return Balanced(request);
+  if ((up_ | draining_).Contains(route) && !request.exclude.Contains(route)) {
+    return {route, RouteReason::kSticky};
+  }
+  return Backup(request);
+}
+
+RouteChoice RoutingTable::Backup(const RouteRequest& request) const {
   const uint64_t key_hash = RendezvousKeyHash(request.session_id);
-  for (ServerState state : {ServerState::kUp, ServerState::kDraining}) {
-    const int index = RendezvousFirst(key_hash, view.ServersIn(state).Without(request.exclude));
+  for (ServerSet candidates : {up_, draining_}) {
+    const int index = RendezvousFirst(key_hash, candidates.Without(request.exclude));
     if (index >= 0) return {index, RouteReason::kBackup};
   }
   return {};
 }
 
-RouteChoice Balanced(const ClusterView& view, const RouteRequest& request) {
+RouteChoice RoutingTable::Balanced(const RouteRequest& request) const {
+  if (!request.exclude.empty() || request.now_unix_ms < warm_until_unix_ms_) {
+    return BalancedRamped(request);
+  }
+  if (balanced_count_ == 0) return {};
+  const auto end = balanced_running_sum_.begin() + balanced_count_;
+  const uint64_t pick = request.random % *(end - 1);
+  const auto found = std::upper_bound(balanced_running_sum_.begin(), end, pick);
+  return {balanced_index_[static_cast<std::size_t>(found - balanced_running_sum_.begin())],
+          RouteReason::kBalanced};
+}
+
+RouteChoice RoutingTable::BalancedRamped(const RouteRequest& request) const {
   std::array<uint64_t, kMaxServers> weights{};
   uint64_t total = 0;
-  view.ServersIn(ServerState::kUp).Without(request.exclude).ForEach([&](int index) {
-    weights[static_cast<std::size_t>(index)] =
-        EffectiveWeight(view.server(index), request.now_unix_ms, view.slow_start_ms);
-    total += weights[static_cast<std::size_t>(index)];
+  const ServerSet eligible = up_.Without(request.exclude);
+  eligible.ForEach([&](int index) {
+    const auto slot = static_cast<std::size_t>(index);
+    weights[slot] = EffectiveWeight(weight_[slot], up_since_unix_ms_[slot], request.now_unix_ms,
+                                    slow_start_ms_);
+    total += weights[slot];
   });
   if (total == 0) return {};
   uint64_t pick = request.random % total;
-  for (int index = 0; index < kMaxServers; ++index) {
+  int chosen = -1;
+  eligible.ForEach([&](int index) {
     const uint64_t weight = weights[static_cast<std::size_t>(index)];
-    if (pick < weight) return {index, RouteReason::kBalanced};
-    pick -= weight;
-  }
-  return {};  // unreachable: pick < total
-}
-
-}  // namespace
-
-uint64_t EffectiveWeight(const ViewServer& server, int64_t now_unix_ms, uint32_t slow_start_ms) {
-  const uint64_t weight = server.weight;
-  if (weight == 0 || slow_start_ms == 0 || server.up_since_unix_ms <= 0) return weight;
-  const int64_t elapsed = now_unix_ms - server.up_since_unix_ms;
-  if (elapsed >= static_cast<int64_t>(slow_start_ms)) return weight;
-  if (elapsed <= 0) return 1;
-  return std::max<uint64_t>(1, weight * static_cast<uint64_t>(elapsed) / slow_start_ms);
+    if (chosen < 0 && pick < weight) chosen = index;
+    if (chosen < 0) pick -= weight;
+  });
+  return {chosen, RouteReason::kBalanced};
 }
 
 RouteChoice ChooseServer(const ClusterView& view, const RouteRequest& request) {
-  const int route = RouteIndexOfSession(request.session_id);
-  if (route >= 0 && view.state(route) != ServerState::kAbsent) {
-    const ServerState state = view.state(route);
-    if ((state == ServerState::kUp || state == ServerState::kDraining) &&
-        !request.exclude.Contains(route)) {
-      return {route, RouteReason::kSticky};
-    }
-    return Backup(view, request);
-  }
-  return Balanced(view, request);
+  return RoutingTable(view).Choose(request);
 }
 
 }  // namespace cb

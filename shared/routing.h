@@ -10,10 +10,13 @@
 //      server in the view): weighted random choice among up servers, never a
 //      draining or down one, with each weight ramped up during slow start.
 //
-// Pure functions of their arguments; thread-safe.
+// A RoutingTable holds the routing-relevant part of one view laid out for the
+// per-request path (state sets as bit masks, weights side by side). Build it once
+// per view change; Choose() is then a pure function, thread-safe on a const table.
 #ifndef CLUSTER_BALANCE_SHARED_ROUTING_H_
 #define CLUSTER_BALANCE_SHARED_ROUTING_H_
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 
@@ -41,12 +44,44 @@ struct RouteRequest {
   ServerSet exclude;            // servers already tried for this request
 };
 
+class RoutingTable {
+ public:
+  RoutingTable() = default;  // no servers: every choice is kNoServer
+  explicit RoutingTable(const ClusterView& view);
+
+  RouteChoice Choose(const RouteRequest& request) const;
+
+  ServerSet up() const { return up_; }
+  ServerSet draining() const { return draining_; }
+
+ private:
+  RouteChoice Backup(const RouteRequest& request) const;
+  RouteChoice Balanced(const RouteRequest& request) const;
+  // Weighs every eligible server at the request's time: during warm-up or a retry.
+  RouteChoice BalancedRamped(const RouteRequest& request) const;
+
+  ServerSet present_;
+  ServerSet up_;
+  ServerSet draining_;
+  uint32_t slow_start_ms_ = 0;
+  std::array<uint32_t, kMaxServers> weight_{};
+  std::array<int64_t, kMaxServers> up_since_unix_ms_{};
+  // Once no up server is warming up, weights are constant until the next view:
+  // running sums over the up servers (in index order) make a choice one search.
+  int64_t warm_until_unix_ms_ = 0;
+  int balanced_count_ = 0;
+  std::array<uint8_t, kMaxServers> balanced_index_{};
+  std::array<uint64_t, kMaxServers> balanced_running_sum_{};
+};
+
+// One-off decision (builds a RoutingTable): for tools and tests, not per request.
 RouteChoice ChooseServer(const ClusterView& view, const RouteRequest& request);
 
 // The weight a server gets for new sessions at `now_unix_ms`: its configured weight,
 // scaled linearly from 1/weight up to the full weight over `slow_start_ms` after it
 // came up. 0 for a weight of 0.
-uint64_t EffectiveWeight(const ViewServer& server, int64_t now_unix_ms, uint32_t slow_start_ms);
+uint64_t EffectiveWeight(uint32_t weight, int64_t up_since_unix_ms, int64_t now_unix_ms,
+                         uint32_t slow_start_ms);
 
 }  // namespace cb
 

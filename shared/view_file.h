@@ -66,7 +66,9 @@ class ViewReader {
   ~ViewReader();
 
   // The newest whole view. The pointer stays valid until the next call or until
-  // the reader is destroyed. A view that fails ClusterView::Validate() is refused.
+  // the reader is destroyed. A changed view always comes at a new address (it is
+  // allocated while the previous one is alive), so callers may cache what they
+  // derive from a view (a RoutingTable) keyed on the pointer. A view that fails ClusterView::Validate() is refused.
   // When the writer is mid-update for longer than a few retries, the previous good
   // view is returned (it is at most one update old); with none yet, an error.
   Result<const ClusterView*> Current();

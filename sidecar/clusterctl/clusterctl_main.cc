@@ -1,0 +1,126 @@
+// clusterctl: the operator's command line. Glue only: parses arguments, calls the
+// core library, prints reports.cc's renderings. Exit status: 0 success, 1 the input
+// (a cluster file, a view file) is bad or unreadable, other non-zero values are
+// usage errors as CLI11 reports them.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <random>
+#include <string>
+
+#include "shared/cluster_config.h"
+#include "shared/route_codec.h"
+#include "shared/routing.h"
+#include "shared/view_file.h"
+#include "sidecar/clusterctl/reports.h"
+
+namespace {
+
+constexpr int kBadInput = 1;
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int Fail(const cb::Status& status) {
+  std::cerr << "clusterctl: " << status.message() << "\n";
+  return kBadInput;
+}
+
+int CheckConfig(const std::string& path) {
+  cb::Result<cb::ClusterConfig> config = cb::LoadClusterConfig(path);
+  if (!config.ok()) return Fail(config.status());
+  std::cout << cb::RenderConfigReport(*config);
+  return 0;
+}
+
+cb::Result<cb::ClusterView> ReadView(const std::string& path) {
+  cb::Result<std::unique_ptr<cb::ViewReader>> reader = cb::ViewReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  cb::Result<const cb::ClusterView*> view = (*reader)->Current();
+  if (!view.ok()) return view.status();
+  return **view;
+}
+
+int ShowView(const std::string& path) {
+  cb::Result<cb::ClusterView> view = ReadView(path);
+  if (!view.ok()) return Fail(view.status());
+  std::cout << cb::RenderViewTable(*view, NowUnixMs());
+  return 0;
+}
+
+struct RouteArguments {
+  std::string view_path;
+  std::string cookie_header;
+  std::string request_path;
+  std::string cookie_name{cb::kDefaultSessionCookie};
+};
+
+int Route(const RouteArguments& arguments) {
+  cb::Result<cb::ClusterView> view = ReadView(arguments.view_path);
+  if (!view.ok()) return Fail(view.status());
+  std::string_view session =
+      cb::SessionIdFromCookieHeader(arguments.cookie_header, arguments.cookie_name);
+  if (session.empty()) session = cb::SessionIdFromPath(arguments.request_path);
+
+  cb::RouteRequest request;
+  request.session_id = session;
+  request.now_unix_ms = NowUnixMs();
+  request.random = std::random_device{}();
+  const cb::RouteChoice choice = cb::ChooseServer(*view, request);
+
+  std::cout << "session: " << (session.empty() ? "(none)" : std::string(session)) << "\n";
+  switch (choice.reason) {
+    case cb::RouteReason::kSticky:
+      std::cout << "sticky to ";
+      break;
+    case cb::RouteReason::kBackup:
+      std::cout << "its server is unavailable; backup ";
+      break;
+    case cb::RouteReason::kBalanced:
+      std::cout << "no session; balanced (random among up servers) to ";
+      break;
+    case cb::RouteReason::kNoServer:
+      std::cout << "no eligible server: the module falls back to its configured servers\n";
+      return 0;
+  }
+  const cb::ViewServer& server = view->server(choice.index);
+  std::cout << server.id_view() << " (index " << choice.index << ", route "
+            << cb::RouteCharForIndex(choice.index) << ", " << server.http_address_view() << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"clusterctl: inspect and operate a cluster-balance cluster"};
+  app.require_subcommand(1);
+
+  std::string config_path;
+  CLI::App* check = app.add_subcommand(
+      "check-config", "Validate a cluster file and print its servers, caches and digest");
+  check->add_option("file", config_path, "the cluster file (TOML)")->required();
+
+  std::string view_path;
+  CLI::App* view = app.add_subcommand("view", "Print the cluster view a sidecar published");
+  view->add_option("file", view_path, "the view file")->required();
+
+  RouteArguments route_arguments;
+  CLI::App* route = app.add_subcommand(
+      "route", "Show which server a request goes to, as the nginx and httpd modules decide");
+  route->add_option("--view", route_arguments.view_path, "the view file")->required();
+  route->add_option("--cookie", route_arguments.cookie_header,
+                    "the request's Cookie header, e.g. 'JSESSIONID=Cabc'");
+  route->add_option("--path", route_arguments.request_path,
+                    "the request path, e.g. '/cart;jsessionid=Cabc'");
+  route->add_option("--cookie-name", route_arguments.cookie_name, "the session cookie's name")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (check->parsed()) return CheckConfig(config_path);
+  if (view->parsed()) return ShowView(view_path);
+  return Route(route_arguments);
+}

@@ -1,0 +1,118 @@
+#include "sidecar/clusterctl/reports.h"
+
+#include <iomanip>
+#include <sstream>
+#include <string_view>
+#include <vector>
+
+#include "shared/config_digest.h"
+#include "shared/route_codec.h"
+
+namespace cb {
+namespace {
+
+// Left-aligned columns sized to their widest cell.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+
+  void Print(std::ostream& out) const {
+    std::vector<std::size_t> widths(rows_.front().size(), 0);
+    for (const auto& row : rows_) {
+      for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+        widths[i] = std::max(widths[i], row[i].size());
+      }
+    }
+    for (const auto& row : rows_) {
+      std::string line;
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        line += row[i];
+        if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+      }
+      out << line << "\n";
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string RoleOf(int index) { return index < 3 ? "triad" : "spoke"; }
+
+std::string ExpiryText(const CacheConfig& cache) {
+  if (cache.idle_timeout.count() > 0) return "idle " + FormatDuration(cache.idle_timeout);
+  if (cache.ttl.count() > 0) return "ttl " + FormatDuration(cache.ttl);
+  return "never";
+}
+
+std::string AgeText(int64_t since_unix_ms, int64_t now_unix_ms) {
+  if (since_unix_ms <= 0) return "-";
+  const int64_t age = now_unix_ms - since_unix_ms;
+  if (age < 0) return "0s";
+  return FormatDuration(milliseconds(age / 1000 * 1000));
+}
+
+}  // namespace
+
+std::string RenderConfigReport(const ClusterConfig& config) {
+  std::ostringstream out;
+  out << "cluster " << config.name << " (" << config.source << ")\n"
+      << "  key file            " << config.key_file << "\n"
+      << "  heartbeat           every " << FormatDuration(config.heartbeat_interval)
+      << ", down after " << FormatDuration(config.heartbeat_timeout) << " of silence\n"
+      << "  slow start          " << FormatDuration(config.slow_start) << "\n"
+      << "  dynamic index freed after " << FormatDuration(config.dynamic_server_timeout)
+      << " down\n"
+      << "  digest              " << DigestConfig(config).Combined().Hex() << "\n\n";
+
+  Table servers({"INDEX", "ROUTE", "ROLE", "ID", "CLUSTER ADDRESS", "HTTP ADDRESS", "WEIGHT",
+                 "ADMIN", "MEMCACHED"});
+  for (const ServerConfig& server : config.servers) {
+    servers.Add({std::to_string(server.index), std::string(1, RouteCharForIndex(server.index)),
+                 RoleOf(server.index), server.id, server.cluster_address.ToString(),
+                 server.http_address.ToString(), std::to_string(server.weight),
+                 server.node.admin_listen.ToString(), server.node.memcached_listen.ToString()});
+  }
+  servers.Print(out);
+  out << "\n";
+
+  Table caches({"CACHE", "EXPIRY", "MAX ENTRY"});
+  for (const CacheConfig& cache : config.caches) {
+    caches.Add({cache.name, ExpiryText(cache), std::to_string(cache.max_entry_bytes) + " bytes"});
+  }
+  caches.Print(out);
+  out << "\ndeploy: stage " << config.deploy.stage << ", host " << config.deploy.host
+      << ", remote " << (config.deploy.remote ? "on" : "off") << ", keep "
+      << config.deploy.keep_versions << " versions\n";
+  return out.str();
+}
+
+std::string RenderViewTable(const ClusterView& view, int64_t now_unix_ms) {
+  std::ostringstream out;
+  out << "cluster " << view.cluster_name_view() << ", generation " << view.generation
+      << ", published " << AgeText(view.published_unix_ms, now_unix_ms) << " ago";
+  if (view.publisher_index >= 0) {
+    out << " by index " << view.publisher_index;
+  }
+  out << "\n";
+  Table table({"INDEX", "ROUTE", "ROLE", "ID", "STATE", "WEIGHT", "INCARNATION", "UP FOR",
+               "HTTP ADDRESS", "VERSION"});
+  for (int i = 0; i < kMaxServers; ++i) {
+    const ViewServer& server = view.server(i);
+    if (server.server_state() == ServerState::kAbsent) continue;
+    const std::string_view version = server.deployed_version_view();
+    table.Add({std::to_string(i), std::string(1, RouteCharForIndex(i)), RoleOf(i),
+               std::string(server.id_view()), std::string(ServerStateName(server.server_state())),
+               std::to_string(server.weight), std::to_string(server.incarnation),
+               server.server_state() == ServerState::kUp
+                   ? AgeText(server.up_since_unix_ms, now_unix_ms)
+                   : "-",
+               std::string(server.http_address_view()),
+               version.empty() ? "-" : std::string(version)});
+  }
+  table.Print(out);
+  return out.str();
+}
+
+}  // namespace cb

@@ -1,0 +1,117 @@
+#include "sidecar/clusterctl/reports.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "shared/config_digest.h"
+
+namespace cb {
+namespace {
+
+constexpr std::string_view kFourServers = R"(
+[cluster]
+name = "shop"
+key_file = "cluster.key"
+[[server]]
+id = "app-a"
+cluster_address = "10.0.0.10:6800"
+http_address = "10.0.0.10:8080"
+[[server]]
+id = "app-b"
+cluster_address = "10.0.0.11:6800"
+http_address = "10.0.0.11:8080"
+[[server]]
+id = "app-c"
+cluster_address = "10.0.0.12:6800"
+http_address = "10.0.0.12:8080"
+[[server]]
+id = "app-d"
+cluster_address = "10.0.0.13:6800"
+http_address = "10.0.0.13:8080"
+weight = 50
+[cache.pages]
+ttl = "5m"
+)";
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The line of `text` that starts with `prefix`, or "" when none does.
+std::string LineStartingWith(const std::string& text, const std::string& prefix) {
+  for (const std::string& line : Lines(text)) {
+    if (line.rfind(prefix, 0) == 0) return line;
+  }
+  return "";
+}
+
+TEST(ConfigReportTest, ListsEveryServerWithRouteCharacterAndRole) {
+  Result<ClusterConfig> config = ParseClusterConfig(kFourServers, "shop.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const std::string report = RenderConfigReport(*config);
+
+  EXPECT_NE(report.find("cluster shop (shop.toml)"), std::string::npos) << report;
+  const std::string first = LineStartingWith(report, "0 ");
+  EXPECT_NE(first.find(" A "), std::string::npos) << first;
+  EXPECT_NE(first.find("triad"), std::string::npos) << first;
+  EXPECT_NE(first.find("app-a"), std::string::npos) << first;
+  EXPECT_NE(first.find("10.0.0.10:8080"), std::string::npos) << first;
+  const std::string spoke = LineStartingWith(report, "3 ");
+  EXPECT_NE(spoke.find(" D "), std::string::npos) << spoke;
+  EXPECT_NE(spoke.find("spoke"), std::string::npos) << spoke;
+  EXPECT_NE(spoke.find(" 50 "), std::string::npos) << spoke;
+  EXPECT_EQ(LineStartingWith(report, "4 "), "");
+}
+
+TEST(ConfigReportTest, ShowsCachesAndTheCombinedDigest) {
+  Result<ClusterConfig> config = ParseClusterConfig(kFourServers, "shop.toml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const std::string report = RenderConfigReport(*config);
+
+  EXPECT_NE(report.find(DigestConfig(*config).Combined().Hex()), std::string::npos) << report;
+  EXPECT_NE(LineStartingWith(report, "session ").find("idle 30m"), std::string::npos) << report;
+  EXPECT_NE(LineStartingWith(report, "pages ").find("ttl 5m"), std::string::npos) << report;
+  EXPECT_NE(LineStartingWith(report, "default ").find("never"), std::string::npos) << report;
+}
+
+TEST(ViewTableTest, ShowsPresentServersOnlyWithStateAndWarmUpAge) {
+  ClusterView view;
+  ASSERT_TRUE(view.SetClusterName("shop").ok());
+  view.generation = 42;
+  view.published_unix_ms = 1'000'000;
+  for (int index : {0, 1, 5}) {
+    ViewServer& server = view.server(index);
+    server.index = static_cast<uint8_t>(index);
+    server.weight = 100;
+    server.incarnation = 7;
+    ASSERT_TRUE(server.SetId("app-" + std::to_string(index)).ok());
+    ASSERT_TRUE(server.SetHttpAddress("10.0.0." + std::to_string(index) + ":8080").ok());
+  }
+  view.server(0).state = static_cast<uint8_t>(ServerState::kUp);
+  view.server(0).up_since_unix_ms = 1'000'000 - 90'000;
+  ASSERT_TRUE(view.server(0).SetDeployedVersion("3f2a9c").ok());
+  view.server(1).state = static_cast<uint8_t>(ServerState::kDraining);
+  view.server(5).state = static_cast<uint8_t>(ServerState::kDown);
+
+  const std::string table = RenderViewTable(view, 1'000'000);
+  EXPECT_NE(table.find("cluster shop, generation 42"), std::string::npos) << table;
+  const std::string up = LineStartingWith(table, "0 ");
+  EXPECT_NE(up.find(" up "), std::string::npos) << up;
+  EXPECT_NE(up.find("90s"), std::string::npos) << up;
+  EXPECT_NE(up.find("3f2a9c"), std::string::npos) << up;
+  EXPECT_NE(LineStartingWith(table, "1 ").find("draining"), std::string::npos) << table;
+  const std::string down = LineStartingWith(table, "5 ");
+  EXPECT_NE(down.find(" F "), std::string::npos) << down;
+  EXPECT_NE(down.find("spoke"), std::string::npos) << down;
+  EXPECT_NE(down.find("down"), std::string::npos) << down;
+  EXPECT_EQ(Lines(table).size(), 5u) << table;  // title, header, three servers
+}
+
+}  // namespace
+}  // namespace cb
