@@ -1,6 +1,7 @@
 #include "shared/routing.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "shared/rendezvous.h"
 #include "shared/route_codec.h"
@@ -30,7 +31,12 @@ RoutingTable::RoutingTable(const ClusterView& view)
     const auto slot = static_cast<std::size_t>(index);
     if (weight_[slot] == 0) return;
     if (slow_start_ms_ > 0 && up_since_unix_ms_[slot] > 0) {
-      warm_until_unix_ms_ = std::max(warm_until_unix_ms_, up_since_unix_ms_[slot] + slow_start_ms_);
+      // Saturating: a corrupt or far-future up_since must not overflow (undefined behaviour).
+      const int64_t up_since = up_since_unix_ms_[slot];
+      const int64_t warm_until = up_since > std::numeric_limits<int64_t>::max() - slow_start_ms_
+                                     ? std::numeric_limits<int64_t>::max()
+                                     : up_since + slow_start_ms_;
+      warm_until_unix_ms_ = std::max(warm_until_unix_ms_, warm_until);
     }
     running_sum += weight_[slot];
     balanced_index_[static_cast<std::size_t>(balanced_count_)] = static_cast<uint8_t>(index);
