@@ -1,12 +1,14 @@
 #include "shared/cluster_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <utility>
 #include <toml++/toml.h>
 
 namespace cb {
@@ -85,7 +87,9 @@ class TableReader {
   TableReader(const toml::table& table, std::string field_prefix, Problems& problems)
       : table_(table), prefix_(std::move(field_prefix)), problems_(problems) {}
 
-  std::string Field(std::string_view key) const { return prefix_ + "." + std::string(key); }
+  std::string Field(std::string_view key) const {
+    return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+  }
   int64_t Line(std::string_view key) const {
     const toml::node* node = table_.get(key);
     return node != nullptr ? LineOf(*node) : LineOf(table_);
@@ -198,12 +202,18 @@ class TableReader {
       const std::string_view name = key.str();
       if (known_.count(std::string(name)) != 0) continue;
       std::string what = "unknown key";
+      // The nearest known key, if it is a plausible typo (2 edits at most, and not
+      // most of a short word).
+      const std::string* nearest = nullptr;
+      std::size_t nearest_distance = 3;
       for (const std::string& candidate : known_) {
-        if (EditDistance(name, candidate) <= 2) {
-          what += " (did you mean \"" + candidate + "\"?)";
-          break;
+        const std::size_t distance = EditDistance(name, candidate);
+        if (distance < nearest_distance && distance < candidate.size()) {
+          nearest = &candidate;
+          nearest_distance = distance;
         }
       }
+      if (nearest != nullptr) what += " (did you mean \"" + *nearest + "\"?)";
       problems_.Add(LineOf(node), Field(name), what);
     }
   }
@@ -333,6 +343,13 @@ void ReadServers(const toml::node* node, ClusterConfig& config, Problems& proble
   }
 }
 
+// Whether an entry of `entry_bytes` fits a frame of `frame_bytes` with 64KiB to spare
+// (written so that no sum can overflow).
+bool EntryFitsFrame(uint64_t entry_bytes, uint64_t frame_bytes) {
+  return entry_bytes != 0 && entry_bytes <= frame_bytes &&
+         frame_bytes - entry_bytes >= kMinFrameBytes;
+}
+
 CacheConfig DefaultCache(std::string_view name) {
   CacheConfig cache;
   cache.name = std::string(name);
@@ -340,8 +357,12 @@ CacheConfig DefaultCache(std::string_view name) {
   return cache;
 }
 
-void ReadCaches(const toml::table* caches, ClusterConfig& config, Problems& problems) {
+// `frame_size_line`: where cluster.max_frame_size is set (or [cluster] starts), for
+// a frame limit too small for a cache that keeps its default max_entry_size.
+void ReadCaches(const toml::table* caches, int64_t frame_size_line, ClusterConfig& config,
+                Problems& problems) {
   std::map<std::string, CacheConfig, std::less<>> by_name;
+  std::set<std::string, std::less<>> configured;
   for (std::string_view name : {kSessionCache, kDefaultCache}) {
     by_name.emplace(name, DefaultCache(name));
   }
@@ -360,6 +381,7 @@ void ReadCaches(const toml::table* caches, ClusterConfig& config, Problems& prob
         problems.Add(LineOf(node), field, "expected a table ([cache." + name + "])");
         continue;
       }
+      configured.insert(name);
       TableReader reader(*node.as_table(), field, problems);
       CacheConfig cache = by_name.count(name) ? by_name[name] : DefaultCache(name);
       milliseconds idle{0};
@@ -374,15 +396,25 @@ void ReadCaches(const toml::table* caches, ClusterConfig& config, Problems& prob
       }
       reader.ByteSize("max_entry_size", cache.max_entry_bytes);
       reader.RejectUnknownKeys();
-      if (cache.max_entry_bytes == 0 ||
-          cache.max_entry_bytes + kMinFrameBytes > config.max_frame_bytes) {
+      if (!EntryFitsFrame(cache.max_entry_bytes, config.max_frame_bytes)) {
         reader.Problem("max_entry_size",
                        "must be at least 1 byte and 64KiB below cluster.max_frame_size");
       }
       by_name[name] = std::move(cache);
     }
   }
-  for (auto& [name, cache] : by_name) config.caches.push_back(std::move(cache));
+  const bool frame_size_valid =
+      config.max_frame_bytes >= kMinFrameBytes && config.max_frame_bytes <= kMaxFrameBytes;
+  for (auto& [name, cache] : by_name) {
+    if (frame_size_valid && configured.count(name) == 0 &&
+        !EntryFitsFrame(cache.max_entry_bytes, config.max_frame_bytes)) {
+      problems.Add(frame_size_line, "cluster.max_frame_size",
+                   "must be at least 64KiB above the max_entry_size of cache \"" + name + "\" (" +
+                       std::to_string(cache.max_entry_bytes) +
+                       " bytes by default; set it in [cache." + name + "])");
+    }
+    config.caches.push_back(std::move(cache));
+  }
 }
 
 void ReadDeploy(const toml::table* table, ClusterConfig& config, Problems& problems) {
@@ -442,14 +474,22 @@ Result<ClusterConfig> ParseClusterConfig(std::string_view toml_text, std::string
   TableReader top(root, "", problems);
   // Order matters: [cluster] sets the frame limit caches are checked against, and
   // [node] the defaults that servers override.
-  ReadClusterSection(SubTable(top, "cluster"), config, problems);
+  // A [cluster] of the wrong type is reported by SubTable, not again as missing.
+  if (const toml::table* cluster = SubTable(top, "cluster");
+      cluster != nullptr || root.get("cluster") == nullptr) {
+    ReadClusterSection(cluster, config, problems);
+  }
   if (const toml::table* node = SubTable(top, "node")) {
     TableReader reader(*node, "node", problems);
     ReadNodeSettings(reader, config.node_defaults);
     reader.RejectUnknownKeys();
   }
   ReadServers(top.Get("server"), config, problems);
-  ReadCaches(SubTable(top, "cache"), config, problems);
+  const toml::node_view<const toml::node> cluster_node = std::as_const(root)["cluster"];
+  const toml::node* frame_size_node = cluster_node["max_frame_size"].node();
+  if (frame_size_node == nullptr) frame_size_node = cluster_node.node();
+  ReadCaches(SubTable(top, "cache"), frame_size_node != nullptr ? LineOf(*frame_size_node) : 1,
+             config, problems);
   ReadDeploy(SubTable(top, "deploy"), config, problems);
   for (auto&& [key, node] : root) {
     const std::string_view name = key.str();

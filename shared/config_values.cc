@@ -44,13 +44,18 @@ Result<HostPort> ParseHostPort(std::string_view text) {
                                    "\"[::1]:6800\")");
   };
   const std::size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) return invalid("has no port");
+  // "[::1]": the last ':' is inside the brackets.
+  if (colon == std::string_view::npos || (!text.empty() && text.back() == ']')) {
+    return invalid("has no port");
+  }
   std::string_view host = text.substr(0, colon);
   const std::string_view port_text = text.substr(colon + 1);
 
   if (!host.empty() && host.front() == '[') {
     if (host.size() < 3 || host.back() != ']') return invalid("has an unbalanced '['");
     host = host.substr(1, host.size() - 2);
+    // Brackets are for IPv6 only: "[10.0.0.1]" would print back without them.
+    if (host.find(':') == std::string_view::npos) return invalid("has a malformed IPv6 literal");
     for (char c : host) {
       if (!IsIpv6LiteralChar(c)) return invalid("has a malformed IPv6 literal");
     }
