@@ -35,7 +35,8 @@ struct FrameLimits {
 };
 
 // Appends the frame holding `payload` (already msgpack-encoded) to `out`.
-// TooLarge when the payload is over `limits.max_payload_bytes` or empty.
+// TooLarge when the payload is over `limits.max_payload_bytes`, InvalidArgument when
+// it is empty; `out` is left unchanged on error.
 Status AppendFrame(std::string& out, std::string_view payload, const FrameLimits& limits);
 
 // Encodes `message` with msgpack and appends it as one frame.

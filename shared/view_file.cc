@@ -81,12 +81,26 @@ Status CheckFile(int fd, const std::string& path) {
   return CheckHeader(header, info.st_size, path);
 }
 
+// True when the open file `fd` is a view file of this format and of exactly its
+// size, so that the writer may update it in place. Anything else is replaced.
+bool IsReusableViewFile(int fd, const std::string& path) {
+  struct stat info {};
+  return CheckFile(fd, path).ok() && fstat(fd, &info) == 0 &&
+         info.st_size == static_cast<off_t>(kImageBytes);
+}
+
 // Writes a new file holding an empty view next to `path` and renames it into place,
 // so that no reader ever maps a half-created file.
 Status CreateEmptyViewFile(const std::string& path) {
   const std::string temporary = path + ".tmp." + std::to_string(getpid());
   const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::IoError(Errno("creating " + temporary));
+  if (fchmod(fd, 0644) != 0) {
+    const Status status = Status::IoError(Errno("setting the mode of " + temporary));
+    close(fd);
+    unlink(temporary.c_str());
+    return status;
+  }
   auto image = std::make_unique<ViewImage>();
   image->header = CurrentHeader();
   image->header.sequence = 2;  // even: stable; above 0 so a first read always copies
@@ -114,7 +128,7 @@ Status CreateEmptyViewFile(const std::string& path) {
 
 Result<std::unique_ptr<ViewWriter>> ViewWriter::Open(const std::string& path) {
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd >= 0 && !CheckFile(fd, path).ok()) {
+  if (fd >= 0 && !IsReusableViewFile(fd, path)) {
     close(fd);
     fd = -1;
   }

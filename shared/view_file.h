@@ -31,7 +31,8 @@ namespace cb {
 // Not thread-safe: one publishing thread.
 class ViewWriter {
  public:
-  // Opens `path` for publishing, creating it (mode 0644) with an empty view when it
+  // Opens `path` for publishing, creating it (mode 0644 whatever the umask: nginx
+  // workers run as another user and must read it) with an empty view when it
   // does not exist or is not a view file of this format; an existing good file is
   // updated in place so that readers keep their mapping across sidecar restarts.
   static Result<std::unique_ptr<ViewWriter>> Open(const std::string& path);
@@ -69,8 +70,8 @@ class ViewReader {
   // the reader is destroyed. A changed view always comes at a new address (it is
   // allocated while the previous one is alive), so callers may cache what they
   // derive from a view (a RoutingTable) keyed on the pointer. A view that fails ClusterView::Validate() is refused.
-  // When the writer is mid-update for longer than a few retries, the previous good
-  // view is returned (it is at most one update old); with none yet, an error.
+  // When every retry overlaps an update (a writer publishing back to back), the
+  // last whole view this reader took is returned; with none yet, an error.
   Result<const ClusterView*> Current();
 
   // True when the path no longer names the mapped file (replaced or removed): the
