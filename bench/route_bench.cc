@@ -131,8 +131,8 @@ class ConsistentHashRing {
   ConsistentHashRing() {
     for (uint32_t server = 0; server < kServers; ++server) {
       const std::string name = "10.0.0." + std::to_string(server) + ":8080";
-      uLong hash = crc32(0L, reinterpret_cast<const Bytef*>(name.data()),
-                         static_cast<uInt>(name.size()));
+      uLong hash =
+          crc32(0L, reinterpret_cast<const Bytef*>(name.data()), static_cast<uInt>(name.size()));
       for (int point = 0; point < 160; ++point) {
         const uint32_t previous = static_cast<uint32_t>(hash);
         hash = crc32(hash, reinterpret_cast<const Bytef*>(&previous), sizeof(previous));
@@ -142,9 +142,8 @@ class ConsistentHashRing {
     std::sort(points_.begin(), points_.end());
   }
   uint32_t Find(std::string_view key) const {
-    const uint32_t hash =
-        static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(key.data()),
-                                    static_cast<uInt>(key.size())));
+    const uint32_t hash = static_cast<uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(key.data()), static_cast<uInt>(key.size())));
     auto it = std::lower_bound(points_.begin(), points_.end(), std::pair{hash, uint32_t{0}});
     if (it == points_.end()) it = points_.begin();
     return it->second;

@@ -1,5 +1,6 @@
 #include "shared/cluster_config.h"
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -9,7 +10,6 @@
 #include <set>
 #include <sstream>
 #include <utility>
-#include <toml++/toml.h>
 
 namespace cb {
 namespace {
@@ -75,7 +75,8 @@ bool IsNameChar(char c) {
 // A name as used in ids, tags and log lines: letters, digits, '.', '-', '_', not
 // starting with a punctuation character.
 bool IsValidName(std::string_view name, std::size_t max_length) {
-  if (name.empty() || name.size() > max_length || !std::isalnum(static_cast<unsigned char>(name[0])))
+  if (name.empty() || name.size() > max_length ||
+      !std::isalnum(static_cast<unsigned char>(name[0])))
     return false;
   return std::all_of(name.begin(), name.end(), IsNameChar);
 }
@@ -370,8 +371,7 @@ void ReadCaches(const toml::table* caches, int64_t frame_size_line, ClusterConfi
     for (auto&& [key, node] : *caches) {
       const std::string name(key.str());
       const std::string field = "cache." + name;
-      if (!IsValidName(name, kMaxCacheNameLength) ||
-          name.find_first_of(".") != std::string::npos) {
+      if (!IsValidName(name, kMaxCacheNameLength) || name.find_first_of(".") != std::string::npos) {
         problems.Add(LineOf(node), field,
                      "cache names are letters, digits, '-' or '_' (they prefix memcached keys "
                      "as <cache>:<key>)");
@@ -421,8 +421,8 @@ void ReadDeploy(const toml::table* table, ClusterConfig& config, Problems& probl
   if (table == nullptr) return;
   TableReader reader(*table, "deploy", problems);
   reader.Boolean("remote", config.deploy.remote);
-  for (const auto& [key, target] : {std::pair{"stage", &config.deploy.stage},
-                                    std::pair{"host", &config.deploy.host}}) {
+  for (const auto& [key, target] :
+       {std::pair{"stage", &config.deploy.stage}, std::pair{"host", &config.deploy.host}}) {
     if (auto value = reader.String(key)) {
       if (!IsValidName(*value, kMaxIdLength)) {
         reader.Problem(key, "\"" + *value +
@@ -464,8 +464,8 @@ Result<ClusterConfig> ParseClusterConfig(std::string_view toml_text, std::string
   try {
     root = toml::parse(toml_text, source);
   } catch (const toml::parse_error& error) {
-    return Status::InvalidArgument(source + ":" + std::to_string(error.source().begin.line) +
-                                   ": " + std::string(error.description()));
+    return Status::InvalidArgument(source + ":" + std::to_string(error.source().begin.line) + ": " +
+                                   std::string(error.description()));
   }
 
   ClusterConfig config;

@@ -76,7 +76,8 @@ ServerSet ClusterView::ServersIn(ServerState wanted) const {
 }
 
 Status ClusterView::Validate() const {
-  if (!IsTerminated(cluster_name)) return Status::InvalidArgument("view: cluster name unterminated");
+  if (!IsTerminated(cluster_name))
+    return Status::InvalidArgument("view: cluster name unterminated");
   if (publisher_index < -1 || publisher_index >= kMaxServers) {
     return Status::InvalidArgument("view: publisher index out of range");
   }
@@ -91,7 +92,8 @@ Status ClusterView::Validate() const {
       return Status::InvalidArgument(slot + "unterminated string");
     }
     if (s.server_state() == ServerState::kAbsent) continue;
-    if (s.index != i) return Status::InvalidArgument(slot + "holds index " + std::to_string(s.index));
+    if (s.index != i)
+      return Status::InvalidArgument(slot + "holds index " + std::to_string(s.index));
     if (s.id[0] == '\0') return Status::InvalidArgument(slot + "present server without an id");
   }
   return Status::Ok();

@@ -77,7 +77,7 @@ struct ViewServer {
 struct ClusterView {
   uint64_t generation = 0;  // grows with every change the sidecar publishes
   int64_t published_unix_ms = 0;
-  uint32_t slow_start_ms = 0;  // weight ramp-up time of a server that comes up
+  uint32_t slow_start_ms = 0;    // weight ramp-up time of a server that comes up
   int32_t publisher_index = -1;  // index of the sidecar that wrote it; -1 = none
   char cluster_name[kViewClusterNameCapacity] = {};
   ViewServer servers[kMaxServers] = {};

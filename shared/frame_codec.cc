@@ -22,9 +22,9 @@ Status AppendFrame(std::string& out, std::string_view payload, const FrameLimits
                             std::to_string(limits.max_payload_bytes));
   }
   const auto size = static_cast<uint32_t>(payload.size());
-  const char header[kFrameHeaderBytes] = {
-      static_cast<char>(size >> 24), static_cast<char>(size >> 16), static_cast<char>(size >> 8),
-      static_cast<char>(size)};
+  const char header[kFrameHeaderBytes] = {static_cast<char>(size >> 24),
+                                          static_cast<char>(size >> 16),
+                                          static_cast<char>(size >> 8), static_cast<char>(size)};
   out.append(header, kFrameHeaderBytes);
   out.append(payload);
   return Status::Ok();
@@ -73,9 +73,9 @@ Result<std::optional<msgpack::object_handle>> FrameDecoder::Next() {
     return failure_;
   }
   if (size > limits_.max_payload_bytes) {
-    failure_ = Status::TooLarge("frame: declared size " + std::to_string(size) +
-                                " is over the limit of " +
-                                std::to_string(limits_.max_payload_bytes));
+    failure_ =
+        Status::TooLarge("frame: declared size " + std::to_string(size) + " is over the limit of " +
+                         std::to_string(limits_.max_payload_bytes));
     return failure_;
   }
   if (pending.size() - kFrameHeaderBytes < size) return std::optional<msgpack::object_handle>();

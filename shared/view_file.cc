@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <immintrin.h>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <immintrin.h>
 
 namespace cb {
 namespace {
@@ -72,8 +72,8 @@ Status CheckFile(int fd, const std::string& path) {
   if (fstat(fd, &info) != 0) return Status::IoError(Errno(path));
   ViewFileHeader header;
   if (info.st_size < static_cast<off_t>(sizeof(header))) {
-    return Status::InvalidArgument(path + ": truncated view file (" +
-                                   std::to_string(info.st_size) + " bytes)");
+    return Status::InvalidArgument(path + ": truncated view file (" + std::to_string(info.st_size) +
+                                   " bytes)");
   }
   if (pread(fd, &header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header))) {
     return Status::IoError(Errno(path + ": reading the view header"));
@@ -104,8 +104,7 @@ Status CreateEmptyViewFile(const std::string& path) {
   auto image = std::make_unique<ViewImage>();
   image->header = CurrentHeader();
   image->header.sequence = 2;  // even: stable; above 0 so a first read always copies
-  const bool written =
-      pwrite(fd, image.get(), kImageBytes, 0) == static_cast<ssize_t>(kImageBytes);
+  const bool written = pwrite(fd, image.get(), kImageBytes, 0) == static_cast<ssize_t>(kImageBytes);
   const int saved_errno = errno;
   close(fd);
   if (!written) {

@@ -69,9 +69,9 @@ class ViewReader {
   // The newest whole view. The pointer stays valid until the next call or until
   // the reader is destroyed. A changed view always comes at a new address (it is
   // allocated while the previous one is alive), so callers may cache what they
-  // derive from a view (a RoutingTable) keyed on the pointer. A view that fails ClusterView::Validate() is refused.
-  // When every retry overlaps an update (a writer publishing back to back), the
-  // last whole view this reader took is returned; with none yet, an error.
+  // derive from a view (a RoutingTable) keyed on the pointer. A view that fails
+  // ClusterView::Validate() is refused. When every retry overlaps an update (a writer publishing
+  // back to back), the last whole view this reader took is returned; with none yet, an error.
   Result<const ClusterView*> Current();
 
   // True when the path no longer names the mapped file (replaced or removed): the

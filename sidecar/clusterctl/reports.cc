@@ -82,9 +82,9 @@ std::string RenderConfigReport(const ClusterConfig& config) {
     caches.Add({cache.name, ExpiryText(cache), std::to_string(cache.max_entry_bytes) + " bytes"});
   }
   caches.Print(out);
-  out << "\ndeploy: stage " << config.deploy.stage << ", host " << config.deploy.host
-      << ", remote " << (config.deploy.remote ? "on" : "off") << ", keep "
-      << config.deploy.keep_versions << " versions\n";
+  out << "\ndeploy: stage " << config.deploy.stage << ", host " << config.deploy.host << ", remote "
+      << (config.deploy.remote ? "on" : "off") << ", keep " << config.deploy.keep_versions
+      << " versions\n";
   return out.str();
 }
 
@@ -102,14 +102,13 @@ std::string RenderViewTable(const ClusterView& view, int64_t now_unix_ms) {
     const ViewServer& server = view.server(i);
     if (server.server_state() == ServerState::kAbsent) continue;
     const std::string_view version = server.deployed_version_view();
-    table.Add({std::to_string(i), std::string(1, RouteCharForIndex(i)), RoleOf(i),
-               std::string(server.id_view()), std::string(ServerStateName(server.server_state())),
-               std::to_string(server.weight), std::to_string(server.incarnation),
-               server.server_state() == ServerState::kUp
-                   ? AgeText(server.up_since_unix_ms, now_unix_ms)
-                   : "-",
-               std::string(server.http_address_view()),
-               version.empty() ? "-" : std::string(version)});
+    table.Add(
+        {std::to_string(i), std::string(1, RouteCharForIndex(i)), RoleOf(i),
+         std::string(server.id_view()), std::string(ServerStateName(server.server_state())),
+         std::to_string(server.weight), std::to_string(server.incarnation),
+         server.server_state() == ServerState::kUp ? AgeText(server.up_since_unix_ms, now_unix_ms)
+                                                   : "-",
+         std::string(server.http_address_view()), version.empty() ? "-" : std::string(version)});
   }
   table.Print(out);
   return out.str();
