@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kServers = 64;
 constexpr int kHeaders = 1024;  // distinct requests, cycled, so no branch is learned by heart
+constexpr int64_t kNowUnixMs = 1'700'000'000'000;
 
 uint64_t SplitMix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -54,7 +55,9 @@ std::vector<std::string> MakeCookieHeaders(bool with_session) {
 // ViewReader: the module's per-request path.
 class ViewFixture {
  public:
-  explicit ViewFixture(int down_every) {
+  // Every `down_every`-th server is down (0: none); with `warming`, server 5 came up
+  // 30 s ago and ramps up over the 60 s slow start.
+  ViewFixture(int down_every, bool warming) {
     char directory[] = "/tmp/cluster-balance-bench-XXXXXX";
     if (mkdtemp(directory) == nullptr) std::abort();
     directory_ = directory;
@@ -62,12 +65,14 @@ class ViewFixture {
     cb::ClusterView view;
     (void)view.SetClusterName("bench");
     view.generation = 1;
+    view.slow_start_ms = 60'000;
     for (int i = 0; i < kServers; ++i) {
       cb::ViewServer& server = view.server(i);
       server.index = static_cast<uint8_t>(i);
       const bool down = down_every > 0 && i % down_every == 0;
       server.state = static_cast<uint8_t>(down ? cb::ServerState::kDown : cb::ServerState::kUp);
       server.weight = 100;
+      if (warming && i == 5) server.up_since_unix_ms = kNowUnixMs - 30'000;
       (void)server.SetId("app-" + std::to_string(i));
       (void)server.SetHttpAddress("10.0.0." + std::to_string(i) + ":8080");
     }
@@ -93,24 +98,25 @@ class ViewFixture {
   std::unique_ptr<cb::ViewReader> reader_;
 };
 
-void RunClusterBalance(benchmark::State& state, bool with_session, int down_every) {
-  ViewFixture fixture(down_every);
+void RunClusterBalance(benchmark::State& state, bool with_session, int down_every,
+                       bool warming = false) {
+  ViewFixture fixture(down_every, warming);
   const std::vector<std::string> headers = MakeCookieHeaders(with_session);
   uint64_t random_state = 11;
   std::size_t next = 0;
   // As a module worker keeps them: the table of the last view it saw.
-  const cb::ClusterView* table_view = nullptr;
+  uint64_t table_view_id = 0;
   cb::RoutingTable table;
   for (auto _ : state) {
     const std::string& header = headers[next++ % headers.size()];
     cb::RouteRequest request;
     request.session_id = cb::SessionIdFromCookieHeader(header, cb::kDefaultSessionCookie);
-    request.now_unix_ms = 1'700'000'000'000;
+    request.now_unix_ms = kNowUnixMs;
     request.random = SplitMix64(random_state);
     const cb::ClusterView* view = fixture.reader().Current().value();
-    if (view != table_view) {
+    if (fixture.reader().snapshot_id() != table_view_id) {
       table = cb::RoutingTable(*view);
-      table_view = view;
+      table_view_id = fixture.reader().snapshot_id();
     }
     benchmark::DoNotOptimize(table.Choose(request));
   }
@@ -122,6 +128,10 @@ void BM_ClusterBalance_Sticky(benchmark::State& state) { RunClusterBalance(state
 void BM_ClusterBalance_QuarterDown(benchmark::State& state) { RunClusterBalance(state, true, 4); }
 // No session cookie: weighted choice among 64 up servers.
 void BM_ClusterBalance_NewSession(benchmark::State& state) { RunClusterBalance(state, false, 0); }
+// No session cookie while one server warms up: every weight is ramped per request.
+void BM_ClusterBalance_NewSessionSlowStart(benchmark::State& state) {
+  RunClusterBalance(state, false, 0, true);
+}
 
 // The anchor: nginx's consistent hash, rebuilt here for comparison (160 points per
 // server keyed by CRC32 of "<server>\0<previous hash>" in nginx; any even spread of
@@ -179,6 +189,7 @@ void BM_Anchor_NginxConsistentHash(benchmark::State& state) {
 BENCHMARK(BM_ClusterBalance_Sticky);
 BENCHMARK(BM_ClusterBalance_QuarterDown);
 BENCHMARK(BM_ClusterBalance_NewSession);
+BENCHMARK(BM_ClusterBalance_NewSessionSlowStart);
 BENCHMARK(BM_Anchor_NginxConsistentHash);
 
 }  // namespace

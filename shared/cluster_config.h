@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/cluster_view.h"
 #include "shared/config_values.h"
 #include "shared/route_codec.h"
 #include "shared/status.h"
@@ -96,8 +97,10 @@ struct ClusterConfig {
 };
 
 // Limits the validation enforces.
-inline constexpr std::size_t kMaxIdLength = 63;
-inline constexpr std::size_t kMaxAddressLength = 63;
+// Ids, the cluster name and addresses are published in the view's fixed fields.
+inline constexpr std::size_t kMaxIdLength = kViewIdCapacity - 1;
+inline constexpr std::size_t kMaxAddressLength = kViewAddressCapacity - 1;
+static_assert(kViewClusterNameCapacity - 1 >= kMaxIdLength);
 inline constexpr std::size_t kMaxCacheNameLength = 64;
 inline constexpr std::string_view kSessionCache = "session";
 inline constexpr std::string_view kDefaultCache = "default";

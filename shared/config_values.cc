@@ -85,7 +85,10 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   if (SplitNumber(text, number, unit)) {
     for (const auto& [name, factor] : kUnits) {
       if (unit != name) continue;
-      if (number > UINT64_MAX / 2 / factor) break;  // fits a signed 64-bit count
+      if (number > kMaxDuration.count() / factor) {
+        return Status::InvalidArgument("duration " + Quoted(text) + " is over the limit of " +
+                                       FormatDuration(kMaxDuration) + " (10 years)");
+      }
       return std::chrono::milliseconds(static_cast<int64_t>(number * factor));
     }
   }

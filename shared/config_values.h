@@ -27,8 +27,13 @@ struct HostPort {
 // 1..65535. No white space.
 Result<HostPort> ParseHostPort(std::string_view text);
 
-// A non-negative whole number followed by one unit: ms, s, m, h. A bare number is
-// refused (is "3" seconds or milliseconds?).
+// Longest duration accepted: far beyond any sensible setting, and small enough
+// that the sidecar can convert it to nanoseconds or add it to the time of day
+// without overflow.
+inline constexpr std::chrono::milliseconds kMaxDuration{int64_t{87600} * 60 * 60 * 1000};
+
+// A non-negative whole number followed by one unit: ms, s, m, h, at most
+// kMaxDuration. A bare number is refused (is "3" seconds or milliseconds?).
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 // A whole number of bytes, optionally followed by B, KiB, MiB or GiB.

@@ -110,24 +110,27 @@ TEST(ParseDurationTest, WhiteSpaceIsRefused) {
   }
 }
 
-TEST(ParseDurationTest, LargestValuesThatFitSigned64BitMilliseconds) {
-  // The limit is INT64_MAX milliseconds (UINT64_MAX / 2), so that the count fits
-  // std::chrono::milliseconds.
-  EXPECT_EQ(DurationOk("9223372036854775807ms"), milliseconds(INT64_MAX));
-  EXPECT_EQ(DurationOk("2562047788015h"), milliseconds(int64_t{2562047788015} * 3'600'000));
-  EXPECT_EQ(DurationOk("9223372036854775s"), milliseconds(int64_t{9223372036854775} * 1000));
+TEST(ParseDurationTest, LongestAcceptedIsTenYearsInEveryUnit) {
+  EXPECT_EQ(kMaxDuration, milliseconds(int64_t{87600} * 3'600'000));
+  EXPECT_EQ(DurationOk("87600h"), kMaxDuration);
+  EXPECT_EQ(DurationOk("5256000m"), kMaxDuration);
+  EXPECT_EQ(DurationOk("315360000s"), kMaxDuration);
+  EXPECT_EQ(DurationOk("315360000000ms"), kMaxDuration);
 }
 
-TEST(ParseDurationTest, OverflowIsRefused) {
+TEST(ParseDurationTest, LongerOrOverflowingIsRefused) {
   for (std::string_view text : {
-           "9223372036854775808ms",    // INT64_MAX + 1
-           "2562047788016h",           // just over INT64_MAX ms
-           "9223372036854776s",        // just over INT64_MAX ms
-           "153722867280913m",         // just over INT64_MAX ms
-           "18446744073709551615ms",   // UINT64_MAX
-           "18446744073709551616ms",   // does not fit 64 bits at all
-           "99999999999999999999999h"  // far beyond
+           "87601h", "5256001m", "315360001s", "315360000001ms",
+           "9223372036854775808ms",   // INT64_MAX + 1
+           "18446744073709551615ms",  // UINT64_MAX
+           "2562047788016h",          // would overflow milliseconds
        }) {
+    EXPECT_EQ(ErrorOf(ParseDuration(text)),
+              "duration \"" + std::string(text) + "\" is over the limit of 87600h (10 years)")
+        << text;
+  }
+  // Not even a 64-bit number: not a duration at all.
+  for (std::string_view text : {"18446744073709551616ms", "99999999999999999999999h"}) {
     EXPECT_EQ(ErrorOf(ParseDuration(text)), DurationError(text)) << text;
   }
 }
@@ -153,7 +156,7 @@ TEST(FormatDurationTest, RoundTripsThroughParseDuration) {
   for (int64_t ms :
        {int64_t{0}, int64_t{1}, int64_t{10}, int64_t{999}, int64_t{1000}, int64_t{1001},
         int64_t{59'999}, int64_t{60'000}, int64_t{61'000}, int64_t{3'599'999}, int64_t{3'600'000},
-        int64_t{3'660'000}, int64_t{86'400'000}, int64_t{123'456'789}, INT64_MAX}) {
+        int64_t{3'660'000}, int64_t{86'400'000}, int64_t{123'456'789}, kMaxDuration.count()}) {
     const std::string text = FormatDuration(milliseconds(ms));
     Result<milliseconds> parsed = ParseDuration(text);
     ASSERT_TRUE(parsed.ok()) << ms << " -> " << text << ": " << parsed.status().ToString();

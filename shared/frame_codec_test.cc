@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -321,13 +320,11 @@ TEST(FrameCodecTest, RejectsHugeContainerHeadersWithoutAllocating) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const auto started = std::chrono::steady_clock::now();
     FrameDecoder decoder;
     decoder.Append(RawFrame(c.payload));
     const Status error = ExpectError(decoder);
     EXPECT_EQ(error.code(), Status::Code::kTooLarge);
     EXPECT_NE(error.message().find("size overflow"), std::string::npos) << error.message();
-    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(500));
   }
   // A container at the limit is decoded as far as the bytes go: it is the frame
   // that is short, not the limit that is exceeded.

@@ -21,7 +21,6 @@ RoutingTable::RoutingTable(const ClusterView& view)
     : up_(view.ServersIn(ServerState::kUp)),
       draining_(view.ServersIn(ServerState::kDraining)),
       slow_start_ms_(view.slow_start_ms) {
-  present_ = up_ | draining_ | view.ServersIn(ServerState::kDown);
   for (int i = 0; i < kMaxServers; ++i) {
     weight_[static_cast<std::size_t>(i)] = view.server(i).weight;
     up_since_unix_ms_[static_cast<std::size_t>(i)] = view.server(i).up_since_unix_ms;
@@ -46,8 +45,8 @@ RoutingTable::RoutingTable(const ClusterView& view)
 }
 
 RouteChoice RoutingTable::Choose(const RouteRequest& request) const {
+  if (request.session_id.empty()) return Balanced(request);
   const int route = RouteIndexOfSession(request.session_id);
-  if (!present_.Contains(route)) return Balanced(request);
   if ((up_ | draining_).Contains(route) && !request.exclude.Contains(route)) {
     return {route, RouteReason::kSticky};
   }
@@ -67,33 +66,34 @@ RouteChoice RoutingTable::Balanced(const RouteRequest& request) const {
   if (!request.exclude.empty() || request.now_unix_ms < warm_until_unix_ms_) {
     return BalancedRamped(request);
   }
-  if (balanced_count_ == 0) return {};
-  const auto end = balanced_running_sum_.begin() + balanced_count_;
-  const uint64_t pick = request.random % *(end - 1);
-  const auto found = std::upper_bound(balanced_running_sum_.begin(), end, pick);
-  return {balanced_index_[static_cast<std::size_t>(found - balanced_running_sum_.begin())],
-          RouteReason::kBalanced};
+  return PickWeighted(balanced_running_sum_.data(), balanced_index_.data(), balanced_count_,
+                      request.random);
 }
 
 RouteChoice RoutingTable::BalancedRamped(const RouteRequest& request) const {
-  std::array<uint64_t, kMaxServers> weights{};
+  std::array<uint64_t, kMaxServers> running_sum{};
+  std::array<uint8_t, kMaxServers> indices{};
+  int count = 0;
   uint64_t total = 0;
-  const ServerSet eligible = up_.Without(request.exclude);
-  eligible.ForEach([&](int index) {
+  up_.Without(request.exclude).ForEach([&](int index) {
     const auto slot = static_cast<std::size_t>(index);
-    weights[slot] = EffectiveWeight(weight_[slot], up_since_unix_ms_[slot], request.now_unix_ms,
-                                    slow_start_ms_);
-    total += weights[slot];
+    const uint64_t weight = EffectiveWeight(weight_[slot], up_since_unix_ms_[slot],
+                                            request.now_unix_ms, slow_start_ms_);
+    if (weight == 0) return;
+    total += weight;
+    running_sum[static_cast<std::size_t>(count)] = total;
+    indices[static_cast<std::size_t>(count)] = static_cast<uint8_t>(index);
+    ++count;
   });
-  if (total == 0) return {};
-  uint64_t pick = request.random % total;
-  int chosen = -1;
-  eligible.ForEach([&](int index) {
-    const uint64_t weight = weights[static_cast<std::size_t>(index)];
-    if (chosen < 0 && pick < weight) chosen = index;
-    if (chosen < 0) pick -= weight;
-  });
-  return {chosen, RouteReason::kBalanced};
+  return PickWeighted(running_sum.data(), indices.data(), count, request.random);
+}
+
+RouteChoice RoutingTable::PickWeighted(const uint64_t* running_sum, const uint8_t* indices,
+                                       int count, uint64_t random) {
+  if (count == 0) return {};
+  const uint64_t pick = random % running_sum[count - 1];
+  const uint64_t* found = std::upper_bound(running_sum, running_sum + count, pick);
+  return {indices[found - running_sum], RouteReason::kBalanced};
 }
 
 RouteChoice ChooseServer(const ClusterView& view, const RouteRequest& request) {

@@ -3,12 +3,15 @@
 //
 //   1. A session whose route character names a server that is up or draining goes
 //      to that server (sticky).
-//   2. A session whose server is down (or excluded, e.g. it just failed this
-//      request) goes to its backup: the first up server in the rendezvous order of
-//      the session id; if none is up, the first draining one.
-//   3. No usable session (none, malformed, or a route character of an index with no
-//      server in the view): weighted random choice among up servers, never a
-//      draining or down one, with each weight ramped up during slow start.
+//   2. Any other session goes to its backup: the first up server in the
+//      rendezvous order of the session id; if none is up, the first draining one.
+//      That covers a server that is down or excluded (it just failed this
+//      request), an index no server holds any more, and an id that does not start
+//      with a route character: each session still lands on one server, the same
+//      on every request and every web server.
+//   3. No session (none found, or malformed: route_codec.h yields none): weighted
+//      random choice among up servers, never a draining or down one, with each
+//      weight ramped up during slow start.
 //
 // A RoutingTable holds the routing-relevant part of one view laid out for the
 // per-request path (state sets as bit masks, weights side by side). Build it once
@@ -38,7 +41,7 @@ struct RouteChoice {
 };
 
 struct RouteRequest {
-  std::string_view session_id;  // as found by route_codec.h; empty = no session
+  std::string_view session_id;  // as found by route_codec.h (valid or empty = no session)
   int64_t now_unix_ms = 0;      // wall clock, for slow start
   uint64_t random = 0;          // uniformly random, used only for new sessions
   ServerSet exclude;            // servers already tried for this request
@@ -59,8 +62,11 @@ class RoutingTable {
   RouteChoice Balanced(const RouteRequest& request) const;
   // Weighs every eligible server at the request's time: during warm-up or a retry.
   RouteChoice BalancedRamped(const RouteRequest& request) const;
+  // The server whose share of [0, total) holds `random % total`, given the running
+  // sums of the weights of `count` servers (all weights > 0).
+  static RouteChoice PickWeighted(const uint64_t* running_sum, const uint8_t* indices, int count,
+                                  uint64_t random);
 
-  ServerSet present_;
   ServerSet up_;
   ServerSet draining_;
   uint32_t slow_start_ms_ = 0;

@@ -287,29 +287,35 @@ TEST(RoutingTest, ExcludingAllUpServersFallsBackToDraining) {
 
 // --- No usable session -----------------------------------------------------------------------
 
-TEST(RoutingTest, RouteCharOfAbsentIndexIsTreatedAsNoSession) {
+// A session whose server has left the view (its index is free) keeps a server: its
+// backup, the same on every request and every web server, not a random one.
+TEST(RoutingTest, RouteCharOfAbsentIndexGoesToTheBackup) {
   const ClusterView view = MixedView();
   const ServerSet up = view.ServersIn(ServerState::kUp);
   for (int absent : {7, 8, 30, 63}) {
     ASSERT_EQ(view.state(absent), ServerState::kAbsent);
+    const std::string session = SessionOf(absent);
+    const int backup = RendezvousFirst(RendezvousKeyHash(session), up);
+    ASSERT_GE(backup, 0);
     for (uint64_t random = 0; random < 400; ++random) {
-      const RouteChoice with_session = Choose(view, SessionOf(absent), random);
-      const RouteChoice without = Choose(view, "", random);
-      EXPECT_EQ(with_session.reason, RouteReason::kBalanced);
-      EXPECT_TRUE(up.Contains(with_session.index));
-      // Exactly the choice for no session at all.
-      EXPECT_EQ(with_session.index, without.index);
+      const RouteChoice choice = Choose(view, session, random);
+      EXPECT_EQ(choice.reason, RouteReason::kBackup);
+      EXPECT_EQ(choice.index, backup);
     }
   }
 }
 
-TEST(RoutingTest, MalformedRouteCharIsTreatedAsNoSession) {
+// Session ids that do not start with a route character (an application that does
+// not prefix them) are still sticky: to their rendezvous choice.
+TEST(RoutingTest, SessionWithoutRouteCharGoesToItsRendezvousChoice) {
   const ClusterView view = MixedView();
-  for (uint64_t random = 0; random < 400; ++random) {
-    for (std::string_view session : {"!abc", "+abc", "~", "\x80xyz"}) {
+  const ServerSet up = view.ServersIn(ServerState::kUp);
+  for (std::string_view session : {"!abc", "+abc", "~", "\x80xyz"}) {
+    const int expected = RendezvousFirst(RendezvousKeyHash(session), up);
+    for (uint64_t random = 0; random < 400; ++random) {
       const RouteChoice choice = Choose(view, session, random);
-      EXPECT_EQ(choice.reason, RouteReason::kBalanced);
-      EXPECT_EQ(choice.index, Choose(view, "", random).index);
+      EXPECT_EQ(choice.reason, RouteReason::kBackup);
+      EXPECT_EQ(choice.index, expected) << session;
     }
   }
 }

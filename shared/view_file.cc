@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <immintrin.h>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -24,6 +23,18 @@ static_assert(offsetof(ViewImage, view) % sizeof(uint64_t) == 0);
 constexpr int kReadAttempts = 256;
 
 using ViewWords = std::array<uint64_t, kViewWords>;
+
+// Numbers every view copy any reader in this process takes (see snapshot_id()).
+std::atomic<uint64_t> next_snapshot_id{1};
+
+// Tells the CPU we are spinning (cheaper for the sibling hyperthread, the writer).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -93,7 +104,10 @@ bool IsReusableViewFile(int fd, const std::string& path) {
 // so that no reader ever maps a half-created file.
 Status CreateEmptyViewFile(const std::string& path) {
   const std::string temporary = path + ".tmp." + std::to_string(getpid());
-  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // O_EXCL | O_NOFOLLOW: never write through a planted link or over another file.
+  unlink(temporary.c_str());  // a leftover of a writer of ours that died here
+  const int fd =
+      open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return Status::IoError(Errno("creating " + temporary));
   if (fchmod(fd, 0644) != 0) {
     const Status status = Status::IoError(Errno("setting the mode of " + temporary));
@@ -126,39 +140,58 @@ Status CreateEmptyViewFile(const std::string& path) {
 // ViewWriter
 
 Result<std::unique_ptr<ViewWriter>> ViewWriter::Open(const std::string& path) {
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  // The lock is taken on a file of its own, before the view file is inspected or
+  // replaced, so that two writers can never both own the path: not when both start
+  // with no file, and not when one would replace the file the other publishes to.
+  const std::string lock_path = path + ".lock";
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return Status::IoError(Errno("opening " + lock_path));
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const Status status =
+        errno == EWOULDBLOCK
+            ? Status::IoError(path + ": another process is already publishing this view file")
+            : Status::IoError(Errno("locking " + lock_path));
+    close(lock_fd);
+    return status;
+  }
+  Result<int> view_fd = OpenForPublishing(path);
+  if (!view_fd.ok()) {
+    close(lock_fd);
+    return view_fd.status();
+  }
+  const int fd = *view_fd;
+  void* mapping = mmap(nullptr, kImageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mapping == MAP_FAILED) {
+    const Status status = Status::IoError(Errno("mapping " + path));
+    close(fd);
+    close(lock_fd);
+    return status;
+  }
+  return std::unique_ptr<ViewWriter>(new ViewWriter(path, lock_fd, fd, mapping));
+}
+
+// Precondition: the caller holds the lock.
+Result<int> ViewWriter::OpenForPublishing(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0 && !IsReusableViewFile(fd, path)) {
     close(fd);
     fd = -1;
   }
   if (fd < 0) {
     if (Status created = CreateEmptyViewFile(path); !created.ok()) return created;
-    fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return Status::IoError(Errno("opening " + path));
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const Status status =
-        errno == EWOULDBLOCK
-            ? Status::IoError(path + ": another process is already publishing this view file")
-            : Status::IoError(Errno("locking " + path));
-    close(fd);
-    return status;
-  }
-  void* mapping = mmap(nullptr, kImageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (mapping == MAP_FAILED) {
-    const Status status = Status::IoError(Errno("mapping " + path));
-    close(fd);
-    return status;
-  }
-  return std::unique_ptr<ViewWriter>(new ViewWriter(path, fd, mapping));
+  return fd;
 }
 
-ViewWriter::ViewWriter(std::string path, int fd, void* mapping)
-    : path_(std::move(path)), fd_(fd), mapping_(mapping) {}
+ViewWriter::ViewWriter(std::string path, int lock_fd, int fd, void* mapping)
+    : path_(std::move(path)), lock_fd_(lock_fd), fd_(fd), mapping_(mapping) {}
 
 ViewWriter::~ViewWriter() {
   munmap(mapping_, kImageBytes);
-  close(fd_);  // releases the flock
+  close(fd_);
+  close(lock_fd_);  // releases the lock
 }
 
 Status ViewWriter::Publish(const ClusterView& view) {
@@ -184,14 +217,21 @@ Status ViewWriter::Publish(const ClusterView& view) {
 // ViewReader
 
 Result<std::unique_ptr<ViewReader>> ViewReader::Open(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at the path must not hang a web server worker in open(2).
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     return errno == ENOENT ? Status::NotFound(path + ": no view file (is the sidecar running?)")
                            : Status::IoError(Errno("opening " + path));
   }
   struct stat info {};
-  Status status = CheckFile(fd, path);
-  if (status.ok() && fstat(fd, &info) != 0) status = Status::IoError(Errno(path));
+  Status status;
+  if (fstat(fd, &info) != 0) {
+    status = Status::IoError(Errno(path));
+  } else if (!S_ISREG(info.st_mode)) {
+    status = Status::InvalidArgument(path + ": not a regular file");
+  } else {
+    status = CheckFile(fd, path);
+  }
   void* mapping = MAP_FAILED;
   if (status.ok()) {
     mapping = mmap(nullptr, kImageBytes, PROT_READ, MAP_SHARED, fd, 0);
@@ -221,8 +261,9 @@ Result<const ClusterView*> ViewReader::Current() {
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
     const uint64_t before = sequence.load(std::memory_order_acquire);
     if (have_snapshot_ && before == snapshot_sequence_) return snapshot_.get();
+    if (!refused_.ok() && before == refused_sequence_) return refused_;
     if (before % 2 != 0) {
-      _mm_pause();
+      CpuRelax();
       continue;
     }
     for (std::size_t i = 0; i < kViewWords; ++i) {
@@ -235,10 +276,14 @@ Result<const ClusterView*> ViewReader::Current() {
     auto candidate = std::make_unique<ClusterView>();
     std::memcpy(static_cast<void*>(candidate.get()), words.data(), sizeof(ClusterView));
     if (Status valid = candidate->Validate(); !valid.ok()) {
-      return Status::InvalidArgument(path_ + ": " + valid.message());
+      // Refused until the writer publishes again, at the cost of one load per call.
+      refused_ = Status::InvalidArgument(path_ + ": " + valid.message());
+      refused_sequence_ = before;
+      return refused_;
     }
     snapshot_ = std::move(candidate);
     snapshot_sequence_ = before;
+    snapshot_id_ = next_snapshot_id.fetch_add(1, std::memory_order_relaxed);
     have_snapshot_ = true;
     return snapshot_.get();
   }
@@ -249,7 +294,9 @@ Result<const ClusterView*> ViewReader::Current() {
 bool ViewReader::MappingIsStale() const {
   struct stat info {};
   if (stat(path_.c_str(), &info) != 0) return true;
-  return info.st_dev != device_ || info.st_ino != inode_;
+  // A file cut short under the mapping would fault (SIGBUS) on the next read.
+  return info.st_dev != device_ || info.st_ino != inode_ ||
+         info.st_size < static_cast<off_t>(kImageBytes);
 }
 
 }  // namespace cb

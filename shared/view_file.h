@@ -26,8 +26,9 @@
 
 namespace cb {
 
-// Publishes views into one file. Holds an exclusive flock on the file, so a second
-// sidecar pointed at the same path fails to open it instead of interleaving updates.
+// Publishes views into one file. Holds an exclusive flock on "<path>.lock" for its
+// lifetime, so a second sidecar pointed at the same path fails to open it instead
+// of interleaving updates or replacing the file under the first.
 // Not thread-safe: one publishing thread.
 class ViewWriter {
  public:
@@ -47,9 +48,11 @@ class ViewWriter {
   const std::string& path() const { return path_; }
 
  private:
-  ViewWriter(std::string path, int fd, void* mapping);
+  ViewWriter(std::string path, int lock_fd, int fd, void* mapping);
+  static Result<int> OpenForPublishing(const std::string& path);
 
   std::string path_;
+  int lock_fd_;
   int fd_;
   void* mapping_;
 };
@@ -67,15 +70,22 @@ class ViewReader {
   ~ViewReader();
 
   // The newest whole view. The pointer stays valid until the next call or until
-  // the reader is destroyed. A changed view always comes at a new address (it is
-  // allocated while the previous one is alive), so callers may cache what they
-  // derive from a view (a RoutingTable) keyed on the pointer. A view that fails
-  // ClusterView::Validate() is refused. When every retry overlaps an update (a writer publishing
-  // back to back), the last whole view this reader took is returned; with none yet, an error.
+  // the reader is destroyed; cache what you derive from a view (a RoutingTable)
+  // keyed on snapshot_id(), not on the pointer. A view that fails
+  // ClusterView::Validate() is refused (an error naming the path and the fault)
+  // until the writer publishes again. When every retry overlaps an update (a writer
+  // publishing back to back), the last whole view this reader took is returned;
+  // with none yet, an error.
   Result<const ClusterView*> Current();
 
-  // True when the path no longer names the mapped file (replaced or removed): the
-  // caller should open a new reader. One stat(2); call it at most every second or so.
+  // Identifies the view Current() last returned: unique among all copies that any
+  // reader in this process has taken. 0 before the first.
+  uint64_t snapshot_id() const { return snapshot_id_; }
+
+  // True when the path no longer names the mapped file (replaced or removed) or the
+  // file was cut short: the caller should open a new reader. One stat(2); call it
+  // at most every second or so. The view's directory must be writable only by the
+  // sidecar: a file truncated under a mapping faults (SIGBUS) on the next read.
   bool MappingIsStale() const;
 
   const std::string& path() const { return path_; }
@@ -88,7 +98,10 @@ class ViewReader {
   dev_t device_;
   ino_t inode_;
   uint64_t snapshot_sequence_ = 0;
+  uint64_t snapshot_id_ = 0;
   bool have_snapshot_ = false;
+  uint64_t refused_sequence_ = 0;
+  Status refused_;  // OK, or why the view under refused_sequence_ was refused
   std::unique_ptr<ClusterView> snapshot_;
 };
 

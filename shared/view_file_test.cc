@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -165,6 +167,7 @@ std::vector<std::string> DirectoryEntries(const std::string& dir) {
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     names.push_back(entry.path().filename().string());
   }
+  std::sort(names.begin(), names.end());
   return names;
 }
 
@@ -817,7 +820,8 @@ TEST_F(ViewFileTest, WriterCreatesAFileOfTheRightSizeAndMode) {
   EXPECT_EQ(info.st_mode & 07777, 0644u);
   EXPECT_EQ(info.st_size, static_cast<off_t>(sizeof(ViewImage)));
   // No temporary file is left behind.
-  EXPECT_EQ(DirectoryEntries(dir_), std::vector<std::string>{"cluster.view"});
+  EXPECT_EQ(DirectoryEntries(dir_),
+            (std::vector<std::string>{"cluster.view", "cluster.view.lock"}));
 
   ViewFileHeader header;
   const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
@@ -870,7 +874,8 @@ TEST_F(ViewFileTest, SecondWriterIsRefusedAndAReopenUpdatesInPlace) {
   EXPECT_NE(second.status().message().find(path_), std::string::npos) << second.status().message();
   // The refused writer touched nothing: same file, the first writer still publishes.
   EXPECT_EQ(InodeOf(path_), inode);
-  EXPECT_EQ(DirectoryEntries(dir_), std::vector<std::string>{"cluster.view"});
+  EXPECT_EQ(DirectoryEntries(dir_),
+            (std::vector<std::string>{"cluster.view", "cluster.view.lock"}));
   ASSERT_TRUE(first->Publish(MakeView(41)).ok());
   EXPECT_EQ(GenerationOf(*reader), 41u);
 
@@ -950,7 +955,8 @@ TEST_F(ViewFileTest, WriterReplacesAFileOfAnotherFormat) {
     struct stat info {};
     ASSERT_EQ(stat(path_.c_str(), &info), 0);
     EXPECT_EQ(info.st_size, static_cast<off_t>(sizeof(ViewImage)));
-    EXPECT_EQ(DirectoryEntries(dir_), std::vector<std::string>{"cluster.view"});
+    EXPECT_EQ(DirectoryEntries(dir_),
+              (std::vector<std::string>{"cluster.view", "cluster.view.lock"}));
     EXPECT_TRUE(reader->MappingIsStale());
     EXPECT_NE(InodeOf(path_), old_inode);
 
@@ -1044,6 +1050,68 @@ TEST_F(ViewFileTest, PublishRejectsAnInvalidViewAndKeepsThePreviousOne) {
   }
   ASSERT_TRUE(writer->Publish(MakeView(72)).ok());
   EXPECT_EQ(GenerationOf(*reader), 72u);
+}
+
+}  // namespace
+}  // namespace cb
+
+namespace cb {
+namespace {
+
+TEST_F(ViewFileTest, WritersRacingOnAMissingFileNeverBothWin) {
+  for (int round = 0; round < 20; ++round) {
+    std::remove(path_.c_str());
+    std::array<Result<std::unique_ptr<ViewWriter>>, 2> results = {Status::IoError("not run"),
+                                                                  Status::IoError("not run")};
+    std::thread other([&] { results[1] = ViewWriter::Open(path_); });
+    results[0] = ViewWriter::Open(path_);
+    other.join();
+    EXPECT_EQ(results[0].ok() + results[1].ok(), 1) << "round " << round;
+    for (auto& result : results) {
+      if (!result.ok()) {
+        EXPECT_NE(result.status().message().find("another process"), std::string::npos)
+            << result.status().message();
+      }
+    }
+  }
+}
+
+TEST_F(ViewFileTest, ReaderRefusesAFifoWithoutBlocking) {
+  ASSERT_EQ(mkfifo(path_.c_str(), 0644), 0);
+  auto reader = ViewReader::Open(path_);  // would hang in open(2) without O_NONBLOCK
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().message().find("not a regular file"), std::string::npos)
+      << reader.status().message();
+}
+
+TEST_F(ViewFileTest, TruncatingTheFileMakesTheMappingStale) {
+  auto writer = ViewWriter::Open(path_);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  auto reader = ViewReader::Open(path_);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_FALSE((*reader)->MappingIsStale());
+  ASSERT_EQ(truncate(path_.c_str(), 100), 0);
+  EXPECT_TRUE((*reader)->MappingIsStale());
+}
+
+TEST_F(ViewFileTest, SnapshotIdsAreUniqueAcrossReadersAndChangeWithEachNewView) {
+  auto writer = ViewWriter::Open(path_);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE((*writer)->Publish(MakeView(1)).ok());
+  auto first = ViewReader::Open(path_);
+  auto second = ViewReader::Open(path_);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ((*first)->snapshot_id(), 0u);
+  ASSERT_TRUE((*first)->Current().ok());
+  ASSERT_TRUE((*second)->Current().ok());
+  const uint64_t first_id = (*first)->snapshot_id();
+  EXPECT_NE(first_id, 0u);
+  EXPECT_NE((*second)->snapshot_id(), first_id);
+  ASSERT_TRUE((*first)->Current().ok());
+  EXPECT_EQ((*first)->snapshot_id(), first_id);  // unchanged view, same copy
+  ASSERT_TRUE((*writer)->Publish(MakeView(2)).ok());
+  ASSERT_TRUE((*first)->Current().ok());
+  EXPECT_NE((*first)->snapshot_id(), first_id);
 }
 
 }  // namespace

@@ -78,7 +78,7 @@ int Route(const RouteArguments& arguments) {
       std::cout << "sticky to ";
       break;
     case cb::RouteReason::kBackup:
-      std::cout << "its server is unavailable; backup ";
+      std::cout << "its own server is down, excluded or unknown; backup ";
       break;
     case cb::RouteReason::kBalanced:
       std::cout << "no session; balanced (random among up servers) to ";
