@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "shared/cluster_view.h"
+#include "shared/rendezvous.h"
 #include "shared/route_codec.h"
 #include "shared/routing.h"
 #include "shared/server_set.h"
@@ -134,15 +135,23 @@ void CheckChoice(const cb::ClusterView& view, const cb::RoutingTable& table,
       FUZZ_CHECK(choice.index == cb::RouteIndexOfSession(request.session_id));
       break;
     case cb::RouteReason::kBackup: {
+      FUZZ_CHECK(!request.session_id.empty());
+      // Only when the session's own server cannot take it.
       const int route = cb::RouteIndexOfSession(request.session_id);
-      FUZZ_CHECK(route >= 0 && view.state(route) != cb::ServerState::kAbsent);
-      // A draining backup only when no up server was eligible.
-      if (state == cb::ServerState::kDraining) {
-        FUZZ_CHECK(view.ServersIn(cb::ServerState::kUp).Without(request.exclude).empty());
-      }
+      const bool own_server_serves =
+          route >= 0 && (view.state(route) == cb::ServerState::kUp ||
+                         view.state(route) == cb::ServerState::kDraining);
+      FUZZ_CHECK(!own_server_serves || request.exclude.Contains(route));
+      // The rendezvous choice among eligible up servers; draining only when none is up.
+      const cb::ServerSet up = view.ServersIn(cb::ServerState::kUp).Without(request.exclude);
+      const cb::ServerSet draining =
+          view.ServersIn(cb::ServerState::kDraining).Without(request.exclude);
+      const uint64_t key_hash = cb::RendezvousKeyHash(request.session_id);
+      FUZZ_CHECK(choice.index == cb::RendezvousFirst(key_hash, up.empty() ? draining : up));
       break;
     }
     case cb::RouteReason::kBalanced:
+      FUZZ_CHECK(request.session_id.empty());
       // New sessions never go to a draining server or one of weight 0.
       FUZZ_CHECK(state == cb::ServerState::kUp);
       FUZZ_CHECK(Weight(view, choice.index, request.now_unix_ms) > 0);
