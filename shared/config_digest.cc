@@ -65,6 +65,30 @@ std::string Digest128::Hex() const {
   return text;
 }
 
+Result<Digest128> Digest128::FromHex(std::string_view hex) {
+  if (hex.size() != 32) {
+    return Status::InvalidArgument("digest: expected 32 hex digits, got " +
+                                   std::to_string(hex.size()) + " characters");
+  }
+  Digest128 digest;
+  for (std::size_t i = 0; i < hex.size(); ++i) {
+    const char c = hex[i];
+    uint64_t nibble;
+    if (c >= '0' && c <= '9') {
+      nibble = static_cast<uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      nibble = static_cast<uint64_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      nibble = static_cast<uint64_t>(c - 'A' + 10);
+    } else {
+      return Status::InvalidArgument("digest: not a hex digit at position " + std::to_string(i));
+    }
+    uint64_t& half = i < 16 ? digest.high : digest.low;
+    half = (half << 4) | nibble;
+  }
+  return digest;
+}
+
 Digest128 ConfigDigest::Combined() const {
   Canonical out;
   for (const Digest128* part : {&cluster, &node, &servers, &server_set, &caches, &deploy}) {

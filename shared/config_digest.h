@@ -12,8 +12,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "shared/cluster_config.h"
+#include "shared/status.h"
 
 namespace cb {
 
@@ -22,6 +24,8 @@ struct Digest128 {
   uint64_t low = 0;
 
   std::string Hex() const;  // 32 lower-case hex digits
+  // The inverse of Hex(): exactly 32 hex digits (either case), else InvalidArgument.
+  static Result<Digest128> FromHex(std::string_view hex);
   bool operator==(const Digest128&) const = default;
 };
 

@@ -392,6 +392,32 @@ TEST(ConfigDigestTest, HexIs32LowerCaseDigits) {
   }
 }
 
+TEST(ConfigDigestTest, FromHexInvertsHex) {
+  for (const Digest128& digest :
+       {Digest128{0, 0}, Digest128{0x0123456789abcdefULL, 0xfedcba9876543210ULL},
+        Digest128{~0ULL, 1}, DigestOf(kBase).Combined()}) {
+    const Result<Digest128> parsed = Digest128::FromHex(digest.Hex());
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ(*parsed, digest);
+  }
+  const Result<Digest128> upper = Digest128::FromHex("0123456789ABCDEFFEDCBA9876543210");
+  ASSERT_TRUE(upper.ok());
+  EXPECT_EQ(*upper, (Digest128{0x0123456789abcdefULL, 0xfedcba9876543210ULL}));
+}
+
+TEST(ConfigDigestTest, FromHexRejectsMalformedText) {
+  const std::string good(32, 'a');
+  for (const std::string& bad :
+       {std::string(), std::string(31, 'a'), std::string(33, 'a'), good.substr(0, 31) + "g",
+        "x" + good.substr(1), good.substr(0, 16) + " " + good.substr(17),
+        std::string("0x") + good.substr(2), good.substr(0, 31) + std::string(1, '\0')}) {
+    SCOPED_TRACE(bad);
+    const Result<Digest128> parsed = Digest128::FromHex(bad);
+    EXPECT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
+  }
+}
+
 TEST(ConfigDigestTest, PinnedCombinedDigest) {
   // Pins the canonical rendering. Peers compare this digest when they connect and
   // refuse each other when it differs, so if this value changes, sidecars of the

@@ -13,6 +13,7 @@
 #include "shared/route_codec.h"
 #include "shared/routing.h"
 #include "shared/view_file.h"
+#include "sidecar/clusterctl/admin_client.h"
 #include "sidecar/clusterctl/reports.h"
 
 namespace {
@@ -93,6 +94,45 @@ int Route(const RouteArguments& arguments) {
   return 0;
 }
 
+// The admin endpoint named on the command line.
+cb::Result<cb::HostPort> AdminAddress(const std::string& text) {
+  cb::Result<cb::HostPort> address = cb::ParseHostPort(text);
+  if (!address.ok()) return cb::Status::InvalidArgument("--admin: " + address.status().message());
+  return address;
+}
+
+int ShowStatus(const std::string& admin) {
+  cb::Result<cb::HostPort> address = AdminAddress(admin);
+  if (!address.ok()) return Fail(address.status());
+  cb::Result<cb::AdminReply> reply = cb::CallAdmin(*address, "GET", "/status");
+  if (!reply.ok()) return Fail(reply.status());
+  const nlohmann::json status = nlohmann::json::parse(reply->body, nullptr, false);
+  if (reply->status != 200 || status.is_discarded()) {
+    return Fail(cb::Status::IoError("admin " + admin + ": GET /status answered " +
+                                    std::to_string(reply->status)));
+  }
+  std::cout << cb::RenderStatusTable(status, NowUnixMs());
+  return 0;
+}
+
+int SetDraining(const std::string& admin, const std::string& server_id, bool draining) {
+  cb::Result<cb::HostPort> address = AdminAddress(admin);
+  if (!address.ok()) return Fail(address.status());
+  const std::string target = "/servers/" + server_id + (draining ? "/drain" : "/enable");
+  cb::Result<cb::AdminReply> reply = cb::CallAdmin(*address, "POST", target);
+  if (!reply.ok()) return Fail(reply.status());
+  if (reply->status != 200) {
+    const nlohmann::json error = nlohmann::json::parse(reply->body, nullptr, false);
+    const std::string why =
+        error.is_object() && error.contains("error") && error["error"].is_string()
+            ? error["error"].get<std::string>()
+            : "HTTP " + std::to_string(reply->status);
+    return Fail(cb::Status::InvalidArgument(server_id + ": " + why));
+  }
+  std::cout << server_id << ": " << (draining ? "draining" : "enabled") << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,7 +159,21 @@ int main(int argc, char** argv) {
   route->add_option("--cookie-name", route_arguments.cookie_name, "the session cookie's name")
       ->capture_default_str();
 
+  std::string admin = "127.0.0.1:6880";
+  app.add_option("--admin", admin, "a sidecar's admin address (for status, drain, enable)")
+      ->capture_default_str();
+  CLI::App* status = app.add_subcommand("status", "Print the view of a running sidecar");
+  std::string server_id;
+  CLI::App* drain = app.add_subcommand(
+      "drain", "Stop sending new sessions to a server; its existing sessions stay");
+  drain->add_option("id", server_id, "the server's id")->required();
+  CLI::App* enable = app.add_subcommand("enable", "Let a drained server take new sessions again");
+  enable->add_option("id", server_id, "the server's id")->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (status->parsed()) return ShowStatus(admin);
+  if (drain->parsed()) return SetDraining(admin, server_id, true);
+  if (enable->parsed()) return SetDraining(admin, server_id, false);
   if (check->parsed()) return CheckConfig(config_path);
   if (view->parsed()) return ShowView(view_path);
   return Route(route_arguments);

@@ -53,6 +53,21 @@ std::string AgeText(int64_t since_unix_ms, int64_t now_unix_ms) {
   return FormatDuration(milliseconds(age / 1000 * 1000));
 }
 
+// The field as text, "-" when absent or null.
+std::string Text(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return "-";
+  const auto found = object.find(key);
+  if (found == object.end() || found->is_null()) return "-";
+  if (found->is_string()) return found->get<std::string>();
+  return found->dump();
+}
+
+int64_t Number(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return 0;
+  const auto found = object.find(key);
+  return found != object.end() && found->is_number_integer() ? found->get<int64_t>() : 0;
+}
+
 }  // namespace
 
 std::string RenderConfigReport(const ClusterConfig& config) {
@@ -109,6 +124,32 @@ std::string RenderViewTable(const ClusterView& view, int64_t now_unix_ms) {
          server.server_state() == ServerState::kUp ? AgeText(server.up_since_unix_ms, now_unix_ms)
                                                    : "-",
          std::string(server.http_address_view()), version.empty() ? "-" : std::string(version)});
+  }
+  table.Print(out);
+  return out.str();
+}
+
+std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms) {
+  std::ostringstream out;
+  const nlohmann::json server =
+      status.is_object() ? status.value("server", nlohmann::json{}) : nlohmann::json{};
+  out << "cluster " << Text(status, "cluster") << ", as seen by " << Text(server, "id")
+      << " (index " << Text(server, "index") << "), generation " << Text(status, "generation")
+      << "\n";
+  Table table({"INDEX", "ROUTE", "ROLE", "ID", "STATE", "INCARNATION", "HEARTBEAT", "UP FOR",
+               "HTTP ADDRESS"});
+  const nlohmann::json servers =
+      status.is_object() ? status.value("servers", nlohmann::json::array()) : nlohmann::json{};
+  if (servers.is_array()) {
+    for (const nlohmann::json& row : servers) {
+      const std::string heartbeat = Text(row, "heartbeat_age_ms");
+      table.Add(
+          {Text(row, "index"), Text(row, "route"), Text(row, "role"), Text(row, "id"),
+           Text(row, "state"), Text(row, "incarnation"), heartbeat == "-" ? "-" : heartbeat + "ms",
+           Text(row, "state") == "down" ? "-"
+                                        : AgeText(Number(row, "up_since_unix_ms"), now_unix_ms),
+           Text(row, "http_address")});
+    }
   }
   table.Print(out);
   return out.str();

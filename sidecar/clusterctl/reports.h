@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "shared/cluster_config.h"
 #include "shared/cluster_view.h"
 
@@ -18,6 +20,11 @@ std::string RenderConfigReport(const ClusterConfig& config);
 // A view as a table: one row per present server with its state, weight,
 // incarnation, warm-up age and deployed version, as of `now_unix_ms`.
 std::string RenderViewTable(const ClusterView& view, int64_t now_unix_ms);
+
+// A sidecar's GET /status answer as a table: one row per server with its state,
+// incarnation, heartbeat age (for peers it is connected to) and warm-up age.
+// Fields missing from the JSON print as "-"; nothing in it can make this throw.
+std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms);
 
 }  // namespace cb
 

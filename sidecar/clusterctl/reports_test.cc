@@ -115,3 +115,43 @@ TEST(ViewTableTest, ShowsPresentServersOnlyWithStateAndWarmUpAge) {
 
 }  // namespace
 }  // namespace cb
+
+namespace cb {
+namespace {
+
+TEST(StatusTableTest, ShowsEveryServerWithHeartbeatAge) {
+  const nlohmann::json status = nlohmann::json::parse(R"({
+    "cluster": "shop", "generation": 12,
+    "server": {"id": "app-d", "index": 3},
+    "servers": [
+      {"index": 0, "route": "A", "role": "triad", "id": "app-a", "state": "up",
+       "incarnation": 5, "heartbeat_age_ms": 120, "up_since_unix_ms": 940000,
+       "http_address": "10.0.0.10:8080"},
+      {"index": 3, "route": "D", "role": "spoke", "id": "app-d", "state": "draining",
+       "incarnation": 9, "heartbeat_age_ms": null, "up_since_unix_ms": 1000000,
+       "http_address": "10.0.0.13:8080"},
+      {"index": 1, "route": "B", "role": "triad", "id": "app-b", "state": "down",
+       "incarnation": 2, "http_address": "10.0.0.11:8080"}
+    ]})");
+  const std::string table = RenderStatusTable(status, 1'000'000);
+  EXPECT_NE(table.find("cluster shop, as seen by app-d (index 3), generation 12"),
+            std::string::npos)
+      << table;
+  const std::string a = LineStartingWith(table, "0 ");
+  EXPECT_NE(a.find("120ms"), std::string::npos) << a;
+  EXPECT_NE(a.find("1m"), std::string::npos) << a;  // up for 60 s
+  const std::string d = LineStartingWith(table, "3 ");
+  EXPECT_NE(d.find("draining"), std::string::npos) << d;
+  const std::string b = LineStartingWith(table, "1 ");
+  EXPECT_NE(b.find("down"), std::string::npos) << b;
+}
+
+TEST(StatusTableTest, MalformedJsonNeverThrows) {
+  for (const char* text : {"null", "[]", "{\"servers\": 7}", "{\"servers\": [1, \"x\", null]}",
+                           "{\"server\": [], \"servers\": [{\"index\": \"zero\"}]}"}) {
+    EXPECT_NO_THROW(RenderStatusTable(nlohmann::json::parse(text), 0)) << text;
+  }
+}
+
+}  // namespace
+}  // namespace cb

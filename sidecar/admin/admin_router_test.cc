@@ -1,0 +1,670 @@
+// Tests of the admin router and MetricsText (pure), and of AdminServer over
+// loopback with a Beast client running on the same io_context.
+
+// First: before any Boost.Asio header.
+#include "sidecar/admin/asio_coroutines.h"
+
+#include "sidecar/admin/admin_router.h"
+
+#include <chrono>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include "sidecar/admin/admin_server.h"
+
+namespace cb::admin {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------- router
+
+struct Recorder {
+  std::vector<std::pair<std::string, bool>> draining_calls;
+  Status draining_result;
+};
+
+AdminHandlers MakeHandlers(Recorder* recorder) {
+  AdminHandlers handlers;
+  handlers.status = [] {
+    return json{{"id", "app-a"},
+                {"servers",
+                 {{{"id", "app-a"}, {"state", "up"}, {"heartbeat_age_ms", nullptr}},
+                  {{"id", "app-b"}, {"state", "draining"}, {"heartbeat_age_ms", 250}},
+                  {{"id", "app-c"}, {"state", "down"}, {"heartbeat_age_ms", 4200}}}}};
+  };
+  handlers.metrics = [] { return std::string("# TYPE x counter\nx 1\n"); };
+  handlers.set_draining = [recorder](const std::string& id, bool draining) {
+    recorder->draining_calls.emplace_back(id, draining);
+    return recorder->draining_result;
+  };
+  return handlers;
+}
+
+AdminResponse Call(const AdminHandlers& handlers, std::string method, std::string target,
+                   std::string body = "") {
+  return RouteAdminRequest(handlers,
+                           AdminRequest{std::move(method), std::move(target), std::move(body)});
+}
+
+std::string ErrorOf(const AdminResponse& response) {
+  json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || !body.contains("error") || !body["error"].is_string()) {
+    return "<no error member in: " + response.body + ">";
+  }
+  return body["error"].get<std::string>();
+}
+
+TEST(AdminRouterTest, StatusIsTheHandlersJson) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  AdminResponse response = Call(handlers, "GET", "/status");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(response.content_type, "application/json");
+  EXPECT_EQ(json::parse(response.body), handlers.status());
+  EXPECT_TRUE(response.allow.empty());
+}
+
+TEST(AdminRouterTest, QueryStringIsIgnored) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  EXPECT_EQ(Call(handlers, "GET", "/status?pretty=1&x").status, 200u);
+  EXPECT_EQ(Call(handlers, "GET", "/metrics?").status, 200u);
+  EXPECT_EQ(Call(handlers, "POST", "/servers/app-b/drain?now=1").status, 200u);
+  ASSERT_EQ(recorder.draining_calls.size(), 1u);
+  EXPECT_EQ(recorder.draining_calls[0].first, "app-b");
+}
+
+TEST(AdminRouterTest, MetricsIsPrometheusText) {
+  Recorder recorder;
+  AdminResponse response = Call(MakeHandlers(&recorder), "GET", "/metrics");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(response.body, "# TYPE x counter\nx 1\n");
+}
+
+TEST(AdminRouterTest, DrainAndEnableCallTheHandler) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  AdminResponse drain = Call(handlers, "POST", "/servers/app-b/drain");
+  EXPECT_EQ(drain.status, 200u);
+  EXPECT_EQ(drain.content_type, "application/json");
+  EXPECT_EQ(json::parse(drain.body), (json{{"server", "app-b"}, {"state", "draining"}}));
+  AdminResponse enable = Call(handlers, "POST", "/servers/app-b/enable");
+  EXPECT_EQ(enable.status, 200u);
+  EXPECT_EQ(json::parse(enable.body), (json{{"server", "app-b"}, {"state", "up"}}));
+  ASSERT_EQ(recorder.draining_calls.size(), 2u);
+  EXPECT_EQ(recorder.draining_calls[0], std::make_pair(std::string("app-b"), true));
+  EXPECT_EQ(recorder.draining_calls[1], std::make_pair(std::string("app-b"), false));
+}
+
+TEST(AdminRouterTest, DrainErrorsMapToStatusCodes) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+
+  recorder.draining_result = Status::NotFound("unknown server \"app-x\"");
+  AdminResponse not_found = Call(handlers, "POST", "/servers/app-x/drain");
+  EXPECT_EQ(not_found.status, 404u);
+  EXPECT_EQ(ErrorOf(not_found), "unknown server \"app-x\"");
+
+  recorder.draining_result = Status::NotFound("");
+  EXPECT_EQ(ErrorOf(Call(handlers, "POST", "/servers/app-x/drain")), "unknown server app-x");
+
+  recorder.draining_result = Status::InvalidArgument("cannot drain the last server");
+  AdminResponse invalid = Call(handlers, "POST", "/servers/app-a/drain");
+  EXPECT_EQ(invalid.status, 400u);
+  EXPECT_EQ(ErrorOf(invalid), "cannot drain the last server");
+
+  recorder.draining_result = Status::IoError("no triad server reachable");
+  AdminResponse unavailable = Call(handlers, "POST", "/servers/app-a/enable");
+  EXPECT_EQ(unavailable.status, 503u);
+  EXPECT_EQ(ErrorOf(unavailable), "no triad server reachable");
+}
+
+TEST(AdminRouterTest, UnknownPathIs404Json) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  for (const char* target : {"/nope", "/status/", "/servers", "/servers/", "/servers/app-a",
+                             "/servers/app-a/reboot", "/servers/a/b/drain", "status", ""}) {
+    AdminResponse response = Call(handlers, "GET", target);
+    EXPECT_EQ(response.status, 404u) << target;
+    EXPECT_EQ(response.content_type, "application/json") << target;
+    EXPECT_NE(ErrorOf(response).find("no such path"), std::string::npos) << target;
+  }
+  EXPECT_TRUE(recorder.draining_calls.empty());
+}
+
+TEST(AdminRouterTest, WrongMethodIs405WithAllow) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  for (const char* target : {"/", "/status", "/metrics"}) {
+    for (const char* method : {"POST", "PUT", "DELETE", "get", "HEAD"}) {
+      AdminResponse response = Call(handlers, method, target);
+      EXPECT_EQ(response.status, 405u) << method << " " << target;
+      EXPECT_EQ(response.allow, "GET") << method << " " << target;
+      EXPECT_EQ(response.content_type, "application/json");
+    }
+  }
+  AdminResponse response = Call(handlers, "GET", "/servers/app-a/drain");
+  EXPECT_EQ(response.status, 405u);
+  EXPECT_EQ(response.allow, "POST");
+  EXPECT_EQ(Call(handlers, "PUT", "/servers/app-a/enable").allow, "POST");
+  EXPECT_TRUE(recorder.draining_calls.empty());
+}
+
+TEST(AdminRouterTest, ServerIdMustMatchTheCharset) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  std::string longest(63, 'a');
+  EXPECT_EQ(Call(handlers, "POST", "/servers/" + longest + "/drain").status, 200u);
+  EXPECT_EQ(Call(handlers, "POST", "/servers/A-z_0.9/drain").status, 200u);
+  for (const std::string& id :
+       {std::string(), std::string(64, 'a'), std::string("app%2Da"), std::string("app a"),
+        std::string("app\"a"), std::string("\xc3\xa4pp"), std::string("a:b"), std::string("a+b")}) {
+    AdminResponse response = Call(handlers, "POST", "/servers/" + id + "/drain");
+    EXPECT_EQ(response.status, 400u) << id;
+    EXPECT_NE(ErrorOf(response).find("invalid server id"), std::string::npos) << response.body;
+  }
+  EXPECT_EQ(recorder.draining_calls.size(), 2u);
+  EXPECT_TRUE(IsValidServerId("app-a"));
+  EXPECT_FALSE(IsValidServerId("app/a"));
+}
+
+TEST(AdminRouterTest, ThrowingHandlerIs500) {
+  AdminHandlers handlers;
+  handlers.status = []() -> json { throw std::runtime_error("view lock poisoned"); };
+  handlers.metrics = []() -> std::string { throw 42; };
+  handlers.set_draining = [](const std::string&, bool) -> Status {
+    throw std::logic_error("boom");
+  };
+  AdminResponse status = Call(handlers, "GET", "/status");
+  EXPECT_EQ(status.status, 500u);
+  EXPECT_EQ(status.content_type, "application/json");
+  EXPECT_EQ(ErrorOf(status), "internal error: view lock poisoned");
+  EXPECT_EQ(Call(handlers, "GET", "/").status, 500u);
+  AdminResponse metrics = Call(handlers, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 500u);
+  EXPECT_EQ(ErrorOf(metrics), "internal error");
+  EXPECT_EQ(Call(handlers, "POST", "/servers/a/drain").status, 500u);
+}
+
+TEST(AdminRouterTest, MissingHandlerIs503) {
+  AdminHandlers handlers;
+  EXPECT_EQ(Call(handlers, "GET", "/status").status, 503u);
+  EXPECT_EQ(Call(handlers, "GET", "/").status, 503u);
+  EXPECT_EQ(Call(handlers, "GET", "/metrics").status, 503u);
+  EXPECT_EQ(Call(handlers, "POST", "/servers/a/enable").status, 503u);
+}
+
+TEST(AdminRouterTest, InvalidUtf8InAMessageDoesNotThrow) {
+  AdminHandlers handlers;
+  handlers.set_draining = [](const std::string&, bool) {
+    return Status::IoError("bad \xff\xfe bytes");
+  };
+  AdminResponse response = Call(handlers, "POST", "/servers/a/drain");
+  EXPECT_EQ(response.status, 503u);
+  EXPECT_NE(ErrorOf(response).find("bad "), std::string::npos);
+}
+
+TEST(AdminRouterTest, StatusPageListsServersEscaped) {
+  AdminHandlers handlers;
+  handlers.status = [] {
+    return json{{"id", "app-a"},
+                {"servers",
+                 {{{"id", "app-a"}, {"state", "up"}, {"heartbeat_age_ms", nullptr}},
+                  {{"id", "<b>&\"x'"}, {"state", "draining"}, {"heartbeat_age_ms", 250}},
+                  {{"id", "app-c"}, {"state", "down"}, {"heartbeat_age_ms", 4200}},
+                  {{"id", "app-d"}, {"state", "up"}, {"heartbeat_age", "1s"}},
+                  {{"state", 7}}}}};
+  };
+  AdminResponse response = Call(handlers, "GET", "/?refresh=1");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(response.content_type, "text/html; charset=utf-8");
+  const std::string& html = response.body;
+  EXPECT_NE(html.find("<title>cluster-sidecar app-a</title>"), std::string::npos) << html;
+  EXPECT_NE(html.find("<tr><td>app-a</td><td>up</td><td>-</td></tr>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>&lt;b&gt;&amp;&quot;x&#39;</td><td>draining</td><td>250 ms</td>"),
+            std::string::npos)
+      << html;
+  EXPECT_NE(html.find("<tr><td>app-c</td><td>down</td><td>4.2 s</td></tr>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>app-d</td><td>up</td><td>1s</td></tr>"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>-</td><td>7</td><td>-</td></tr>"), std::string::npos);
+  EXPECT_EQ(html.find("<b>"), std::string::npos);
+}
+
+TEST(AdminRouterTest, StatusPageToleratesOddJson) {
+  for (json status : {json(nullptr), json(3), json::array(), json{{"servers", 5}},
+                      json{{"servers", {1, "x", nullptr}}}, json{{"id", 5}}}) {
+    AdminHandlers handlers;
+    handlers.status = [status] { return status; };
+    AdminResponse response = Call(handlers, "GET", "/");
+    EXPECT_EQ(response.status, 200u) << status.dump();
+    EXPECT_NE(response.body.find("</table>"), std::string::npos);
+  }
+}
+
+// ---------------------------------------------------------------- MetricsText
+
+TEST(MetricsTextTest, EmptyIsEmpty) { EXPECT_EQ(MetricsText().str(), ""); }
+
+TEST(MetricsTextTest, HelpAndTypeOncePerNameAndSamplesGrouped) {
+  MetricsText m;
+  m.Gauge("cb_peers_up", "Peers currently up.", 2);
+  m.Counter("cb_heartbeats_sent_total", "Heartbeats sent.", 10, {{"peer", "app-b"}});
+  m.Counter("cb_heartbeats_sent_total", "ignored help", 12, {{"peer", "app-c"}});
+  m.Gauge("cb_peers_up", "ignored", 3, {{"role", "triad"}});
+  EXPECT_EQ(m.str(),
+            "# HELP cb_peers_up Peers currently up.\n"
+            "# TYPE cb_peers_up gauge\n"
+            "cb_peers_up 2\n"
+            "cb_peers_up{role=\"triad\"} 3\n"
+            "# HELP cb_heartbeats_sent_total Heartbeats sent.\n"
+            "# TYPE cb_heartbeats_sent_total counter\n"
+            "cb_heartbeats_sent_total{peer=\"app-b\"} 10\n"
+            "cb_heartbeats_sent_total{peer=\"app-c\"} 12\n");
+}
+
+TEST(MetricsTextTest, EscapesLabelValuesAndHelp) {
+  MetricsText m;
+  m.Counter("cb_refusals_total", "Refusals \\ by\nreason.", 1,
+            {{"reason", "say \"no\"\\\nnow"}, {"peer", "a"}});
+  EXPECT_EQ(m.str(),
+            "# HELP cb_refusals_total Refusals \\\\ by\\nreason.\n"
+            "# TYPE cb_refusals_total counter\n"
+            "cb_refusals_total{reason=\"say \\\"no\\\"\\\\\\nnow\",peer=\"a\"} 1\n");
+}
+
+TEST(MetricsTextTest, InvalidNameCharactersBecomeUnderscores) {
+  MetricsText m;
+  m.Gauge("9cb-peers up", "h", 1, {{"2bad-label", "v"}, {"ok:no", "w"}});
+  m.Gauge("ns:sub_metric", "h", 1);
+  m.Gauge("", "h", 1);
+  EXPECT_EQ(m.str(),
+            "# HELP _cb_peers_up h\n# TYPE _cb_peers_up gauge\n"
+            "_cb_peers_up{_bad_label=\"v\",ok_no=\"w\"} 1\n"
+            "# HELP ns:sub_metric h\n# TYPE ns:sub_metric gauge\nns:sub_metric 1\n"
+            "# HELP _ h\n# TYPE _ gauge\n_ 1\n");
+}
+
+TEST(MetricsTextTest, ConflictingTypeIsDropped) {
+  MetricsText m;
+  m.Counter("cb_x", "h", 1);
+  m.Gauge("cb_x", "h", 2);
+  EXPECT_EQ(m.str(), "# HELP cb_x h\n# TYPE cb_x counter\ncb_x 1\n");
+}
+
+TEST(MetricsTextTest, FormatsValues) {
+  MetricsText m;
+  m.Gauge("a", "h", 0);
+  m.Gauge("b", "h", 0.25);
+  m.Gauge("c", "h", -3);
+  m.Gauge("d", "h", std::numeric_limits<double>::quiet_NaN());
+  m.Gauge("e", "h", std::numeric_limits<double>::infinity());
+  m.Gauge("f", "h", -std::numeric_limits<double>::infinity());
+  m.Counter("g", "h", 123456789012.0);
+  m.Counter("i", "h", 1e300);
+  std::string text = m.str();
+  EXPECT_NE(text.find("\na 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nb 0.25\n"), std::string::npos);
+  EXPECT_NE(text.find("\nc -3\n"), std::string::npos);
+  EXPECT_NE(text.find("\nd NaN\n"), std::string::npos);
+  EXPECT_NE(text.find("\ne +Inf\n"), std::string::npos);
+  EXPECT_NE(text.find("\nf -Inf\n"), std::string::npos);
+  EXPECT_NE(text.find("\ng 123456789012\n"), std::string::npos);
+  EXPECT_NE(text.find("\ni 1e+300\n"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- server
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// What a test client sends: a Beast request, or raw bytes.
+struct Step {
+  std::optional<http::request<http::string_body>> request;
+  std::string raw;
+};
+
+struct Conversation {
+  std::vector<Step> steps;
+  bool wait_for_close = false;  // after the last response, read until the server closes
+
+  std::vector<http::response<http::string_body>> responses;
+  beast::error_code error;  // the first error, if any
+  bool closed_by_server = false;
+  bool done = false;
+};
+
+Step Request(http::verb verb, std::string target, bool keep_alive = true, unsigned version = 11) {
+  http::request<http::string_body> request(verb, target, version);
+  request.set(http::field::host, "127.0.0.1");
+  request.keep_alive(keep_alive);
+  request.prepare_payload();
+  return Step{std::move(request), {}};
+}
+
+Step Raw(std::string bytes) { return Step{std::nullopt, std::move(bytes)}; }
+
+asio::awaitable<void> Converse(tcp::endpoint endpoint, Conversation* c) {
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  beast::error_code& ec = c->error;
+  stream.expires_after(std::chrono::seconds(10));
+  co_await stream.async_connect(endpoint, asio::redirect_error(asio::use_awaitable, ec));
+  beast::flat_buffer buffer;
+  for (size_t i = 0; !ec && i < c->steps.size(); ++i) {
+    Step& step = c->steps[i];
+    stream.expires_after(std::chrono::seconds(10));
+    if (step.request) {
+      co_await http::async_write(stream, *step.request,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      co_await asio::async_write(stream, asio::buffer(step.raw),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) break;
+    http::response<http::string_body> response;
+    co_await http::async_read(stream, buffer, response,
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    c->responses.push_back(std::move(response));
+  }
+  if (!ec && c->wait_for_close) {
+    char byte;
+    stream.expires_after(std::chrono::seconds(10));
+    co_await stream.async_read_some(asio::buffer(&byte, 1),
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    c->closed_by_server = ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
+  c->done = true;
+}
+
+// Runs `io` in slices until `done` holds or ten seconds pass.
+bool RunUntil(asio::io_context& io, const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    io.run_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+class AdminServerTest : public ::testing::Test {
+ protected:
+  void StartServer(AdminServerOptions options = {}) {
+    auto started =
+        AdminServer::Start(io_, HostPort{"127.0.0.1", 0}, MakeHandlers(&recorder_), options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started).value();
+    ASSERT_NE(server_->bound_port(), 0);
+  }
+
+  tcp::endpoint Endpoint() const {
+    return tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->bound_port());
+  }
+
+  // Runs the conversation to its end.
+  void Run(Conversation* c) {
+    asio::co_spawn(io_, Converse(Endpoint(), c), [](const std::exception_ptr&) {});
+    ASSERT_TRUE(RunUntil(io_, [c] { return c->done; })) << "conversation did not finish";
+  }
+
+  // Stops the server; the io_context must then run out of work.
+  void StopAndDrain() {
+    server_->Stop();
+    io_.run_for(std::chrono::seconds(10));
+    EXPECT_TRUE(io_.stopped()) << "work left after Stop()";
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr && !io_.stopped()) StopAndDrain();
+  }
+
+  asio::io_context io_;
+  Recorder recorder_;
+  std::unique_ptr<AdminServer> server_;
+};
+
+TEST_F(AdminServerTest, GetStatus) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::get, "/status"));
+  Run(&c);
+  ASSERT_FALSE(c.error) << c.error.message();
+  ASSERT_EQ(c.responses.size(), 1u);
+  const auto& response = c.responses[0];
+  EXPECT_EQ(response.result_int(), 200u);
+  EXPECT_EQ(response[http::field::server], "cluster-sidecar");
+  EXPECT_EQ(response[http::field::content_type], "application/json");
+  EXPECT_EQ(json::parse(response.body())["id"], "app-a");
+  EXPECT_TRUE(response.keep_alive());
+}
+
+TEST_F(AdminServerTest, PostDrainReachesTheHandler) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::post, "/servers/app-b/drain"));
+  Run(&c);
+  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
+  EXPECT_EQ(c.responses[0].result_int(), 200u);
+  EXPECT_EQ(json::parse(c.responses[0].body())["state"], "draining");
+  ASSERT_EQ(recorder_.draining_calls.size(), 1u);
+  EXPECT_EQ(recorder_.draining_calls[0], std::make_pair(std::string("app-b"), true));
+}
+
+TEST_F(AdminServerTest, NotFoundAndMethodNotAllowed) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::get, "/nope"));
+  c.steps.push_back(Request(http::verb::delete_, "/status"));
+  c.steps.push_back(Request(http::verb::get, "/servers/app-b/enable"));
+  Run(&c);
+  ASSERT_EQ(c.responses.size(), 3u) << c.error.message();
+  EXPECT_EQ(c.responses[0].result_int(), 404u);
+  EXPECT_EQ(c.responses[0][http::field::content_type], "application/json");
+  EXPECT_EQ(c.responses[1].result_int(), 405u);
+  EXPECT_EQ(c.responses[1][http::field::allow], "GET");
+  EXPECT_EQ(c.responses[2].result_int(), 405u);
+  EXPECT_EQ(c.responses[2][http::field::allow], "POST");
+  EXPECT_TRUE(recorder_.draining_calls.empty());
+}
+
+TEST_F(AdminServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::get, "/metrics"));
+  c.steps.push_back(Request(http::verb::get, "/status", /*keep_alive=*/false));
+  c.wait_for_close = true;
+  Run(&c);
+  ASSERT_EQ(c.responses.size(), 2u) << c.error.message();
+  EXPECT_EQ(c.responses[0].result_int(), 200u);
+  EXPECT_EQ(c.responses[0][http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_TRUE(c.responses[0].keep_alive());
+  EXPECT_EQ(c.responses[1].result_int(), 200u);
+  EXPECT_FALSE(c.responses[1].keep_alive());
+  EXPECT_TRUE(c.closed_by_server) << c.error.message();
+}
+
+TEST_F(AdminServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(
+      Raw("GET /status HTTP/1.1\r\nHost: x\r\n\r\nPOST /servers/app-c/drain HTTP/1.1\r\nHost: "
+          "x\r\nContent-Length: 0\r\n\r\n"));
+  c.steps.push_back(Request(http::verb::get, "/nope"));
+  Run(&c);
+  // The first step's read gets the first response; the second response is
+  // buffered and read as the answer to the next step.
+  ASSERT_GE(c.responses.size(), 2u) << c.error.message();
+  EXPECT_EQ(c.responses[0].result_int(), 200u);
+  EXPECT_EQ(c.responses[1].result_int(), 200u);
+  EXPECT_EQ(recorder_.draining_calls.size(), 1u);
+}
+
+TEST_F(AdminServerTest, Http10ClosesAfterTheResponse) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::get, "/status", /*keep_alive=*/false, /*version=*/10));
+  c.wait_for_close = true;
+  Run(&c);
+  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
+  EXPECT_EQ(c.responses[0].version(), 10u);
+  EXPECT_EQ(c.responses[0].result_int(), 200u);
+  EXPECT_TRUE(c.closed_by_server);
+}
+
+TEST_F(AdminServerTest, GarbageGets400AndClose) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Raw("NOT HTTP AT ALL\r\n\r\n"));
+  c.wait_for_close = true;
+  Run(&c);
+  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
+  EXPECT_EQ(c.responses[0].result_int(), 400u);
+  EXPECT_EQ(c.responses[0][http::field::server], "cluster-sidecar");
+  EXPECT_FALSE(c.responses[0].keep_alive());
+  EXPECT_TRUE(c.closed_by_server);
+
+  // Binary noise: answered with 400 or simply closed, and the server lives on.
+  Conversation noise;
+  noise.steps.push_back(Raw(std::string("\x00\xff\x16\x03\x01\r\n\r\n", 9)));
+  Run(&noise);
+  if (!noise.responses.empty()) {
+    EXPECT_EQ(noise.responses[0].result_int(), 400u);
+  }
+
+  Conversation after;
+  after.steps.push_back(Request(http::verb::get, "/status"));
+  Run(&after);
+  ASSERT_EQ(after.responses.size(), 1u) << after.error.message();
+  EXPECT_EQ(after.responses[0].result_int(), 200u);
+}
+
+TEST_F(AdminServerTest, OversizedHeaderAndBodyAreRefused) {
+  AdminServerOptions options;
+  options.header_limit = 1024;
+  options.body_limit = 16;
+  StartServer(options);
+  Conversation header;
+  header.steps.push_back(
+      Raw("GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n"));
+  Run(&header);
+  ASSERT_EQ(header.responses.size(), 1u) << header.error.message();
+  EXPECT_EQ(header.responses[0].result_int(), 431u);
+
+  Conversation body;
+  body.steps.push_back(
+      Raw("POST /servers/a/drain HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" +
+          std::string(100, 'b')));
+  Run(&body);
+  ASSERT_EQ(body.responses.size(), 1u) << body.error.message();
+  EXPECT_EQ(body.responses[0].result_int(), 413u);
+  EXPECT_TRUE(recorder_.draining_calls.empty());
+}
+
+TEST_F(AdminServerTest, ThrowingHandlerIs500AndTheConnectionLives) {
+  auto started = AdminServer::Start(
+      io_, HostPort{"127.0.0.1", 0},
+      AdminHandlers{[]() -> json { throw std::runtime_error("x"); }, nullptr, nullptr});
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  server_ = std::move(started).value();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::get, "/status"));
+  c.steps.push_back(Request(http::verb::get, "/metrics"));
+  Run(&c);
+  ASSERT_EQ(c.responses.size(), 2u) << c.error.message();
+  EXPECT_EQ(c.responses[0].result_int(), 500u);
+  EXPECT_EQ(c.responses[1].result_int(), 503u);
+}
+
+TEST_F(AdminServerTest, PortInUseIsAClearError) {
+  StartServer();
+  uint16_t port = server_->bound_port();
+  auto second = AdminServer::Start(io_, HostPort{"127.0.0.1", port}, AdminHandlers{});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kIoError);
+  EXPECT_EQ(second.status().message(),
+            "admin 127.0.0.1:" + std::to_string(port) + ": address already in use");
+}
+
+TEST_F(AdminServerTest, EmptyHostMeansLoopback) {
+  auto started = AdminServer::Start(io_, HostPort{"", 0}, MakeHandlers(&recorder_));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  server_ = std::move(started).value();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::get, "/"));
+  Run(&c);
+  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
+  EXPECT_EQ(c.responses[0].result_int(), 200u);
+  EXPECT_EQ(c.responses[0][http::field::content_type], "text/html; charset=utf-8");
+}
+
+TEST_F(AdminServerTest, StopClosesIdleConnectionsAndTheIoContextFinishes) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Request(http::verb::get, "/status"));
+  c.wait_for_close = true;  // the server would keep it open for its 10 s timeout
+  asio::co_spawn(io_, Converse(Endpoint(), &c), [](const std::exception_ptr&) {});
+  ASSERT_TRUE(RunUntil(io_, [&c] { return c.responses.size() == 1; }));
+  EXPECT_FALSE(c.done);
+
+  server_->Stop();
+  server_->Stop();  // idempotent
+  ASSERT_TRUE(RunUntil(io_, [&c] { return c.done; }));
+  EXPECT_TRUE(c.closed_by_server) << c.error.message();
+  io_.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(io_.stopped()) << "work left after Stop()";
+
+  // Nothing listens any more.
+  io_.restart();
+  Conversation refused;
+  refused.steps.push_back(Request(http::verb::get, "/status"));
+  asio::co_spawn(io_, Converse(Endpoint(), &refused), [](const std::exception_ptr&) {});
+  io_.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(refused.done);
+  EXPECT_TRUE(refused.error);
+}
+
+TEST_F(AdminServerTest, StopWithARequestHalfReadAndDestroyWithoutRunning) {
+  StartServer();
+  Conversation c;
+  c.steps.push_back(Raw("GET /status HTTP/1.1\r\nHost: x\r\n"));  // header never ends
+  asio::co_spawn(io_, Converse(Endpoint(), &c), [](const std::exception_ptr&) {});
+  // Let the server accept and start reading.
+  for (int i = 0; i < 20; ++i) io_.run_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(c.done);
+  server_.reset();  // the destructor stops
+  ASSERT_TRUE(RunUntil(io_, [&c] { return c.done; }));
+  EXPECT_TRUE(c.error);
+  EXPECT_TRUE(c.responses.empty());
+  io_.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(io_.stopped());
+}
+
+TEST(AdminServerLifetimeTest, DestroyedWithoutEverRunningTheIoContext) {
+  asio::io_context io;
+  auto started = AdminServer::Start(io, HostPort{"127.0.0.1", 0}, AdminHandlers{});
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  started.value().reset();
+  // The io_context's destructor drops the pending accept coroutine.
+}
+
+}  // namespace
+}  // namespace cb::admin

@@ -1,0 +1,387 @@
+#include "sidecar/daemon/sidecar.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "shared/config_digest.h"
+#include "shared/route_codec.h"
+
+namespace cb::daemon {
+namespace {
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The metric label of a handshake refusal, from its reason.
+std::string RefusalCategory(const std::string& reason) {
+  for (const auto& [needle, category] :
+       {std::pair{"authentication failed", "key"}, std::pair{"cluster \"", "cluster_name"},
+        std::pair{"differ", "config_digest"}, std::pair{"protocol version", "protocol_version"},
+        std::pair{"spoke", "topology"}, std::pair{"index", "identity"}}) {
+    if (reason.find(needle) != std::string::npos) return category;
+  }
+  return "other";
+}
+
+}  // namespace
+
+// One connection and where it stands: handshaking, then authenticated as `index`.
+struct Sidecar::Session {
+  std::shared_ptr<transport::Connection> connection;
+  auth::Handshake handshake;
+  int expected_index = -1;  // the triad server we dialed; -1 for an accepted one
+  int index = -1;           // the authenticated peer
+};
+
+Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
+                                                SidecarOptions options) {
+  std::unique_ptr<Sidecar> sidecar(new Sidecar(io, std::move(options)));
+  if (Status bound = sidecar->Bind(); !bound.ok()) return bound;
+  sidecar->Publish(true);
+  sidecar->StartDialers();
+  sidecar->OnHeartbeatTimer();
+  return sidecar;
+}
+
+Sidecar::Sidecar(boost::asio::io_context& io, SidecarOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      membership_(options_.config, options_.self_index, options_.incarnation, NowUnixMs()),
+      heartbeat_timer_(io) {}
+
+Sidecar::~Sidecar() { Stop(); }
+
+Status Sidecar::Bind() {
+  const ServerConfig& self = options_.config.servers[static_cast<std::size_t>(options_.self_index)];
+  Result<std::unique_ptr<ViewWriter>> writer = ViewWriter::Open(options_.view_path);
+  if (!writer.ok()) return Status::IoError("view file: " + writer.status().message());
+  view_writer_ = std::move(writer).value();
+
+  FrameLimits limits;
+  limits.max_payload_bytes = options_.config.max_frame_bytes;
+  Result<std::unique_ptr<transport::Listener>> listener = transport::Listener::Listen(
+      io_, self.cluster_address, limits, [this](std::shared_ptr<transport::Connection> c) {
+        OnConnection(std::move(c), auth::Handshake::Role::kListener, -1);
+      });
+  if (!listener.ok()) return Status::IoError("cluster port " + listener.status().message());
+  listener_ = std::move(listener).value();
+
+  admin::AdminHandlers handlers;
+  handlers.status = [this] { return StatusJson(NowUnixMs()); };
+  handlers.metrics = [this] { return MetricsText(); };
+  handlers.set_draining = [this](const std::string& id, bool draining) {
+    return SetDraining(id, draining);
+  };
+  Result<std::unique_ptr<admin::AdminServer>> admin =
+      admin::AdminServer::Start(io_, self.node.admin_listen, std::move(handlers));
+  if (!admin.ok()) return admin.status();
+  admin_ = std::move(admin).value();
+  spdlog::info("{} (index {}, {}) listening on {}, admin on {}, view {}", self.id, self.index,
+               self.is_triad() ? "triad" : "spoke", self.cluster_address.ToString(),
+               self.node.admin_listen.ToString(), options_.view_path);
+  return Status::Ok();
+}
+
+void Sidecar::StartDialers() {
+  transport::DialerOptions dialer_options;
+  dialer_options.limits.max_payload_bytes = options_.config.max_frame_bytes;
+  membership_.PeersToDial().ForEach([&](int index) {
+    const ServerConfig& peer = options_.config.servers[static_cast<std::size_t>(index)];
+    auto dialer = std::make_unique<transport::PeerDialer>(
+        io_, peer.cluster_address, dialer_options,
+        [this, index](std::shared_ptr<transport::Connection> connection) {
+          OnConnection(std::move(connection), auth::Handshake::Role::kDialer, index);
+        },
+        [id = peer.id](const Status& why, std::chrono::milliseconds delay) {
+          spdlog::debug("{}: {}; retrying in {} ms", id, why.message(), delay.count());
+        });
+    dialer->Start();
+    dialers_[index] = std::move(dialer);
+  });
+}
+
+protocol::PeerIdentity Sidecar::SelfIdentity() const {
+  protocol::PeerIdentity identity;
+  identity.cluster_name = options_.config.name;
+  identity.server_id = options_.config.servers[static_cast<std::size_t>(options_.self_index)].id;
+  identity.index = options_.self_index;
+  identity.incarnation = membership_.self_incarnation();
+  identity.digest = auth::ToDigestSections(DigestConfig(options_.config));
+  return identity;
+}
+
+void Sidecar::OnConnection(std::shared_ptr<transport::Connection> connection,
+                           auth::Handshake::Role role, int expected_index) {
+  if (stopped_) {
+    connection->Close();
+    return;
+  }
+  auto session = std::make_shared<Session>(
+      Session{connection, auth::Handshake(role, SelfIdentity(), options_.key), expected_index});
+  sessions_.push_back(session);
+  std::weak_ptr<Session> weak = session;
+  connection->Start(
+      [this, weak](protocol::Message message) {
+        if (auto s = weak.lock()) OnSessionMessage(s, std::move(message));
+      },
+      [this, weak](const Status& why) {
+        if (auto s = weak.lock()) OnSessionClosed(s, why);
+      });
+  const auth::Handshake::Step step = session->handshake.Start();
+  for (const protocol::Message& message : step.send) (void)connection->Send(message);
+  if (step.refused) Refuse(session, *step.refused);
+}
+
+void Sidecar::Refuse(const std::shared_ptr<Session>& session, const std::string& reason) {
+  const std::string who = session->handshake.peer().server_id.empty()
+                              ? session->connection->remote_endpoint()
+                              : "\"" + session->handshake.peer().server_id + "\" at " +
+                                    session->connection->remote_endpoint();
+  spdlog::warn("refused {}: {}", who, reason);
+  CountRefusal(reason);
+  session->connection->CloseAfterFlush(Status::InvalidArgument(reason));
+}
+
+void Sidecar::CountRefusal(const std::string& reason) {
+  ++counters_.refusals[RefusalCategory(reason)];
+}
+
+void Sidecar::OnSessionMessage(const std::shared_ptr<Session>& session, protocol::Message message) {
+  if (session->index >= 0) {
+    OnPeerMessage(session->index, message);
+    return;
+  }
+  auth::Handshake::Step step = session->handshake.OnMessage(message);
+  for (const protocol::Message& reply : step.send) (void)session->connection->Send(reply);
+  if (step.refused) {
+    if (step.send.empty()) {  // the peer refused us: its reason, logged here too
+      spdlog::warn("{} at {}: {}", session->handshake.peer().server_id.empty()
+                                       ? std::string("peer")
+                                       : session->handshake.peer().server_id,
+                   session->connection->remote_endpoint(), *step.refused);
+      CountRefusal(*step.refused);
+      session->connection->Close(Status::InvalidArgument(*step.refused));
+    } else {
+      Refuse(session, *step.refused);
+    }
+    return;
+  }
+  if (step.done) OnAuthenticated(session);
+}
+
+void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
+  const protocol::PeerIdentity& peer = session->handshake.peer();
+  const int index = peer.index;
+  std::string problem;
+  if (index < 0 || index >= kMaxServers || !membership_.Known(index) ||
+      membership_.record(index).id != peer.server_id) {
+    problem = "server \"" + peer.server_id + "\" does not hold index " + std::to_string(index) +
+              " in this cluster file";
+  } else if (session->expected_index >= 0 && index != session->expected_index) {
+    problem = "dialed index " + std::to_string(session->expected_index) + " but \"" +
+              peer.server_id + "\" answered";
+  } else if (!membership_.MayConnect(index)) {
+    problem = "spokes do not connect to each other";
+  }
+  if (!problem.empty()) {
+    // Authenticated, so the peer has the key: tell it why before closing.
+    (void)session->connection->Send(protocol::Refusal{problem});
+    Refuse(session, problem);
+    return;
+  }
+  if (const auto& old = peers_[static_cast<std::size_t>(index)]; old && old != session) {
+    // The peer restarted or reconnected: the new connection replaces the old.
+    old->index = -1;
+    old->connection->Close(Status::Ok());
+  }
+  session->index = index;
+  peers_[static_cast<std::size_t>(index)] = session;
+  if (auto dialer = dialers_.find(index); dialer != dialers_.end()) dialer->second->MarkHealthy();
+  spdlog::info("connected to {} (index {}, incarnation {}) at {}", peer.server_id, index,
+               peer.incarnation, session->connection->remote_endpoint());
+  const bool changed = membership_.OnPeerAuthenticated(index, peer.incarnation, NowUnixMs());
+  (void)session->connection->Send(membership_.MakeHeartbeat(NowUnixMs()));
+  if (membership_.is_triad(options_.self_index)) {
+    (void)session->connection->Send(membership_.FullUpdate());
+  }
+  Publish(changed);
+}
+
+void Sidecar::OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why) {
+  std::erase(sessions_, session);
+  const int index = session->index;
+  if (index < 0 || peers_[static_cast<std::size_t>(index)] != session) return;
+  peers_[static_cast<std::size_t>(index)].reset();
+  if (!why.ok()) ++counters_.connection_resets;
+  spdlog::info("lost {} (index {}): {}", membership_.record(index).id, index,
+               why.ok() ? "closed" : why.message());
+  Publish(membership_.OnPeerClosed(index, NowUnixMs()));
+}
+
+void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
+  const int64_t now = NowUnixMs();
+  if (const auto* heartbeat = std::get_if<protocol::Heartbeat>(&message)) {
+    ++counters_.heartbeats_received;
+    Publish(membership_.OnHeartbeat(index, *heartbeat, now));
+  } else if (const auto* update = std::get_if<protocol::ViewUpdate>(&message)) {
+    Publish(membership_.OnViewUpdate(index, *update, now));
+  } else if (const auto* request = std::get_if<protocol::StateRequest>(&message)) {
+    if (Status applied = SetDraining(request->server_id, request->draining); !applied.ok()) {
+      spdlog::warn("drain/enable of {} from {}: {}", request->server_id,
+                   membership_.record(index).id, applied.message());
+    }
+  } else {
+    spdlog::warn("{} sent {}, which this sidecar does not handle yet; ignored",
+                 membership_.record(index).id, protocol::MessageName(message));
+  }
+}
+
+Status Sidecar::SetDraining(const std::string& server_id, bool draining) {
+  if (membership_.IndexOf(server_id) < 0) {
+    return Status::NotFound("unknown server \"" + server_id + "\"");
+  }
+  if (membership_.is_triad(options_.self_index)) {
+    if (Status applied = membership_.SetDraining(server_id, draining); !applied.ok()) {
+      return applied;
+    }
+    spdlog::info("{} {}", server_id, draining ? "draining" : "enabled");
+    Publish(true);
+    return Status::Ok();
+  }
+  // A spoke forwards to every triad server it reaches; they agree by admin_version.
+  bool forwarded = false;
+  membership_.PeersToDial().ForEach([&](int triad) {
+    if (const auto& peer = peers_[static_cast<std::size_t>(triad)]) {
+      forwarded = peer->connection->Send(protocol::StateRequest{server_id, draining}).ok() ||
+                  forwarded;
+    }
+  });
+  return forwarded ? Status::Ok() : Status::IoError("no triad server is reachable");
+}
+
+void Sidecar::OnHeartbeatTimer() {
+  if (stopped_) return;
+  const int64_t now = NowUnixMs();
+  const protocol::Heartbeat heartbeat = membership_.MakeHeartbeat(now);
+  for (const auto& peer : peers_) {
+    if (peer && peer->connection->Send(heartbeat).ok()) ++counters_.heartbeats_sent;
+  }
+  const std::vector<int> silent = membership_.Tick(now);
+  for (int index : silent) {
+    ++counters_.heartbeats_missed;
+    spdlog::warn("{} (index {}) silent for over {} ms: marked down", membership_.record(index).id,
+                 index, options_.config.heartbeat_timeout.count());
+    if (auto& peer = peers_[static_cast<std::size_t>(index)]) {
+      peer->connection->Close(Status::IoError("heartbeat timeout"));
+      peer->index = -1;
+      peer.reset();
+    }
+  }
+  Publish(!silent.empty());
+  heartbeat_timer_.expires_after(options_.config.heartbeat_interval);
+  heartbeat_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) OnHeartbeatTimer();
+  });
+}
+
+void Sidecar::Publish(bool changed) {
+  if (changed) {
+    ++counters_.view_changes;
+    if (membership_.is_triad(options_.self_index)) PushView();
+  }
+  // Also unchanged: the publish time tells readers the sidecar is alive.
+  if (Status published = view_writer_->Publish(membership_.ToView(NowUnixMs()));
+      !published.ok()) {
+    spdlog::error("publishing the view: {}", published.message());
+  }
+}
+
+void Sidecar::PushView() {
+  const protocol::ViewUpdate update = membership_.FullUpdate();
+  for (const auto& peer : peers_) {
+    if (peer) (void)peer->connection->Send(update);
+  }
+}
+
+void Sidecar::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  heartbeat_timer_.cancel();
+  for (auto& [index, dialer] : dialers_) dialer->Stop();
+  if (listener_) listener_->Stop();
+  if (admin_) admin_->Stop();
+  for (const auto& session : std::vector<std::shared_ptr<Session>>(sessions_)) {
+    session->connection->Close(Status::Ok());
+  }
+  sessions_.clear();
+  for (auto& peer : peers_) peer.reset();
+  spdlog::info("stopped");
+}
+
+nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
+  nlohmann::json servers = nlohmann::json::array();
+  const ClusterView view = membership_.ToView(now_unix_ms);
+  for (int index = 0; index < kMaxServers; ++index) {
+    if (!membership_.Known(index)) continue;
+    const protocol::ServerRecord& record = membership_.record(index);
+    const int64_t heard = membership_.last_heard_unix_ms(index);
+    servers.push_back({
+        {"index", index},
+        {"route", std::string(1, RouteCharForIndex(index))},
+        {"id", record.id},
+        {"role", index < 3 ? "triad" : "spoke"},
+        {"cluster_address", record.cluster_address},
+        {"http_address", record.http_address},
+        {"weight", record.weight},
+        {"state", std::string(ServerStateName(view.state(index)))},
+        {"incarnation", record.incarnation},
+        {"up_since_unix_ms", view.server(index).up_since_unix_ms},
+        {"connected", membership_.connected(index)},
+        {"heartbeat_age_ms",
+         membership_.connected(index) ? nlohmann::json(now_unix_ms - heard) : nlohmann::json()},
+        {"deployed_version", record.deployed_version},
+    });
+  }
+  const protocol::ServerRecord& self = membership_.record(options_.self_index);
+  return {{"cluster", options_.config.name},
+          {"generation", membership_.generation()},
+          {"server",
+           {{"id", self.id}, {"index", options_.self_index}, {"incarnation", self.incarnation}}},
+          {"servers", servers}};
+}
+
+std::string Sidecar::MetricsText() const {
+  admin::MetricsText text;
+  int up = 0;
+  int down = 0;
+  for (int index = 0; index < kMaxServers; ++index) {
+    if (!membership_.Known(index) || index == options_.self_index) continue;
+    (membership_.record(index).alive ? up : down) += 1;
+  }
+  text.Gauge("cluster_peers_up", "Other servers this sidecar sees up or draining.", up);
+  text.Gauge("cluster_peers_down", "Other servers this sidecar sees down.", down);
+  text.Counter("cluster_heartbeats_sent_total", "Heartbeats sent to peers.",
+               static_cast<double>(counters_.heartbeats_sent));
+  text.Counter("cluster_heartbeats_received_total", "Heartbeats received from peers.",
+               static_cast<double>(counters_.heartbeats_received));
+  text.Counter("cluster_heartbeats_missed_total",
+               "Peers marked down because their heartbeats stopped.",
+               static_cast<double>(counters_.heartbeats_missed));
+  text.Counter("cluster_view_changes_total", "Changes of this sidecar's view.",
+               static_cast<double>(counters_.view_changes));
+  text.Counter("cluster_connection_resets_total", "Peer connections lost to an error.",
+               static_cast<double>(counters_.connection_resets));
+  for (const auto& [reason, count] : counters_.refusals) {
+    text.Counter("cluster_handshake_refusals_total", "Peer connections refused, by reason.",
+                 static_cast<double>(count), {{"reason", reason}});
+  }
+  text.Gauge("cluster_view_generation", "Generation of this sidecar's view.",
+             static_cast<double>(membership_.generation()));
+  return text.str();
+}
+
+}  // namespace cb::daemon

@@ -1,0 +1,113 @@
+// One running sidecar: owns the cluster listener, the dialers to the triad, the
+// authenticated peer connections, the heartbeat timer, the admin endpoint and the
+// view file, and feeds Membership with what they see.
+//
+// Connections (DESIGN.md "Transport"): one per pair of servers. Every spoke dials
+// each triad server; within the triad the lower index dials the higher, so the
+// triad is fully connected by one connection per pair; spokes never connect to
+// each other (refused if one tries). Every connection starts with the mutual HMAC
+// handshake (auth/handshake.h); a refusal is logged on both sides with its reason.
+//
+// Thread-safety: none; everything runs on the one io_context thread it was
+// started on.
+#ifndef CLUSTER_BALANCE_SIDECAR_DAEMON_SIDECAR_H_
+#define CLUSTER_BALANCE_SIDECAR_DAEMON_SIDECAR_H_
+
+#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "shared/cluster_config.h"
+#include "shared/view_file.h"
+#include "sidecar/admin/admin_server.h"
+#include "sidecar/auth/cluster_key.h"
+#include "sidecar/auth/handshake.h"
+#include "sidecar/membership/membership.h"
+#include "sidecar/transport/connection.h"
+#include "sidecar/transport/listener.h"
+#include "sidecar/transport/peer_dialer.h"
+
+namespace cb::daemon {
+
+struct SidecarOptions {
+  ClusterConfig config;
+  int self_index = 0;
+  auth::ClusterKey key{""};
+  uint64_t incarnation = 0;
+  std::string view_path;
+};
+
+class Sidecar {
+ public:
+  // Binds the cluster and admin ports and opens the view file; an error (one line,
+  // naming the address or path) when any of them fails. Nothing is dialed before
+  // this returns OK.
+  static Result<std::unique_ptr<Sidecar>> Start(boost::asio::io_context& io,
+                                                SidecarOptions options);
+
+  Sidecar(const Sidecar&) = delete;
+  Sidecar& operator=(const Sidecar&) = delete;
+  ~Sidecar();
+
+  // Leaves the cluster cleanly: closes every connection (peers see the close and
+  // mark this server down at once), stops listening, dialing and timers, and
+  // publishes a last view. Idempotent.
+  void Stop();
+
+  // GET /status.
+  nlohmann::json StatusJson(int64_t now_unix_ms) const;
+  // GET /metrics.
+  std::string MetricsText() const;
+
+ private:
+  struct Session;
+
+  Sidecar(boost::asio::io_context& io, SidecarOptions options);
+  Status Bind();
+  void StartDialers();
+  void OnConnection(std::shared_ptr<transport::Connection> connection, auth::Handshake::Role role,
+                    int expected_index);
+  void OnSessionMessage(const std::shared_ptr<Session>& session, protocol::Message message);
+  void OnAuthenticated(const std::shared_ptr<Session>& session);
+  void OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why);
+  void Refuse(const std::shared_ptr<Session>& session, const std::string& reason);
+  void OnPeerMessage(int index, const protocol::Message& message);
+  Status SetDraining(const std::string& server_id, bool draining);
+  void OnHeartbeatTimer();
+  // After a change: publish the view file and, on the triad, push the view.
+  void Publish(bool changed);
+  void PushView();
+  void CountRefusal(const std::string& reason);
+  protocol::PeerIdentity SelfIdentity() const;
+
+  boost::asio::io_context& io_;
+  SidecarOptions options_;
+  membership::Membership membership_;
+  std::unique_ptr<ViewWriter> view_writer_;
+  std::unique_ptr<transport::Listener> listener_;
+  std::unique_ptr<admin::AdminServer> admin_;
+  std::map<int, std::unique_ptr<transport::PeerDialer>> dialers_;
+  std::vector<std::shared_ptr<Session>> sessions_;  // every open connection
+  std::array<std::shared_ptr<Session>, kMaxServers> peers_{};  // authenticated, by index
+  boost::asio::steady_timer heartbeat_timer_;
+  bool stopped_ = false;
+
+  struct Counters {
+    uint64_t heartbeats_sent = 0;
+    uint64_t heartbeats_received = 0;
+    uint64_t heartbeats_missed = 0;  // peers marked down for silence
+    uint64_t view_changes = 0;
+    uint64_t connection_resets = 0;
+    std::map<std::string, uint64_t> refusals;  // by reason category
+  } counters_;
+};
+
+}  // namespace cb::daemon
+
+#endif  // CLUSTER_BALANCE_SIDECAR_DAEMON_SIDECAR_H_

@@ -1,0 +1,261 @@
+#include "sidecar/membership/membership.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cb::membership {
+namespace {
+
+constexpr int64_t kStart = 1'700'000'000'000;
+
+ClusterConfig FiveServers() {
+  std::string text = R"([cluster]
+name = "shop"
+key_file = "k"
+heartbeat_interval = "1s"
+heartbeat_timeout = "3s"
+)";
+  for (int i = 0; i < 5; ++i) {
+    text += "[[server]]\nid = \"s" + std::to_string(i) + "\"\ncluster_address = \"127.0.0.1:" +
+            std::to_string(7000 + i) + "\"\nhttp_address = \"127.0.0.1:" +
+            std::to_string(8000 + i) + "\"\n";
+  }
+  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
+  EXPECT_TRUE(config.ok()) << config.status().ToString();
+  return std::move(config).value();
+}
+
+ServerState StateIn(const Membership& membership, int index) {
+  return membership.ToView(kStart).state(index);
+}
+
+TEST(MembershipTest, StartsWithItselfUpAndEveryoneElseDown) {
+  const ClusterConfig config = FiveServers();
+  Membership self(config, 3, 7, kStart);
+  const ClusterView view = self.ToView(kStart);
+  ASSERT_TRUE(view.Validate().ok());
+  EXPECT_EQ(view.state(3), ServerState::kUp);
+  EXPECT_EQ(view.server(3).incarnation, 7u);
+  EXPECT_EQ(view.server(3).up_since_unix_ms, kStart);
+  for (int index : {0, 1, 2, 4}) EXPECT_EQ(view.state(index), ServerState::kDown) << index;
+  EXPECT_EQ(view.state(5), ServerState::kAbsent);
+  EXPECT_EQ(view.server(4).id_view(), "s4");
+  EXPECT_EQ(view.server(4).http_address_view(), "127.0.0.1:8004");
+  EXPECT_EQ(view.cluster_name_view(), "shop");
+  EXPECT_EQ(view.publisher_index, 3);
+}
+
+TEST(MembershipTest, SpokesDialTheTriadAndNeverEachOther) {
+  const ClusterConfig config = FiveServers();
+  Membership spoke(config, 3, 1, kStart);
+  EXPECT_EQ(spoke.PeersToDial(), ServerSet::Triad());
+  EXPECT_TRUE(spoke.MayConnect(0));
+  EXPECT_FALSE(spoke.MayConnect(4));
+  EXPECT_FALSE(spoke.MayConnect(3));  // itself
+  // Within the triad the lower index dials: one connection per pair.
+  Membership triad(config, 1, 1, kStart);
+  ServerSet higher;
+  higher.Add(2);
+  EXPECT_EQ(triad.PeersToDial(), higher);
+  EXPECT_TRUE(Membership(config, 2, 1, kStart).PeersToDial().empty());
+  EXPECT_EQ(Membership(config, 0, 1, kStart).PeersToDial().size(), 2);
+  EXPECT_TRUE(triad.MayConnect(0));
+  EXPECT_TRUE(triad.MayConnect(4));
+  EXPECT_FALSE(triad.MayConnect(9));  // no such server
+}
+
+TEST(MembershipTest, ConnectionMarksUpAndCloseMarksDownAtOnce) {
+  Membership triad(FiveServers(), 0, 1, kStart);
+  const uint64_t generation = triad.generation();
+  EXPECT_TRUE(triad.OnPeerAuthenticated(4, 3, kStart + 10));
+  EXPECT_GT(triad.generation(), generation);
+  EXPECT_EQ(StateIn(triad, 4), ServerState::kUp);
+  EXPECT_EQ(triad.record(4).incarnation, 3u);
+  EXPECT_EQ(triad.ToView(kStart + 20).server(4).up_since_unix_ms, kStart + 10);
+  EXPECT_TRUE(triad.OnPeerClosed(4, kStart + 30));
+  EXPECT_EQ(StateIn(triad, 4), ServerState::kDown);
+  EXPECT_EQ(triad.ToView(kStart).server(4).up_since_unix_ms, 0);
+  EXPECT_FALSE(triad.OnPeerClosed(4, kStart + 40));  // already closed: no change
+}
+
+TEST(MembershipTest, SilenceLongerThanTheTimeoutMarksDown) {
+  Membership triad(FiveServers(), 0, 1, kStart);
+  triad.OnPeerAuthenticated(4, 1, kStart);
+  triad.OnPeerAuthenticated(3, 1, kStart);
+  EXPECT_TRUE(triad.Tick(kStart + 2000).empty());
+  triad.OnHeartbeat(3, protocol::Heartbeat{1, 0, kStart + 2500}, kStart + 2500);
+  EXPECT_TRUE(triad.Tick(kStart + 3000).empty());  // exactly the timeout: still up
+  EXPECT_EQ(triad.Tick(kStart + 3001), std::vector<int>{4});
+  EXPECT_EQ(StateIn(triad, 4), ServerState::kDown);
+  EXPECT_EQ(StateIn(triad, 3), ServerState::kUp);
+  EXPECT_FALSE(triad.connected(4));
+  EXPECT_EQ(triad.Tick(kStart + 5501), std::vector<int>{3});
+}
+
+TEST(MembershipTest, HeartbeatWithANewIncarnationRestartsWarmUp) {
+  Membership triad(FiveServers(), 0, 1, kStart);
+  triad.OnPeerAuthenticated(4, 1, kStart);
+  triad.OnHeartbeat(4, protocol::Heartbeat{2, 0, kStart + 500}, kStart + 500);
+  EXPECT_EQ(triad.record(4).incarnation, 2u);
+  EXPECT_EQ(triad.record(4).up_since_unix_ms, kStart + 500);
+  // A heartbeat from a peer we are not connected to is ignored.
+  EXPECT_FALSE(triad.OnHeartbeat(3, protocol::Heartbeat{9, 0, kStart}, kStart));
+  EXPECT_EQ(StateIn(triad, 3), ServerState::kDown);
+}
+
+TEST(MembershipTest, SpokeLearnsOtherSpokesFromTheTriadOnly) {
+  const ClusterConfig config = FiveServers();
+  Membership triad(config, 0, 1, kStart);
+  triad.OnPeerAuthenticated(4, 5, kStart);
+  Membership spoke(config, 3, 1, kStart);
+  spoke.OnPeerAuthenticated(0, 1, kStart);
+  EXPECT_TRUE(spoke.OnViewUpdate(0, triad.FullUpdate(), kStart + 1));
+  EXPECT_EQ(StateIn(spoke, 4), ServerState::kUp);
+  EXPECT_EQ(spoke.record(4).incarnation, 5u);
+  // A spoke does not speak for the cluster.
+  Membership other_spoke(config, 4, 5, kStart);
+  protocol::ViewUpdate claim = other_spoke.FullUpdate();
+  claim.servers[1].incarnation = 99;  // "s1 is down at 99"
+  EXPECT_FALSE(spoke.OnViewUpdate(4, claim, kStart + 2));
+}
+
+TEST(MembershipTest, StaleDownNeverOverridesANewerUp) {
+  Membership spoke(FiveServers(), 3, 1, kStart);
+  protocol::ServerRecord up = spoke.record(4);
+  up.alive = true;
+  up.incarnation = 6;
+  up.up_since_unix_ms = kStart;
+  ASSERT_TRUE(spoke.OnViewUpdate(0, protocol::ViewUpdate{{up}}, kStart));
+  protocol::ServerRecord stale_down = up;
+  stale_down.alive = false;
+  stale_down.incarnation = 5;
+  EXPECT_FALSE(spoke.OnViewUpdate(1, protocol::ViewUpdate{{stale_down}}, kStart + 1));
+  EXPECT_EQ(StateIn(spoke, 4), ServerState::kUp);
+  // The same incarnation reported down wins: the triad saw it fail.
+  protocol::ServerRecord down = up;
+  down.alive = false;
+  EXPECT_TRUE(spoke.OnViewUpdate(1, protocol::ViewUpdate{{down}}, kStart + 2));
+  EXPECT_EQ(StateIn(spoke, 4), ServerState::kDown);
+  // A restart (higher incarnation) brings it back.
+  protocol::ServerRecord restarted = up;
+  restarted.incarnation = 7;
+  restarted.up_since_unix_ms = kStart + 3;
+  EXPECT_TRUE(spoke.OnViewUpdate(2, protocol::ViewUpdate{{restarted}}, kStart + 3));
+  EXPECT_EQ(StateIn(spoke, 4), ServerState::kUp);
+  EXPECT_EQ(spoke.record(4).up_since_unix_ms, kStart + 3);
+}
+
+TEST(MembershipTest, DirectObservationWinsOverHearsay) {
+  Membership spoke(FiveServers(), 3, 1, kStart);
+  spoke.OnPeerAuthenticated(1, 4, kStart);
+  protocol::ServerRecord rumour = spoke.record(1);
+  rumour.alive = false;
+  rumour.incarnation = 4;
+  EXPECT_FALSE(spoke.OnViewUpdate(0, protocol::ViewUpdate{{rumour}}, kStart + 1));
+  EXPECT_EQ(StateIn(spoke, 1), ServerState::kUp);
+}
+
+TEST(MembershipTest, ASidecarRefutesRumoursOfItsDeath) {
+  const ClusterConfig config = FiveServers();
+  Membership spoke(config, 3, 2, kStart);
+  protocol::ServerRecord rumour = spoke.record(3);
+  rumour.alive = false;
+  rumour.incarnation = 2;
+  EXPECT_TRUE(spoke.OnViewUpdate(0, protocol::ViewUpdate{{rumour}}, kStart + 1));
+  EXPECT_EQ(spoke.self_incarnation(), 3u);
+  EXPECT_EQ(StateIn(spoke, 3), ServerState::kUp);
+  // The raised incarnation wins at a triad server that believed the rumour.
+  Membership triad(config, 1, 1, kStart);
+  triad.OnViewUpdate(0, protocol::ViewUpdate{{rumour}}, kStart + 1);
+  triad.OnPeerAuthenticated(3, spoke.self_incarnation(), kStart + 2);
+  EXPECT_EQ(StateIn(triad, 3), ServerState::kUp);
+  EXPECT_EQ(triad.record(3).incarnation, 3u);
+}
+
+TEST(MembershipTest, DrainSpreadsAndSurvivesRestarts) {
+  const ClusterConfig config = FiveServers();
+  Membership triad0(config, 0, 1, kStart);
+  triad0.OnPeerAuthenticated(4, 1, kStart);
+  ASSERT_TRUE(triad0.SetDraining("s4", true).ok());
+  EXPECT_EQ(StateIn(triad0, 4), ServerState::kDraining);
+  EXPECT_EQ(triad0.SetDraining("nope", true).code(), Status::Code::kNotFound);
+
+  // Another triad server and a spoke learn it.
+  Membership triad1(config, 1, 1, kStart);
+  triad1.OnViewUpdate(0, triad0.FullUpdate(), kStart + 1);
+  EXPECT_TRUE(triad1.record(4).draining);
+  // The drained server restarts: it learns its own drain flag from the triad.
+  Membership restarted(config, 4, 2, kStart + 2);
+  EXPECT_EQ(StateIn(restarted, 4), ServerState::kUp);
+  restarted.OnViewUpdate(1, triad1.FullUpdate(), kStart + 3);
+  EXPECT_EQ(StateIn(restarted, 4), ServerState::kDraining);
+  // triad0 restarts with no memory; triad1 hands the flag back.
+  Membership triad0_again(config, 0, 2, kStart + 4);
+  triad0_again.OnViewUpdate(1, triad1.FullUpdate(), kStart + 5);
+  EXPECT_TRUE(triad0_again.record(4).draining);
+
+  // Enable with a newer version wins over the older drain.
+  ASSERT_TRUE(triad0_again.SetDraining("s4", false).ok());
+  triad1.OnViewUpdate(0, triad0_again.FullUpdate(), kStart + 6);
+  EXPECT_FALSE(triad1.record(4).draining);
+}
+
+TEST(MembershipTest, ConcurrentDrainAndEnableAtTheSameVersionResolveToDraining) {
+  const ClusterConfig config = FiveServers();
+  Membership a(config, 0, 1, kStart);
+  Membership b(config, 1, 1, kStart);
+  ASSERT_TRUE(a.SetDraining("s3", true).ok());
+  ASSERT_TRUE(b.SetDraining("s3", false).ok());
+  a.OnViewUpdate(1, b.FullUpdate(), kStart);
+  b.OnViewUpdate(0, a.FullUpdate(), kStart);
+  EXPECT_TRUE(a.record(3).draining);
+  EXPECT_TRUE(b.record(3).draining);
+}
+
+TEST(MembershipTest, OverlongPeerRecordsAreIgnored) {
+  Membership spoke(FiveServers(), 3, 1, kStart);
+  protocol::ServerRecord record;
+  record.index = 9;
+  record.id = std::string(200, 'x');
+  record.incarnation = 1;
+  record.alive = true;
+  EXPECT_FALSE(spoke.OnViewUpdate(0, protocol::ViewUpdate{{record}}, kStart));
+  EXPECT_FALSE(spoke.Known(9));
+  EXPECT_TRUE(spoke.ToView(kStart).Validate().ok());
+}
+
+// Three triad servers and two spokes, every allowed pair connected, updates pushed
+// until nothing changes: every sidecar publishes the same states.
+TEST(MembershipTest, FiveSidecarsConverge) {
+  const ClusterConfig config = FiveServers();
+  std::vector<std::unique_ptr<Membership>> nodes;
+  for (int i = 0; i < 5; ++i) nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
+  for (int a = 0; a < 5; ++a) {
+    for (int b = 0; b < 5; ++b) {
+      if (a != b && nodes[a]->MayConnect(b)) nodes[a]->OnPeerAuthenticated(b, 10 + b, kStart);
+    }
+  }
+  for (int round = 0; round < 5; ++round) {
+    for (int from = 0; from < 3; ++from) {
+      for (int to = 0; to < 5; ++to) {
+        if (to != from) nodes[to]->OnViewUpdate(from, nodes[from]->FullUpdate(), kStart);
+      }
+    }
+  }
+  for (int node = 0; node < 5; ++node) {
+    for (int index = 0; index < 5; ++index) {
+      EXPECT_EQ(StateIn(*nodes[node], index), ServerState::kUp) << node << " sees " << index;
+      EXPECT_EQ(nodes[node]->record(index).incarnation, 10u + index);
+    }
+  }
+  // Spoke 4 fails: the triad sees the close; spoke 3 learns it from them.
+  for (int triad = 0; triad < 3; ++triad) nodes[triad]->OnPeerClosed(4, kStart + 1);
+  nodes[3]->OnViewUpdate(0, nodes[0]->FullUpdate(), kStart + 2);
+  EXPECT_EQ(StateIn(*nodes[3], 4), ServerState::kDown);
+}
+
+}  // namespace
+}  // namespace cb::membership

@@ -1,0 +1,147 @@
+// The messages sidecars exchange, one per frame (shared/frame_codec.h). A frame's
+// payload is the msgpack array [type, body], body being the struct of that type
+// (a msgpack array of its fields in declaration order).
+//
+// Connection life: the dialer sends Hello; the listener answers HelloReply (or
+// Refusal); the dialer sends Proof (or Refusal); the listener answers Welcome (or
+// Refusal). Only then do Heartbeat, ViewUpdate, StateRequest, JoinRequest and
+// JoinReply flow. auth/handshake.h checks the order and the proofs.
+//
+// Compatibility: kProtocolVersion changes whenever a message changes shape; a peer
+// of another version is refused in the handshake with both versions named.
+#ifndef CLUSTER_BALANCE_SIDECAR_PROTOCOL_MESSAGES_H_
+#define CLUSTER_BALANCE_SIDECAR_PROTOCOL_MESSAGES_H_
+
+#include <cstdint>
+#include <msgpack.hpp>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "shared/frame_codec.h"
+#include "shared/status.h"
+
+namespace cb::protocol {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr std::size_t kNonceBytes = 32;
+inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
+
+// The config digest sections of shared/config_digest.h, as hex strings.
+struct DigestSections {
+  std::string cluster, node, servers, server_set, caches, deploy;
+  MSGPACK_DEFINE(cluster, node, servers, server_set, caches, deploy)
+  bool operator==(const DigestSections&) const = default;
+};
+
+// Who is speaking: sent by both sides of a handshake.
+struct PeerIdentity {
+  uint32_t protocol_version = kProtocolVersion;
+  std::string cluster_name;
+  std::string server_id;
+  int32_t index = -1;        // -1: a dynamic server not yet admitted
+  uint64_t incarnation = 0;  // grows with every start of that server
+  DigestSections digest;
+  MSGPACK_DEFINE(protocol_version, cluster_name, server_id, index, incarnation, digest)
+};
+
+struct Hello {
+  PeerIdentity identity;
+  std::string nonce;  // kNonceBytes random bytes
+  MSGPACK_DEFINE(identity, nonce)
+};
+
+struct HelloReply {
+  PeerIdentity identity;
+  std::string nonce;
+  std::string proof;  // HMAC over the transcript, by the listener
+  MSGPACK_DEFINE(identity, nonce, proof)
+};
+
+struct Proof {
+  std::string proof;  // HMAC over the transcript, by the dialer
+  MSGPACK_DEFINE(proof)
+};
+
+struct Welcome {
+  MSGPACK_DEFINE()
+};
+
+// Why a connection is refused; sent before closing so both sides can log it.
+struct Refusal {
+  std::string reason;
+  MSGPACK_DEFINE(reason)
+};
+
+// What a sidecar knows of one server. Liveness and the operator's drain flag are
+// versioned separately: liveness by the server's incarnation (a restart bumps it,
+// so a stale "down" never overrides a newer "up"), the drain flag by a counter the
+// triad bumps on every drain/enable (so it survives restarts of anyone).
+struct ServerRecord {
+  int32_t index = -1;
+  std::string id;
+  std::string cluster_address;
+  std::string http_address;
+  uint32_t weight = 100;
+  bool dynamic = false;
+  uint64_t incarnation = 0;
+  bool alive = false;
+  int64_t up_since_unix_ms = 0;
+  bool draining = false;
+  uint64_t admin_version = 0;
+  std::string deployed_version;
+  MSGPACK_DEFINE(index, id, cluster_address, http_address, weight, dynamic, incarnation, alive,
+                 up_since_unix_ms, draining, admin_version, deployed_version)
+};
+
+struct Heartbeat {
+  uint64_t incarnation = 0;
+  uint64_t view_generation = 0;
+  int64_t sent_unix_ms = 0;
+  MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms)
+};
+
+struct ViewUpdate {
+  std::vector<ServerRecord> servers;  // whole records; receivers merge them
+  MSGPACK_DEFINE(servers)
+};
+
+// An operator's drain or enable, forwarded to the triad.
+struct StateRequest {
+  std::string server_id;
+  bool draining = false;
+  MSGPACK_DEFINE(server_id, draining)
+};
+
+// A dynamic server asks a triad server for an index.
+struct JoinRequest {
+  std::string server_id;
+  std::string cluster_address;
+  std::string http_address;
+  uint32_t weight = 100;
+  int32_t previous_index = -1;  // the index it held before a restart, if any
+  MSGPACK_DEFINE(server_id, cluster_address, http_address, weight, previous_index)
+};
+
+struct JoinReply {
+  int32_t index = -1;  // -1: refused
+  std::string reason;
+  MSGPACK_DEFINE(index, reason)
+};
+
+using Message = std::variant<Hello, HelloReply, Proof, Welcome, Refusal, Heartbeat, ViewUpdate,
+                             StateRequest, JoinRequest, JoinReply>;
+
+// The message's name for log lines ("Hello", "Heartbeat", ...).
+std::string_view MessageName(const Message& message);
+
+// Appends `message` as one frame to `out`.
+Status AppendMessage(std::string& out, const Message& message, const FrameLimits& limits);
+
+// The message in a decoded frame: InvalidArgument when it is not [type, body] of a
+// known type with a body of the right shape.
+Result<Message> DecodeMessage(const msgpack::object& object);
+
+}  // namespace cb::protocol
+
+#endif  // CLUSTER_BALANCE_SIDECAR_PROTOCOL_MESSAGES_H_

@@ -1,0 +1,246 @@
+"""Starts real cluster-sidecar processes on 127.0.0.1 for integration tests.
+
+Every cluster gets its own directory, key, cluster file and free ports; every
+process it starts is killed by PID when the test ends, pass or fail. Waiting is
+bounded polling on a condition, never a fixed sleep.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+SIDECAR = os.environ.get("CLUSTER_SIDECAR", "cluster-sidecar")
+CLUSTERCTL = os.environ.get("CLUSTERCTL", "clusterctl")
+
+# The view file layout of shared/cluster_view.h, format version 1.
+_HEADER = struct.Struct("<IHHIIQ")
+_VIEW_HEAD = struct.Struct("<QqIi64s")
+_SERVER = struct.Struct("<BBBBIQq64s64s64s48s")
+_STATES = {0: "absent", 1: "up", 2: "draining", 3: "down"}
+
+
+def free_ports(count):
+    """Ports nobody listens on now; held open together so that they differ."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def wait_for(condition, timeout, what, interval=0.02):
+    """Polls `condition` until it returns a true value or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while True:
+        try:
+            value = condition()
+            if value:
+                return value
+        except (OSError, ValueError, KeyError) as error:  # not up yet, half-written file
+            last_error = error
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}"
+                                 + (f" (last error: {last_error})" if last_error else ""))
+        time.sleep(interval)
+
+
+def read_view(path):
+    """The view in a view file, read with the seqlock protocol: dict id -> state."""
+    with open(path, "rb") as f:
+        for _ in range(100):
+            data = f.read()
+            f.seek(0)
+            magic, version, _, size, capacity, sequence = _HEADER.unpack_from(data, 0)
+            if magic != 0x57564243 or version != 1 or len(data) != size:
+                raise ValueError(f"{path}: not a version 1 view file")
+            if sequence % 2:
+                continue
+            with open(path, "rb") as header:
+                again = _HEADER.unpack_from(header.read(_HEADER.size), 0)[5]
+            if again != sequence:
+                continue
+            generation, _, _, publisher, _ = _VIEW_HEAD.unpack_from(data, _HEADER.size)
+            servers = {}
+            offset = _HEADER.size + _VIEW_HEAD.size
+            for _ in range(capacity):
+                fields = _SERVER.unpack_from(data, offset)
+                offset += _SERVER.size
+                if fields[0] != 0:
+                    sid = fields[7].split(b"\0", 1)[0].decode()
+                    servers[sid] = {"state": _STATES[fields[0]], "index": fields[1],
+                                    "incarnation": fields[5], "up_since": fields[6]}
+            return {"generation": generation, "publisher": publisher, "servers": servers}
+    raise ValueError(f"{path}: always mid-update")
+
+
+class Server:
+    def __init__(self, cluster, index, sid, ports):
+        self.cluster = cluster
+        self.index = index
+        self.id = sid
+        self.cluster_port, self.http_port, self.admin_port, self.memcached_port = ports
+        self.data_dir = os.path.join(cluster.dir, sid)
+        self.view_file = os.path.join(cluster.dir, sid + ".view")
+        self.log_path = os.path.join(cluster.dir, sid + ".log")
+        self.process = None
+
+    # -- process control
+    def start(self, config=None, extra_args=()):
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [SIDECAR, "--config", config or self.cluster.config_path, "--server", self.id,
+                 *extra_args],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        self.cluster.started.append(self.process)
+        return self
+
+    def signal(self, number):
+        self.process.send_signal(number)
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        """SIGTERM and wait for the clean exit; returns the exit code."""
+        self.process.terminate()
+        return self.process.wait(timeout=10)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    # -- what it says
+    def status(self):
+        url = f"http://127.0.0.1:{self.admin_port}/status"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.load(response)
+
+    def post(self, path):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}{path}",
+                                         data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return json.load(response)
+
+    def metrics(self):
+        url = f"http://127.0.0.1:{self.admin_port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+
+    def states(self):
+        """id -> state, as this server's /status says."""
+        return {s["id"]: s["state"] for s in self.status()["servers"]}
+
+    def view(self):
+        return read_view(self.view_file)
+
+    def wait_ready(self, timeout=10):
+        return wait_for(self.status, timeout, f"{self.id} to answer /status")
+
+
+class Cluster:
+    """A cluster file for `count` static servers, and their processes."""
+
+    def __init__(self, count, heartbeat_interval="200ms", heartbeat_timeout="1s",
+                 cluster_name="itest", key=None):
+        self.dir = tempfile.mkdtemp(prefix="cluster-balance-itest-")
+        self.started = []
+        self.key_path = os.path.join(self.dir, "cluster.key")
+        with open(self.key_path, "w") as f:
+            f.write(key or "integration-test-key-0123456789abcdef\n")
+        os.chmod(self.key_path, 0o600)
+        ports = free_ports(4 * count)
+        self.servers = [Server(self, i, f"s{i}", ports[4 * i:4 * i + 4]) for i in range(count)]
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.config_path = self.write_config("cluster.toml", cluster_name=cluster_name)
+
+    def write_config(self, name, cluster_name="itest", order=None, key=None):
+        """Writes a cluster file; `order` lists server positions to reorder them.
+
+        The key file is named relative to the cluster file ("cluster.key"), so a file
+        written with another `key` (in a folder of its own) has the same meaning and
+        digest: only the key differs."""
+        folder = self.dir
+        if key is not None:
+            folder = tempfile.mkdtemp(dir=self.dir, prefix="other-key-")
+            key_path = os.path.join(folder, "cluster.key")
+            with open(key_path, "w") as f:
+                f.write(key)
+            os.chmod(key_path, 0o600)
+        lines = [
+            "[cluster]",
+            f'name = "{cluster_name}"',
+            'key_file = "cluster.key"',
+            f'heartbeat_interval = "{self.heartbeat_interval}"',
+            f'heartbeat_timeout = "{self.heartbeat_timeout}"',
+            'slow_start = "10s"',
+        ]
+        for position in (order or range(len(self.servers))):
+            s = self.servers[position]
+            lines += [
+                "[[server]]",
+                f'id = "{s.id}"',
+                f'cluster_address = "127.0.0.1:{s.cluster_port}"',
+                f'http_address = "127.0.0.1:{s.http_port}"',
+                f'admin_listen = "127.0.0.1:{s.admin_port}"',
+                f'memcached_listen = "127.0.0.1:{s.memcached_port}"',
+                f'data_dir = "{s.data_dir}"',
+                f'view_file = "{s.view_file}"',
+            ]
+        path = os.path.join(folder, name)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start_all(self):
+        for s in self.servers:
+            s.start()
+        for s in self.servers:
+            s.wait_ready()
+        return self
+
+    def wait_states(self, expected, observers=None, timeout=10):
+        """Waits until every observer's /status AND view file show `expected`."""
+        observers = observers or [s for s in self.servers if s.process and s.process.poll() is None]
+
+        def agreed():
+            for o in observers:
+                if any(o.states().get(sid) != st for sid, st in expected.items()):
+                    return False
+                view = o.view()["servers"]
+                if any(view.get(sid, {}).get("state") != st for sid, st in expected.items()):
+                    return False
+            return True
+
+        wait_for(agreed, timeout, f"{[o.id for o in observers]} to see {expected}")
+
+    def close(self):
+        for process in self.started:
+            if process.poll() is None:
+                try:
+                    process.send_signal(signal.SIGCONT)
+                    process.kill()
+                except ProcessLookupError:
+                    pass
+            process.wait(timeout=10)
+        if os.environ.get("KEEP_ITEST_DIRS") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_clusterctl(*args):
+    return subprocess.run([CLUSTERCTL, *args], capture_output=True, text=True, timeout=30)

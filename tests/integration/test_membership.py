@@ -1,0 +1,163 @@
+"""Membership of real sidecar processes on 127.0.0.1 (issue 3, item 8)."""
+
+import os
+import signal
+import time
+import unittest
+
+from sidecar_cluster import Cluster, wait_for, run_clusterctl
+
+
+def socket_inodes(pid):
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def established_tcp(pid):
+    """(local port, remote port) of the process's established IPv4 TCP sockets."""
+    inodes = socket_inodes(pid)
+    pairs = []
+    with open(f"/proc/{pid}/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if state == "01" and inode in inodes:
+                pairs.append((int(local.split(":")[1], 16), int(remote.split(":")[1], 16)))
+    return pairs
+
+
+class ClusterTestCase(unittest.TestCase):
+    def make_cluster(self, count, **kwargs):
+        cluster = Cluster(count, **kwargs)
+        self.addCleanup(cluster.close)
+        return cluster
+
+
+class TopologyTest(ClusterTestCase):
+    def test_single_server(self):
+        c = self.make_cluster(1).start_all()
+        c.wait_states({"s0": "up"})
+        status = c.servers[0].status()
+        self.assertEqual(status["server"]["id"], "s0")
+        self.assertEqual(status["servers"][0]["route"], "A")
+        self.assertEqual(status["servers"][0]["role"], "triad")
+
+    def test_two_servers_back_each_other_up(self):
+        c = self.make_cluster(2).start_all()
+        c.wait_states({"s0": "up", "s1": "up"})
+        c.servers[1].kill()
+        c.wait_states({"s0": "up", "s1": "down"}, observers=[c.servers[0]], timeout=5)
+        c.servers[1].start().wait_ready()
+        c.wait_states({"s0": "up", "s1": "up"})
+
+    def test_three_plus_three_converge(self):
+        c = self.make_cluster(6).start_all()
+        everyone_up = {s.id: "up" for s in c.servers}
+        c.wait_states(everyone_up)
+        roles = {s["id"]: s["role"] for s in c.servers[4].status()["servers"]}
+        self.assertEqual(roles, {"s0": "triad", "s1": "triad", "s2": "triad",
+                                 "s3": "spoke", "s4": "spoke", "s5": "spoke"})
+        # Every view file carries the same generation of knowledge: same states,
+        # same incarnations.
+        incarnations = [{sid: v["incarnation"] for sid, v in s.view()["servers"].items()}
+                        for s in c.servers]
+        self.assertTrue(all(i == incarnations[0] for i in incarnations), incarnations)
+
+    def test_spokes_connect_to_the_triad_only(self):
+        c = self.make_cluster(6).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        triad_ports = {s.cluster_port for s in c.servers[:3]}
+        for spoke in c.servers[3:]:
+            pairs = established_tcp(spoke.process.pid)
+            cluster_links = [(l, r) for l, r in pairs if l != spoke.admin_port]
+            remote_ports = {r for _, r in cluster_links}
+            # One connection to each triad server, none accepted, none to a spoke.
+            self.assertEqual(remote_ports, triad_ports, (spoke.id, pairs))
+            self.assertEqual(len(cluster_links), 3, (spoke.id, pairs))
+            self.assertFalse(any(l == spoke.cluster_port for l, _ in pairs), (spoke.id, pairs))
+
+
+class FailureDetectionTest(ClusterTestCase):
+    def test_kill_9_of_a_triad_server_is_seen_by_everyone(self):
+        c = self.make_cluster(5).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        before = c.servers[3].view()["servers"]["s1"]["incarnation"]
+        c.servers[1].kill()
+        # A closed connection marks it down at once; bound generously.
+        expected = {"s1": "down", "s0": "up", "s2": "up", "s3": "up", "s4": "up"}
+        c.wait_states(expected, timeout=3)
+        c.servers[1].start().wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.assertGreater(c.servers[3].view()["servers"]["s1"]["incarnation"], before)
+
+    def test_a_silent_server_is_down_after_the_timeout_and_up_when_it_answers(self):
+        c = self.make_cluster(4).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        c.servers[2].signal(signal.SIGSTOP)
+        others = [c.servers[0], c.servers[1], c.servers[3]]
+        started = time.monotonic()
+        c.wait_states({"s2": "down"}, observers=others, timeout=6)
+        # Not before the timeout (1 s): silence is not a closed connection.
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)
+        c.servers[2].signal(signal.SIGCONT)
+        c.wait_states({s.id: "up" for s in c.servers}, timeout=10)
+
+    def test_sigterm_leaves_cleanly_and_peers_see_it_at_once(self):
+        c = self.make_cluster(3).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.assertEqual(c.servers[2].stop(), 0)
+        c.wait_states({"s2": "down"}, observers=c.servers[:2], timeout=3)
+
+
+class RefusalTest(ClusterTestCase):
+    def assert_refused(self, c, config, reason):
+        c.servers[0].start().wait_ready()
+        c.servers[1].start(config=config)
+        wait_for(lambda: reason in c.servers[1].log() and reason in c.servers[0].log(), 10,
+                 f"both sides to log {reason!r}")
+        self.assertEqual(c.servers[0].states()["s1"], "down")
+
+    def test_wrong_key(self):
+        c = self.make_cluster(2)
+        config = c.write_config("cluster.toml", key="a-completely-different-cluster-key\n")
+        self.assert_refused(c, config, "authentication failed")
+
+    def test_other_cluster_name(self):
+        c = self.make_cluster(2)
+        self.assert_refused(c, c.write_config("other.toml", cluster_name="elsewhere"),
+                            '"elsewhere"')
+
+    def test_reordered_server_list(self):
+        c = self.make_cluster(2)
+        self.assert_refused(c, c.write_config("reordered.toml", order=[1, 0]),
+                            "server list order differs")
+
+
+class DrainTest(ClusterTestCase):
+    def test_drain_spreads_and_survives_restarts(self):
+        c = self.make_cluster(5).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        spoke = c.servers[3]
+        result = run_clusterctl("--admin", f"127.0.0.1:{spoke.admin_port}", "drain", "s4")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        c.wait_states({"s4": "draining"})
+        c.servers[0].kill()  # a triad server restarts
+        c.servers[0].start().wait_ready()
+        c.servers[4].kill()  # and so does the drained server
+        c.servers[4].start().wait_ready()
+        c.wait_states({"s0": "up", "s4": "draining"})
+        result = run_clusterctl("--admin", f"127.0.0.1:{spoke.admin_port}", "enable", "s4")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        c.wait_states({"s4": "up"})
+
+
+if __name__ == "__main__":
+    unittest.main()
