@@ -40,7 +40,10 @@ struct Sidecar::Session {
 Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
                                                 SidecarOptions options) {
   std::unique_ptr<Sidecar> sidecar(new Sidecar(io, std::move(options)));
-  if (Status bound = sidecar->Bind(); !bound.ok()) return bound;
+  if (Status bound = sidecar->Bind(); !bound.ok()) {
+    sidecar->stopped_ = true;  // nothing ran: nothing to leave
+    return bound;
+  }
   sidecar->Publish(true);
   sidecar->StartDialers();
   sidecar->OnHeartbeatTimer();

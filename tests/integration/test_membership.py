@@ -1,6 +1,7 @@
 """Membership of real sidecar processes on 127.0.0.1 (issue 3, item 8)."""
 
 import os
+import socket
 import signal
 import time
 import unittest
@@ -161,3 +162,104 @@ class DrainTest(ClusterTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StartupErrorTest(ClusterTestCase):
+    """Each operator mistake stops the daemon at once with one line naming the cause."""
+
+    def start_failing(self, server, config=None):
+        before = len(server.log()) if os.path.exists(server.log_path) else 0
+        server.start(config=config)
+        code = server.process.wait(timeout=30)
+        self.assertNotEqual(code, 0)
+        lines = [l for l in server.log()[before:].splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, lines)
+        return lines[0]
+
+    def test_unknown_server_id(self):
+        c = self.make_cluster(1)
+        s = c.servers[0]
+        s.id = "nope"
+        self.assertIn('unknown server id "nope"', self.start_failing(s))
+
+    def test_config_error_names_file_and_line(self):
+        c = self.make_cluster(1)
+        with open(c.config_path, "a") as f:
+            f.write("[cluster2]\n")
+        line = self.start_failing(c.servers[0])
+        self.assertIn(c.config_path + ":", line)
+        self.assertIn("unknown section", line)
+
+    def test_data_dir_not_usable(self):
+        c = self.make_cluster(1)
+        with open(c.servers[0].data_dir, "w") as f:  # a file where the dir should be
+            f.write("x")
+        self.assertIn("not a directory", self.start_failing(c.servers[0]))
+
+    def test_port_in_use(self):
+        c = self.make_cluster(1)
+        blocker = socket.socket()
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", c.servers[0].cluster_port))
+        blocker.listen()
+        self.addCleanup(blocker.close)
+        line = self.start_failing(c.servers[0])
+        self.assertIn(f"127.0.0.1:{c.servers[0].cluster_port}", line)
+        self.assertIn("in use", line)
+
+    def test_key_file_missing_or_readable_by_others(self):
+        c = self.make_cluster(1)
+        os.chmod(c.key_path, 0o644)
+        self.assertIn("readable by other users", self.start_failing(c.servers[0]))
+        os.remove(c.key_path)
+        self.assertIn(c.key_path, self.start_failing(c.servers[0]))
+
+
+class RobustnessTest(ClusterTestCase):
+    def test_garbage_on_the_cluster_port_costs_only_that_connection(self):
+        c = self.make_cluster(3).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        target = c.servers[1]
+        for payload in (b"\xff\xff\xff\xff" + b"x" * 64,  # a 4 GiB frame header
+                        b"\x00\x00\x00\x03abc",  # a frame that is no message
+                        b"GET / HTTP/1.1\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", target.cluster_port), timeout=5) as s:
+                s.sendall(payload)
+                s.settimeout(5)
+                try:
+                    while s.recv(4096):  # the sidecar closes this connection
+                        pass
+                except ConnectionResetError:
+                    pass
+        self.assertIsNone(target.process.poll())
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.assertIn("cluster_connection_resets_total", target.metrics())
+
+    def test_the_last_triad_server_still_watches_the_spokes(self):
+        c = self.make_cluster(5).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        c.servers[1].kill()
+        c.servers[2].kill()
+        c.wait_states({"s1": "down", "s2": "down"}, observers=[c.servers[0]], timeout=5)
+        c.servers[4].kill()
+        c.wait_states({"s0": "up", "s3": "up", "s4": "down"},
+                      observers=[c.servers[0], c.servers[3]], timeout=5)
+
+    def test_metrics_count_heartbeats_and_refusals(self):
+        c = self.make_cluster(2)
+        c.servers[0].start().wait_ready()
+        c.servers[1].start(config=c.write_config("other.toml", cluster_name="elsewhere"))
+        wait_for(lambda: 'cluster_handshake_refusals_total{reason="cluster_name"}'
+                 in c.servers[0].metrics(), 10, "a refusal counted by reason")
+        c.servers[1].kill()
+        c.servers[1].start().wait_ready()
+        c.wait_states({"s0": "up", "s1": "up"})
+
+        def heartbeats():
+            for line in c.servers[0].metrics().splitlines():
+                if line.startswith("cluster_heartbeats_received_total "):
+                    return float(line.split()[1]) >= 3
+            return False
+
+        wait_for(heartbeats, 10, "heartbeats counted")
+        self.assertIn("cluster_peers_up 1", c.servers[0].metrics())
