@@ -1,7 +1,7 @@
 // Tests of the admin router and MetricsText (pure), and of AdminServer over
 // loopback with a Beast client running on the same io_context.
 
-// First: before any Boost.Asio header.
+// First: before any other Boost.Asio header.
 #include "sidecar/admin/asio_coroutines.h"
 
 #include "sidecar/admin/admin_router.h"
@@ -15,13 +15,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>

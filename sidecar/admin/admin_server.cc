@@ -1,4 +1,4 @@
-// First: before any Boost.Asio header.
+// First: before any other Boost.Asio header.
 #include "sidecar/admin/asio_coroutines.h"
 
 #include "sidecar/admin/admin_server.h"
@@ -8,12 +8,8 @@
 #include <map>
 #include <string>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
       cb::daemon::Sidecar::Start(io, std::move(options));
   if (!sidecar.ok()) return StartupError(sidecar.status().message());
 
+  boost::asio::steady_timer watchdog(io);
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& error, int number) {
@@ -115,11 +116,11 @@ int main(int argc, char** argv) {
         spdlog::info("{}: leaving the cluster", number == SIGTERM ? "SIGTERM" : "SIGINT");
         sd_notify(0, "STOPPING=1");
         (*sidecar)->Stop();
+        watchdog.cancel();
         signals.cancel();
       };
   signals.async_wait(on_signal);
 
-  boost::asio::steady_timer watchdog(io);
   uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
     KeepWatchdogFed(watchdog, std::chrono::microseconds(watchdog_usec / 2));

@@ -99,12 +99,13 @@ class Server:
         self.process = None
 
     # -- process control
-    def start(self, config=None, extra_args=()):
+    def start(self, config=None, extra_args=(), env=None):
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [SIDECAR, "--config", config or self.cluster.config_path, "--server", self.id,
                  *extra_args],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})})
         self.cluster.started.append(self.process)
         return self
 

@@ -1,6 +1,8 @@
 """Membership of real sidecar processes on 127.0.0.1 (issue 3, item 8)."""
 
 import os
+import shutil
+import subprocess
 import socket
 import signal
 import time
@@ -263,3 +265,49 @@ class RobustnessTest(ClusterTestCase):
 
         wait_for(heartbeats, 10, "heartbeats counted")
         self.assertIn("cluster_peers_up 1", c.servers[0].metrics())
+
+
+class SystemdTest(ClusterTestCase):
+    UNIT = os.path.join(os.path.dirname(__file__), "..", "..", "conf-examples",
+                        "cluster-sidecar@.service")
+
+    def test_the_example_unit_file_verifies(self):
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            self.skipTest("systemd-analyze is not installed")
+        c = self.make_cluster(1)
+        with open(self.UNIT) as f:
+            unit = f.read()
+        self.assertIn("ExecStart=/usr/local/bin/cluster-sidecar ", unit)
+        # The unit as installed, with the binary this build made.
+        path = os.path.join(c.dir, "cluster-sidecar@s0.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/local/bin/cluster-sidecar",
+                                 os.path.abspath(os.environ["CLUSTER_SIDECAR"])))
+        result = subprocess.run([analyze, "verify", "--man=no", path], capture_output=True,
+                                text=True, timeout=60)
+        problems = [l for l in (result.stdout + result.stderr).splitlines()
+                    if "cluster-sidecar@s0.service" in l]
+        self.assertEqual(problems, [])
+
+    def test_ready_watchdog_and_stopping_notifications(self):
+        c = self.make_cluster(1)
+        notify_path = os.path.join(c.dir, "notify.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(notify_path)
+        self.addCleanup(listener.close)
+        listener.settimeout(10)
+        server = c.servers[0].start(env={"NOTIFY_SOCKET": notify_path,
+                                         "WATCHDOG_USEC": "200000"})
+        received = []
+
+        def got(message, count=1):
+            while sum(message in r for r in received) < count:
+                received.append(listener.recv(4096).decode())
+            return True
+
+        self.assertTrue(got("READY=1"))
+        server.wait_ready()  # READY=1 came once the ports were bound
+        self.assertTrue(got("WATCHDOG=1", count=3))
+        self.assertEqual(server.stop(), 0)
+        self.assertTrue(got("STOPPING=1"))
