@@ -237,9 +237,17 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
       spdlog::warn("drain/enable of {} from {}: {}", request->server_id,
                    membership_.record(index).id, applied.message());
     }
+  } else if (std::holds_alternative<protocol::JoinRequest>(message)) {
+    (void)peers_[static_cast<std::size_t>(index)]->connection->Send(protocol::JoinReply{
+        -1, "this sidecar does not admit dynamic servers yet"});
   } else {
-    spdlog::warn("{} sent {}, which this sidecar does not handle yet; ignored",
-                 membership_.record(index).id, protocol::MessageName(message));
+    // A handshake message after the handshake, or a reply nobody asked for: the
+    // peer is confused; drop this connection only.
+    const std::string why = std::string("out-of-order ") +
+                            std::string(protocol::MessageName(message)) + " after the handshake";
+    spdlog::warn("{} (index {}): {}; closing the connection", membership_.record(index).id,
+                 index, why);
+    peers_[static_cast<std::size_t>(index)]->connection->Close(Status::InvalidArgument(why));
   }
 }
 

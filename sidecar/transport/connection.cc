@@ -96,13 +96,17 @@ void Connection::OnRead(const boost::system::error_code& error, std::size_t byte
       return;
     }
     ++stats_.messages_received;
+    delivering_ = true;
     try {
       on_message_(std::move(message).value());
     } catch (const std::exception& exception) {
       Close(Status::IoError(std::string("message handler failed: ") + exception.what()));
+    }
+    delivering_ = false;
+    if (closed_) {
+      on_message_ = nullptr;  // left alone by PostClosed() while it was running
       return;
     }
-    if (closed_) return;
     if (flushing_) break;
   }
   ReadSome();
@@ -193,9 +197,11 @@ void Connection::AddCloseObserver(ClosedHandler observer) {
 
 void Connection::PostClosed() {
   // Everything the callbacks hold is moved out, so the connection keeps none of
-  // it, and on_message_ is destroyed here rather than while it may be running.
+  // it; on_message_ only when it is not running (else OnRead drops it after).
+  MessageHandler on_message;
+  if (!delivering_) on_message = std::move(on_message_);
   asio::post(socket_.get_executor(),
-             [self = shared_from_this(), on_message = std::move(on_message_),
+             [self = shared_from_this(), on_message = std::move(on_message),
               on_closed = std::move(on_closed_), observers = std::move(observers_),
               reason = close_reason_]() mutable {
                on_message = nullptr;
@@ -206,7 +212,7 @@ void Connection::PostClosed() {
                  // Callbacks must not throw; nothing sensible to do here.
                }
              });
-  on_message_ = nullptr;
+  if (!delivering_) on_message_ = nullptr;
   on_closed_ = nullptr;
   observers_.clear();
 }

@@ -131,6 +131,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string pending_;  // frames queued while a write is in flight
   std::string writing_;  // the bytes of the write in flight
   bool write_in_flight_ = false;
+  bool delivering_ = false;  // inside on_message_
   bool started_ = false;
   bool flushing_ = false;
   bool closed_ = false;

@@ -257,6 +257,36 @@ TEST_F(TransportTest, CloseCallsOnClosedExactlyOnceOnEachSide) {
   EXPECT_EQ(server->closes.size(), 1u);
 }
 
+TEST_F(TransportTest, CloseInsideOnMessageStopsDelivery) {
+  std::vector<uint64_t> delivered;
+  std::vector<Status> closes;
+  std::shared_ptr<Connection> server;
+  Result<std::unique_ptr<Listener>> listener = Listener::Listen(
+      io_, Loopback(0), FrameLimits{}, [&](std::shared_ptr<Connection> connection) {
+        server = connection;
+        Connection* raw = connection.get();
+        connection->Start(
+            [&, raw](protocol::Message message) {
+              delivered.push_back(std::get<protocol::Heartbeat>(message).view_generation);
+              raw->Close(Status::InvalidArgument("out of order"));
+            },
+            [&](const Status& status) { closes.push_back(status); });
+      });
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  Side* client = nullptr;
+  PeerDialer dialer(io_, Loopback((*listener)->bound_port()), FastDialer(),
+                    [&](std::shared_ptr<Connection> connection) { client = Adopt(connection); });
+  dialer.Start();
+  ASSERT_TRUE(RunUntil([&] { return client != nullptr; }));
+  for (uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(client->connection->Send(Beat(i)).ok());
+  ASSERT_TRUE(RunUntil([&] { return !closes.empty(); }));
+  dialer.Stop();
+  RunReady();
+  EXPECT_EQ(delivered, std::vector<uint64_t>{0});
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].message(), "out of order");
+}
+
 TEST_F(TransportTest, CloseAfterFlushDeliversTheLastMessage) {
   std::unique_ptr<Listener> listener = StartListener();
   ASSERT_TRUE(listener);

@@ -50,7 +50,7 @@ struct Listener::State : std::enable_shared_from_this<Listener::State> {
     boost::system::error_code error;
     acceptor.close(error);
     retry_timer.cancel();
-    on_accept = nullptr;
+    // on_accept stays until the state goes: Stop() may run inside it.
   }
 
   tcp::acceptor acceptor;
