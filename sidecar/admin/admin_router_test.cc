@@ -1,7 +1,7 @@
 // Tests of the admin router and MetricsText (pure), and of AdminServer over
 // loopback with a Beast client running on the same io_context.
 
-// First: before any other Boost.Asio header.
+// First: before any other Boost.Asio header->
 #include "sidecar/admin/asio_coroutines.h"
 
 #include "sidecar/admin/admin_router.h"
@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -359,7 +360,7 @@ Step Request(http::verb verb, std::string target, bool keep_alive = true, unsign
 
 Step Raw(std::string bytes) { return Step{std::nullopt, std::move(bytes)}; }
 
-asio::awaitable<void> Converse(tcp::endpoint endpoint, Conversation* c) {
+asio::awaitable<void> Converse(tcp::endpoint endpoint, std::shared_ptr<Conversation> c) {
   beast::tcp_stream stream(co_await asio::this_coro::executor);
   beast::error_code& ec = c->error;
   stream.expires_after(std::chrono::seconds(10));
@@ -416,7 +417,7 @@ class AdminServerTest : public ::testing::Test {
   }
 
   // Runs the conversation to its end.
-  void Run(Conversation* c) {
+  void Run(const std::shared_ptr<Conversation>& c) {
     asio::co_spawn(io_, Converse(Endpoint(), c), [](const std::exception_ptr&) {});
     ASSERT_TRUE(RunUntil(io_, [c] { return c->done; })) << "conversation did not finish";
   }
@@ -439,12 +440,12 @@ class AdminServerTest : public ::testing::Test {
 
 TEST_F(AdminServerTest, GetStatus) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::get, "/status"));
-  Run(&c);
-  ASSERT_FALSE(c.error) << c.error.message();
-  ASSERT_EQ(c.responses.size(), 1u);
-  const auto& response = c.responses[0];
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::get, "/status"));
+  Run(c);
+  ASSERT_FALSE(c->error) << c->error.message();
+  ASSERT_EQ(c->responses.size(), 1u);
+  const auto& response = c->responses[0];
   EXPECT_EQ(response.result_int(), 200u);
   EXPECT_EQ(response[http::field::server], "cluster-sidecar");
   EXPECT_EQ(response[http::field::content_type], "application/json");
@@ -454,102 +455,102 @@ TEST_F(AdminServerTest, GetStatus) {
 
 TEST_F(AdminServerTest, PostDrainReachesTheHandler) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::post, "/servers/app-b/drain"));
-  Run(&c);
-  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
-  EXPECT_EQ(c.responses[0].result_int(), 200u);
-  EXPECT_EQ(json::parse(c.responses[0].body())["state"], "draining");
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::post, "/servers/app-b/drain"));
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 1u) << c->error.message();
+  EXPECT_EQ(c->responses[0].result_int(), 200u);
+  EXPECT_EQ(json::parse(c->responses[0].body())["state"], "draining");
   ASSERT_EQ(recorder_.draining_calls.size(), 1u);
   EXPECT_EQ(recorder_.draining_calls[0], std::make_pair(std::string("app-b"), true));
 }
 
 TEST_F(AdminServerTest, NotFoundAndMethodNotAllowed) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::get, "/nope"));
-  c.steps.push_back(Request(http::verb::delete_, "/status"));
-  c.steps.push_back(Request(http::verb::get, "/servers/app-b/enable"));
-  Run(&c);
-  ASSERT_EQ(c.responses.size(), 3u) << c.error.message();
-  EXPECT_EQ(c.responses[0].result_int(), 404u);
-  EXPECT_EQ(c.responses[0][http::field::content_type], "application/json");
-  EXPECT_EQ(c.responses[1].result_int(), 405u);
-  EXPECT_EQ(c.responses[1][http::field::allow], "GET");
-  EXPECT_EQ(c.responses[2].result_int(), 405u);
-  EXPECT_EQ(c.responses[2][http::field::allow], "POST");
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::get, "/nope"));
+  c->steps.push_back(Request(http::verb::delete_, "/status"));
+  c->steps.push_back(Request(http::verb::get, "/servers/app-b/enable"));
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 3u) << c->error.message();
+  EXPECT_EQ(c->responses[0].result_int(), 404u);
+  EXPECT_EQ(c->responses[0][http::field::content_type], "application/json");
+  EXPECT_EQ(c->responses[1].result_int(), 405u);
+  EXPECT_EQ(c->responses[1][http::field::allow], "GET");
+  EXPECT_EQ(c->responses[2].result_int(), 405u);
+  EXPECT_EQ(c->responses[2][http::field::allow], "POST");
   EXPECT_TRUE(recorder_.draining_calls.empty());
 }
 
 TEST_F(AdminServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::get, "/metrics"));
-  c.steps.push_back(Request(http::verb::get, "/status", /*keep_alive=*/false));
-  c.wait_for_close = true;
-  Run(&c);
-  ASSERT_EQ(c.responses.size(), 2u) << c.error.message();
-  EXPECT_EQ(c.responses[0].result_int(), 200u);
-  EXPECT_EQ(c.responses[0][http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_TRUE(c.responses[0].keep_alive());
-  EXPECT_EQ(c.responses[1].result_int(), 200u);
-  EXPECT_FALSE(c.responses[1].keep_alive());
-  EXPECT_TRUE(c.closed_by_server) << c.error.message();
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::get, "/metrics"));
+  c->steps.push_back(Request(http::verb::get, "/status", /*keep_alive=*/false));
+  c->wait_for_close = true;
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 2u) << c->error.message();
+  EXPECT_EQ(c->responses[0].result_int(), 200u);
+  EXPECT_EQ(c->responses[0][http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_TRUE(c->responses[0].keep_alive());
+  EXPECT_EQ(c->responses[1].result_int(), 200u);
+  EXPECT_FALSE(c->responses[1].keep_alive());
+  EXPECT_TRUE(c->closed_by_server) << c->error.message();
 }
 
 TEST_F(AdminServerTest, PipelinedRequestsAreAnsweredInOrder) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(
       Raw("GET /status HTTP/1.1\r\nHost: x\r\n\r\nPOST /servers/app-c/drain HTTP/1.1\r\nHost: "
           "x\r\nContent-Length: 0\r\n\r\n"));
-  c.steps.push_back(Request(http::verb::get, "/nope"));
-  Run(&c);
+  c->steps.push_back(Request(http::verb::get, "/nope"));
+  Run(c);
   // The first step's read gets the first response; the second response is
   // buffered and read as the answer to the next step.
-  ASSERT_GE(c.responses.size(), 2u) << c.error.message();
-  EXPECT_EQ(c.responses[0].result_int(), 200u);
-  EXPECT_EQ(c.responses[1].result_int(), 200u);
+  ASSERT_GE(c->responses.size(), 2u) << c->error.message();
+  EXPECT_EQ(c->responses[0].result_int(), 200u);
+  EXPECT_EQ(c->responses[1].result_int(), 200u);
   EXPECT_EQ(recorder_.draining_calls.size(), 1u);
 }
 
 TEST_F(AdminServerTest, Http10ClosesAfterTheResponse) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::get, "/status", /*keep_alive=*/false, /*version=*/10));
-  c.wait_for_close = true;
-  Run(&c);
-  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
-  EXPECT_EQ(c.responses[0].version(), 10u);
-  EXPECT_EQ(c.responses[0].result_int(), 200u);
-  EXPECT_TRUE(c.closed_by_server);
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::get, "/status", /*keep_alive=*/false, /*version=*/10));
+  c->wait_for_close = true;
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 1u) << c->error.message();
+  EXPECT_EQ(c->responses[0].version(), 10u);
+  EXPECT_EQ(c->responses[0].result_int(), 200u);
+  EXPECT_TRUE(c->closed_by_server);
 }
 
 TEST_F(AdminServerTest, GarbageGets400AndClose) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Raw("NOT HTTP AT ALL\r\n\r\n"));
-  c.wait_for_close = true;
-  Run(&c);
-  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
-  EXPECT_EQ(c.responses[0].result_int(), 400u);
-  EXPECT_EQ(c.responses[0][http::field::server], "cluster-sidecar");
-  EXPECT_FALSE(c.responses[0].keep_alive());
-  EXPECT_TRUE(c.closed_by_server);
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Raw("NOT HTTP AT ALL\r\n\r\n"));
+  c->wait_for_close = true;
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 1u) << c->error.message();
+  EXPECT_EQ(c->responses[0].result_int(), 400u);
+  EXPECT_EQ(c->responses[0][http::field::server], "cluster-sidecar");
+  EXPECT_FALSE(c->responses[0].keep_alive());
+  EXPECT_TRUE(c->closed_by_server);
 
   // Binary noise: answered with 400 or simply closed, and the server lives on.
-  Conversation noise;
-  noise.steps.push_back(Raw(std::string("\x00\xff\x16\x03\x01\r\n\r\n", 9)));
-  Run(&noise);
-  if (!noise.responses.empty()) {
-    EXPECT_EQ(noise.responses[0].result_int(), 400u);
+  auto noise = std::make_shared<Conversation>();
+  noise->steps.push_back(Raw(std::string("\x00\xff\x16\x03\x01\r\n\r\n", 9)));
+  Run(noise);
+  if (!noise->responses.empty()) {
+    EXPECT_EQ(noise->responses[0].result_int(), 400u);
   }
 
-  Conversation after;
-  after.steps.push_back(Request(http::verb::get, "/status"));
-  Run(&after);
-  ASSERT_EQ(after.responses.size(), 1u) << after.error.message();
-  EXPECT_EQ(after.responses[0].result_int(), 200u);
+  auto after = std::make_shared<Conversation>();
+  after->steps.push_back(Request(http::verb::get, "/status"));
+  Run(after);
+  ASSERT_EQ(after->responses.size(), 1u) << after->error.message();
+  EXPECT_EQ(after->responses[0].result_int(), 200u);
 }
 
 TEST_F(AdminServerTest, OversizedHeaderAndBodyAreRefused) {
@@ -557,20 +558,20 @@ TEST_F(AdminServerTest, OversizedHeaderAndBodyAreRefused) {
   options.header_limit = 1024;
   options.body_limit = 16;
   StartServer(options);
-  Conversation header;
-  header.steps.push_back(
+  auto header = std::make_shared<Conversation>();
+  header->steps.push_back(
       Raw("GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n"));
-  Run(&header);
-  ASSERT_EQ(header.responses.size(), 1u) << header.error.message();
-  EXPECT_EQ(header.responses[0].result_int(), 431u);
+  Run(header);
+  ASSERT_EQ(header->responses.size(), 1u) << header->error.message();
+  EXPECT_EQ(header->responses[0].result_int(), 431u);
 
-  Conversation body;
-  body.steps.push_back(
+  auto body = std::make_shared<Conversation>();
+  body->steps.push_back(
       Raw("POST /servers/a/drain HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" +
           std::string(100, 'b')));
-  Run(&body);
-  ASSERT_EQ(body.responses.size(), 1u) << body.error.message();
-  EXPECT_EQ(body.responses[0].result_int(), 413u);
+  Run(body);
+  ASSERT_EQ(body->responses.size(), 1u) << body->error.message();
+  EXPECT_EQ(body->responses[0].result_int(), 413u);
   EXPECT_TRUE(recorder_.draining_calls.empty());
 }
 
@@ -580,13 +581,13 @@ TEST_F(AdminServerTest, ThrowingHandlerIs500AndTheConnectionLives) {
       AdminHandlers{[]() -> json { throw std::runtime_error("x"); }, nullptr, nullptr});
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   server_ = std::move(started).value();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::get, "/status"));
-  c.steps.push_back(Request(http::verb::get, "/metrics"));
-  Run(&c);
-  ASSERT_EQ(c.responses.size(), 2u) << c.error.message();
-  EXPECT_EQ(c.responses[0].result_int(), 500u);
-  EXPECT_EQ(c.responses[1].result_int(), 503u);
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::get, "/status"));
+  c->steps.push_back(Request(http::verb::get, "/metrics"));
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 2u) << c->error.message();
+  EXPECT_EQ(c->responses[0].result_int(), 500u);
+  EXPECT_EQ(c->responses[1].result_int(), 503u);
 }
 
 TEST_F(AdminServerTest, PortInUseIsAClearError) {
@@ -603,54 +604,77 @@ TEST_F(AdminServerTest, EmptyHostMeansLoopback) {
   auto started = AdminServer::Start(io_, HostPort{"", 0}, MakeHandlers(&recorder_));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   server_ = std::move(started).value();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::get, "/"));
-  Run(&c);
-  ASSERT_EQ(c.responses.size(), 1u) << c.error.message();
-  EXPECT_EQ(c.responses[0].result_int(), 200u);
-  EXPECT_EQ(c.responses[0][http::field::content_type], "text/html; charset=utf-8");
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::get, "/"));
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 1u) << c->error.message();
+  EXPECT_EQ(c->responses[0].result_int(), 200u);
+  EXPECT_EQ(c->responses[0][http::field::content_type], "text/html; charset=utf-8");
 }
 
 TEST_F(AdminServerTest, StopClosesIdleConnectionsAndTheIoContextFinishes) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Request(http::verb::get, "/status"));
-  c.wait_for_close = true;  // the server would keep it open for its 10 s timeout
-  asio::co_spawn(io_, Converse(Endpoint(), &c), [](const std::exception_ptr&) {});
-  ASSERT_TRUE(RunUntil(io_, [&c] { return c.responses.size() == 1; }));
-  EXPECT_FALSE(c.done);
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Request(http::verb::get, "/status"));
+  c->wait_for_close = true;  // the server would keep it open for its 10 s timeout
+  asio::co_spawn(io_, Converse(Endpoint(), c), [](const std::exception_ptr&) {});
+  ASSERT_TRUE(RunUntil(io_, [c] { return c->responses.size() == 1; }));
+  EXPECT_FALSE(c->done);
 
   server_->Stop();
   server_->Stop();  // idempotent
-  ASSERT_TRUE(RunUntil(io_, [&c] { return c.done; }));
-  EXPECT_TRUE(c.closed_by_server) << c.error.message();
+  ASSERT_TRUE(RunUntil(io_, [c] { return c->done; }));
+  EXPECT_TRUE(c->closed_by_server) << c->error.message();
   io_.run_for(std::chrono::seconds(10));
   EXPECT_TRUE(io_.stopped()) << "work left after Stop()";
 
   // Nothing listens any more.
   io_.restart();
-  Conversation refused;
-  refused.steps.push_back(Request(http::verb::get, "/status"));
-  asio::co_spawn(io_, Converse(Endpoint(), &refused), [](const std::exception_ptr&) {});
+  auto refused = std::make_shared<Conversation>();
+  refused->steps.push_back(Request(http::verb::get, "/status"));
+  asio::co_spawn(io_, Converse(Endpoint(), refused), [](const std::exception_ptr&) {});
   io_.run_for(std::chrono::seconds(10));
-  EXPECT_TRUE(refused.done);
-  EXPECT_TRUE(refused.error);
+  EXPECT_TRUE(refused->done);
+  EXPECT_TRUE(refused->error);
 }
 
-TEST_F(AdminServerTest, StopWithARequestHalfReadAndDestroyWithoutRunning) {
+TEST_F(AdminServerTest, DestructorClosesAConnectionMidRequest) {
   StartServer();
-  Conversation c;
-  c.steps.push_back(Raw("GET /status HTTP/1.1\r\nHost: x\r\n"));  // header never ends
-  asio::co_spawn(io_, Converse(Endpoint(), &c), [](const std::exception_ptr&) {});
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Raw("GET /status HTTP/1.1\r\nHost: x\r\n"));  // header never ends
+  asio::co_spawn(io_, Converse(Endpoint(), c), [](const std::exception_ptr&) {});
   // Let the server accept and start reading.
   for (int i = 0; i < 20; ++i) io_.run_for(std::chrono::milliseconds(5));
-  EXPECT_FALSE(c.done);
+  EXPECT_FALSE(c->done);
   server_.reset();  // the destructor stops
-  ASSERT_TRUE(RunUntil(io_, [&c] { return c.done; }));
-  EXPECT_TRUE(c.error);
-  EXPECT_TRUE(c.responses.empty());
+  ASSERT_TRUE(RunUntil(io_, [c] { return c->done; }));
+  EXPECT_TRUE(c->error);
+  EXPECT_TRUE(c->responses.empty());
   io_.run_for(std::chrono::seconds(10));
   EXPECT_TRUE(io_.stopped());
+}
+
+TEST_F(AdminServerTest, ConnectionsOverTheLimitAreClosed) {
+  AdminServerOptions options;
+  options.max_connections = 1;
+  StartServer(options);
+  auto first = std::make_shared<Conversation>();
+  first->steps.push_back(Request(http::verb::get, "/status"));
+  first->wait_for_close = true;  // holds the one connection open
+  asio::co_spawn(io_, Converse(Endpoint(), first), [](const std::exception_ptr&) {});
+  ASSERT_TRUE(RunUntil(io_, [first] { return first->responses.size() == 1; }));
+
+  auto second = std::make_shared<Conversation>();
+  second->steps.push_back(Request(http::verb::get, "/status"));
+  Run(second);
+  EXPECT_TRUE(second->responses.empty());
+  EXPECT_TRUE(second->error);
+  EXPECT_FALSE(first->done);
+
+  // `first` must not outlive its coroutine.
+  server_->Stop();
+  ASSERT_TRUE(RunUntil(io_, [first] { return first->done; }));
+  EXPECT_TRUE(first->closed_by_server);
 }
 
 TEST(AdminServerLifetimeTest, DestroyedWithoutEverRunningTheIoContext) {
