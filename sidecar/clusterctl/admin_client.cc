@@ -1,10 +1,10 @@
 #include "sidecar/clusterctl/admin_client.h"
 
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 
 namespace cb {
 

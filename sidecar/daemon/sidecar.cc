@@ -35,6 +35,7 @@ struct Sidecar::Session {
   auth::Handshake handshake;
   int expected_index = -1;  // the triad server we dialed; -1 for an accepted one
   int index = -1;           // the authenticated peer
+  int64_t opened_unix_ms = 0;
 };
 
 Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
@@ -124,7 +125,8 @@ void Sidecar::OnConnection(std::shared_ptr<transport::Connection> connection,
     return;
   }
   auto session = std::make_shared<Session>(
-      Session{connection, auth::Handshake(role, SelfIdentity(), options_.key), expected_index});
+      Session{connection, auth::Handshake(role, SelfIdentity(), options_.key), expected_index, -1,
+              NowUnixMs()});
   sessions_.push_back(session);
   std::weak_ptr<Session> weak = session;
   connection->Start(
@@ -162,9 +164,10 @@ void Sidecar::OnSessionMessage(const std::shared_ptr<Session>& session, protocol
   for (const protocol::Message& reply : step.send) (void)session->connection->Send(reply);
   if (step.refused) {
     if (step.send.empty()) {  // the peer refused us: its reason, logged here too
-      spdlog::warn("{} at {}: {}", session->handshake.peer().server_id.empty()
-                                       ? std::string("peer")
-                                       : session->handshake.peer().server_id,
+      spdlog::warn("{} at {}: {}",
+                   session->handshake.peer().server_id.empty()
+                       ? std::string("peer")
+                       : session->handshake.peer().server_id,
                    session->connection->remote_endpoint(), *step.refused);
       CountRefusal(*step.refused);
       session->connection->Close(Status::InvalidArgument(*step.refused));
@@ -206,6 +209,15 @@ void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
   if (auto dialer = dialers_.find(index); dialer != dialers_.end()) dialer->second->MarkHealthy();
   spdlog::info("connected to {} (index {}, incarnation {}) at {}", peer.server_id, index,
                peer.incarnation, session->connection->remote_endpoint());
+  const protocol::ServerRecord& known = membership_.record(index);
+  if (membership_.is_triad(options_.self_index) && !known.alive &&
+      known.incarnation >= peer.incarnation) {
+    // We declared it down at this incarnation and told everyone; marking it up at
+    // the same incarnation would not undo that elsewhere (at equal incarnations
+    // "down" wins). Show it the rumour first: it refutes with a higher incarnation
+    // in its next heartbeat, and that "up" wins everywhere.
+    (void)session->connection->Send(membership_.FullUpdate());
+  }
   const bool changed = membership_.OnPeerAuthenticated(index, peer.incarnation, NowUnixMs());
   (void)session->connection->Send(membership_.MakeHeartbeat(NowUnixMs()));
   if (membership_.is_triad(options_.self_index)) {
@@ -238,15 +250,15 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
                    membership_.record(index).id, applied.message());
     }
   } else if (std::holds_alternative<protocol::JoinRequest>(message)) {
-    (void)peers_[static_cast<std::size_t>(index)]->connection->Send(protocol::JoinReply{
-        -1, "this sidecar does not admit dynamic servers yet"});
+    (void)peers_[static_cast<std::size_t>(index)]->connection->Send(
+        protocol::JoinReply{-1, "this sidecar does not admit dynamic servers yet"});
   } else {
     // A handshake message after the handshake, or a reply nobody asked for: the
     // peer is confused; drop this connection only.
     const std::string why = std::string("out-of-order ") +
                             std::string(protocol::MessageName(message)) + " after the handshake";
-    spdlog::warn("{} (index {}): {}; closing the connection", membership_.record(index).id,
-                 index, why);
+    spdlog::warn("{} (index {}): {}; closing the connection", membership_.record(index).id, index,
+                 why);
     peers_[static_cast<std::size_t>(index)]->connection->Close(Status::InvalidArgument(why));
   }
 }
@@ -267,8 +279,8 @@ Status Sidecar::SetDraining(const std::string& server_id, bool draining) {
   bool forwarded = false;
   membership_.PeersToDial().ForEach([&](int triad) {
     if (const auto& peer = peers_[static_cast<std::size_t>(triad)]) {
-      forwarded = peer->connection->Send(protocol::StateRequest{server_id, draining}).ok() ||
-                  forwarded;
+      forwarded =
+          peer->connection->Send(protocol::StateRequest{server_id, draining}).ok() || forwarded;
     }
   });
   return forwarded ? Status::Ok() : Status::IoError("no triad server is reachable");
@@ -292,6 +304,16 @@ void Sidecar::OnHeartbeatTimer() {
       peer.reset();
     }
   }
+  // A peer that accepted the TCP connection but never finishes the handshake (a
+  // stopped process, a black hole) must not hold the dialer's one connection.
+  for (const auto& session : std::vector<std::shared_ptr<Session>>(sessions_)) {
+    if (session->index < 0 && !session->connection->closed() &&
+        now - session->opened_unix_ms > options_.config.heartbeat_timeout.count()) {
+      spdlog::warn("{}: no handshake within {} ms; closing", session->connection->remote_endpoint(),
+                   options_.config.heartbeat_timeout.count());
+      session->connection->Close(Status::IoError("handshake timeout"));
+    }
+  }
   Publish(!silent.empty());
   heartbeat_timer_.expires_after(options_.config.heartbeat_interval);
   heartbeat_timer_.async_wait([this](const boost::system::error_code& error) {
@@ -305,8 +327,7 @@ void Sidecar::Publish(bool changed) {
     if (membership_.is_triad(options_.self_index)) PushView();
   }
   // Also unchanged: the publish time tells readers the sidecar is alive.
-  if (Status published = view_writer_->Publish(membership_.ToView(NowUnixMs()));
-      !published.ok()) {
+  if (Status published = view_writer_->Publish(membership_.ToView(NowUnixMs())); !published.ok()) {
     spdlog::error("publishing the view: {}", published.message());
   }
 }

@@ -13,7 +13,6 @@
 #ifndef CLUSTER_BALANCE_SIDECAR_DAEMON_SIDECAR_H_
 #define CLUSTER_BALANCE_SIDECAR_DAEMON_SIDECAR_H_
 
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +20,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 #include <vector>
 
 #include "shared/cluster_config.h"
@@ -93,7 +93,7 @@ class Sidecar {
   std::unique_ptr<transport::Listener> listener_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::map<int, std::unique_ptr<transport::PeerDialer>> dialers_;
-  std::vector<std::shared_ptr<Session>> sessions_;  // every open connection
+  std::vector<std::shared_ptr<Session>> sessions_;             // every open connection
   std::array<std::shared_ptr<Session>, kMaxServers> peers_{};  // authenticated, by index
   boost::asio::steady_timer heartbeat_timer_;
   bool stopped_ = false;

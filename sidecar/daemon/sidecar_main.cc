@@ -6,7 +6,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -14,8 +14,8 @@
 #include <chrono>
 #include <csignal>
 #include <iostream>
-#include <spdlog/spdlog.h>
 #include <string>
+#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 
 #include "shared/cluster_config.h"
 #include "sidecar/auth/cluster_key.h"

@@ -79,8 +79,7 @@ bool Membership::OnPeerClosed(int index, int64_t now_unix_ms) {
   return SetAlive(index, false, records_[Slot(index)].incarnation, now_unix_ms);
 }
 
-bool Membership::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat,
-                             int64_t now_unix_ms) {
+bool Membership::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat, int64_t now_unix_ms) {
   if (!connected_.Contains(index)) return false;
   last_heard_[Slot(index)] = now_unix_ms;
   const uint64_t incarnation = std::max(records_[Slot(index)].incarnation, heartbeat.incarnation);
@@ -146,11 +145,10 @@ bool Membership::MergeRecord(const protocol::ServerRecord& remote, int64_t now_u
     const bool restarted = newer && remote.alive;
     local.alive = remote.alive;
     local.incarnation = remote.incarnation;
-    local.up_since_unix_ms = remote.alive
-                                 ? (restarted && remote.up_since_unix_ms <= 0
-                                        ? now_unix_ms
-                                        : remote.up_since_unix_ms)
-                                 : 0;
+    local.up_since_unix_ms =
+        remote.alive
+            ? (restarted && remote.up_since_unix_ms <= 0 ? now_unix_ms : remote.up_since_unix_ms)
+            : 0;
     changed = Changed();
   }
   return changed;

@@ -19,9 +19,9 @@ heartbeat_interval = "1s"
 heartbeat_timeout = "3s"
 )";
   for (int i = 0; i < 5; ++i) {
-    text += "[[server]]\nid = \"s" + std::to_string(i) + "\"\ncluster_address = \"127.0.0.1:" +
-            std::to_string(7000 + i) + "\"\nhttp_address = \"127.0.0.1:" +
-            std::to_string(8000 + i) + "\"\n";
+    text += "[[server]]\nid = \"s" + std::to_string(i) +
+            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
+            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
   }
   Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
   EXPECT_TRUE(config.ok()) << config.status().ToString();
@@ -232,7 +232,8 @@ TEST(MembershipTest, OverlongPeerRecordsAreIgnored) {
 TEST(MembershipTest, FiveSidecarsConverge) {
   const ClusterConfig config = FiveServers();
   std::vector<std::unique_ptr<Membership>> nodes;
-  for (int i = 0; i < 5; ++i) nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
+  for (int i = 0; i < 5; ++i)
+    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
   for (int a = 0; a < 5; ++a) {
     for (int b = 0; b < 5; ++b) {
       if (a != b && nodes[a]->MayConnect(b)) nodes[a]->OnPeerAuthenticated(b, 10 + b, kStart);

@@ -102,16 +102,19 @@ class FailureDetectionTest(ClusterTestCase):
         self.assertGreater(c.servers[3].view()["servers"]["s1"]["incarnation"], before)
 
     def test_a_silent_server_is_down_after_the_timeout_and_up_when_it_answers(self):
-        c = self.make_cluster(4).start_all()
+        c = self.make_cluster(5).start_all()
         c.wait_states({s.id: "up" for s in c.servers})
-        c.servers[2].signal(signal.SIGSTOP)
-        others = [c.servers[0], c.servers[1], c.servers[3]]
-        started = time.monotonic()
-        c.wait_states({"s2": "down"}, observers=others, timeout=6)
-        # Not before the timeout (1 s): silence is not a closed connection.
-        self.assertGreaterEqual(time.monotonic() - started, 0.9)
-        c.servers[2].signal(signal.SIGCONT)
-        c.wait_states({s.id: "up" for s in c.servers}, timeout=10)
+        # A triad server, then a spoke (which the other spoke only knows of through
+        # the triad, so it must take back a "down" it was told).
+        for victim in (c.servers[2], c.servers[4]):
+            victim.signal(signal.SIGSTOP)
+            others = [s for s in c.servers if s is not victim]
+            started = time.monotonic()
+            c.wait_states({victim.id: "down"}, observers=others, timeout=6)
+            # Not before the timeout (1 s): silence is not a closed connection.
+            self.assertGreaterEqual(time.monotonic() - started, 0.9)
+            victim.signal(signal.SIGCONT)
+            c.wait_states({s.id: "up" for s in c.servers}, timeout=10)
 
     def test_sigterm_leaves_cleanly_and_peers_see_it_at_once(self):
         c = self.make_cluster(3).start_all()
@@ -236,6 +239,15 @@ class RobustnessTest(ClusterTestCase):
         self.assertIsNone(target.process.poll())
         c.wait_states({s.id: "up" for s in c.servers})
         self.assertIn("cluster_connection_resets_total", target.metrics())
+
+    def test_a_connection_that_never_authenticates_is_closed(self):
+        c = self.make_cluster(1).start_all()
+        with socket.create_connection(("127.0.0.1", c.servers[0].cluster_port), timeout=10) as s:
+            started = time.monotonic()
+            self.assertEqual(s.recv(4096), b"")  # EOF: the sidecar gave up on us
+            # After the heartbeat timeout (1 s), within about one more interval.
+            self.assertGreaterEqual(time.monotonic() - started, 0.9)
+        self.assertIsNone(c.servers[0].process.poll())
 
     def test_the_last_triad_server_still_watches_the_spokes(self):
         c = self.make_cluster(5).start_all()
