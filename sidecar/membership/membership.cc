@@ -137,6 +137,9 @@ bool Membership::MergeRecord(const protocol::ServerRecord& remote, int64_t now_u
     return changed;
   }
   if (connected_.Contains(index)) return changed;  // our own observation stands
+  // Every server connects to every triad server, so a triad server sees for itself
+  // whether anyone is up; hearsay could only be stale (its source may be gone).
+  if (is_triad(self_index_)) return changed;
 
   const bool newer = remote.incarnation > local.incarnation;
   const bool same_but_down =

@@ -10,8 +10,11 @@
 //  - What this sidecar observes directly wins for the peers it is connected to: a
 //    closed connection marks the peer down at once, silence for heartbeat_timeout
 //    marks it down, an authenticated connection marks it up.
-//  - About servers it is not connected to, it takes the triad's word: a record with
-//    a higher incarnation replaces ours; at equal incarnation "down" replaces "up".
+//  - A triad server trusts nothing else about liveness: every server connects to
+//    each triad server, so what it does not see connected is down.
+//  - A spoke takes the triad's word about the servers it is not connected to (the
+//    other spokes): a record with a higher incarnation replaces ours; at equal
+//    incarnation "down" replaces "up".
 //  - A sidecar told that it is itself down refutes the rumour: it raises its own
 //    incarnation above the rumour's, and the raised "up" wins everywhere.
 //  - The operator's drain flag is versioned apart (admin_version, raised by the

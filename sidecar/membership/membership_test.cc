@@ -158,6 +158,22 @@ TEST(MembershipTest, DirectObservationWinsOverHearsay) {
   EXPECT_EQ(StateIn(spoke, 1), ServerState::kUp);
 }
 
+// A triad server does not take another's word for who is up: the other may have
+// died since, and nobody would correct it.
+TEST(MembershipTest, TriadServersTrustOnlyTheirOwnConnections) {
+  const ClusterConfig config = FiveServers();
+  Membership triad0(config, 0, 1, kStart);
+  Membership triad1(config, 1, 1, kStart);
+  triad1.OnPeerAuthenticated(4, 3, kStart);
+  triad0.OnPeerAuthenticated(1, 1, kStart);
+  triad0.OnViewUpdate(1, triad1.FullUpdate(), kStart + 1);
+  EXPECT_EQ(StateIn(triad0, 4), ServerState::kDown);
+  // Drain flags still spread between them.
+  ASSERT_TRUE(triad1.SetDraining("s4", true).ok());
+  triad0.OnViewUpdate(1, triad1.FullUpdate(), kStart + 2);
+  EXPECT_TRUE(triad0.record(4).draining);
+}
+
 TEST(MembershipTest, ASidecarRefutesRumoursOfItsDeath) {
   const ClusterConfig config = FiveServers();
   Membership spoke(config, 3, 2, kStart);
