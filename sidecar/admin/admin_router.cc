@@ -89,7 +89,10 @@ const nlohmann::json* Member(const nlohmann::json& object, const char* key) {
 
 AdminResponse StatusPage(const nlohmann::json& status) {
   std::string self;
-  if (const nlohmann::json* id = Member(status, "id"); id != nullptr && id->is_string()) {
+  // The sidecar's own id: {"server": {"id": ...}} as the daemon's /status has it.
+  const nlohmann::json* identity = Member(status, "server");
+  if (const nlohmann::json* id = identity != nullptr ? Member(*identity, "id") : nullptr;
+      id != nullptr && id->is_string()) {
     self = id->get<std::string>();
   }
   std::string title = self.empty() ? "cluster-sidecar" : "cluster-sidecar " + self;

@@ -40,7 +40,7 @@ struct Recorder {
 AdminHandlers MakeHandlers(Recorder* recorder) {
   AdminHandlers handlers;
   handlers.status = [] {
-    return json{{"id", "app-a"},
+    return json{{"server", {{"id", "app-a"}}},
                 {"servers",
                  {{{"id", "app-a"}, {"state", "up"}, {"heartbeat_age_ms", nullptr}},
                   {{"id", "app-b"}, {"state", "draining"}, {"heartbeat_age_ms", 250}},
@@ -222,7 +222,7 @@ TEST(AdminRouterTest, InvalidUtf8InAMessageDoesNotThrow) {
 TEST(AdminRouterTest, StatusPageListsServersEscaped) {
   AdminHandlers handlers;
   handlers.status = [] {
-    return json{{"id", "app-a"},
+    return json{{"server", {{"id", "app-a"}}},
                 {"servers",
                  {{{"id", "app-a"}, {"state", "up"}, {"heartbeat_age_ms", nullptr}},
                   {{"id", "<b>&\"x'"}, {"state", "draining"}, {"heartbeat_age_ms", 250}},
@@ -449,7 +449,7 @@ TEST_F(AdminServerTest, GetStatus) {
   EXPECT_EQ(response.result_int(), 200u);
   EXPECT_EQ(response[http::field::server], "cluster-sidecar");
   EXPECT_EQ(response[http::field::content_type], "application/json");
-  EXPECT_EQ(json::parse(response.body())["id"], "app-a");
+  EXPECT_EQ(json::parse(response.body())["server"]["id"], "app-a");
   EXPECT_TRUE(response.keep_alive());
 }
 
