@@ -10,9 +10,17 @@
 namespace cb::daemon {
 namespace {
 
+// Wall-clock milliseconds that never jump: the wall clock read once, advanced by the
+// steady clock. Heartbeat timeouts must not fire (or stall) because NTP stepped the
+// system clock; what is published (up-since, publish time) stays within the size of
+// such a step of the wall clock the web servers read.
 int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  using namespace std::chrono;
+  static const system_clock::time_point wall_start = system_clock::now();
+  static const steady_clock::time_point steady_start = steady_clock::now();
+  return duration_cast<milliseconds>((wall_start + duration_cast<system_clock::duration>(
+                                                       steady_clock::now() - steady_start))
+                                         .time_since_epoch())
       .count();
 }
 
