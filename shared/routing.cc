@@ -70,6 +70,9 @@ RouteChoice RoutingTable::Balanced(const RouteRequest& request) const {
                       request.random);
 }
 
+// The constructor builds the same running sums once per view; sharing one helper
+// class for both measured 230 ns instead of 156 ns here (bench/run-route-bench), so
+// the per-request loop stays written out.
 RouteChoice RoutingTable::BalancedRamped(const RouteRequest& request) const {
   std::array<uint64_t, kMaxServers> running_sum{};
   std::array<uint8_t, kMaxServers> indices{};
