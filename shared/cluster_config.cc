@@ -24,7 +24,6 @@ namespace {
 constexpr std::size_t kMaxReportedProblems = 20;
 constexpr uint64_t kMinFrameBytes = 64 * 1024;
 constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 30;
-constexpr int64_t kMaxWeight = 1'000'000;
 constexpr milliseconds kMinHeartbeatInterval{10};
 constexpr milliseconds kMaxSlowStart{24 * 60 * 60 * 1000};
 
@@ -464,6 +463,8 @@ std::string ClusterConfig::ResolvePath(std::string_view path) const {
   if (given.is_absolute() || source.empty()) return given.string();
   return (std::filesystem::path(source).parent_path() / given).lexically_normal().string();
 }
+
+bool IsValidServerId(std::string_view id) { return IsValidName(id, kMaxIdLength); }
 
 Result<ClusterConfig> ParseClusterConfig(std::string_view toml_text, std::string_view source_name) {
   const std::string source(source_name);

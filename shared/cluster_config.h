@@ -102,8 +102,14 @@ inline constexpr std::size_t kMaxIdLength = kViewIdCapacity - 1;
 inline constexpr std::size_t kMaxAddressLength = kViewAddressCapacity - 1;
 static_assert(kViewClusterNameCapacity - 1 >= kMaxIdLength);
 inline constexpr std::size_t kMaxCacheNameLength = 64;
+inline constexpr int64_t kMaxWeight = 1'000'000;
 inline constexpr std::string_view kSessionCache = "session";
 inline constexpr std::string_view kDefaultCache = "default";
+
+// Whether `id` may name a server: 1..kMaxIdLength letters, digits, '.', '-', '_',
+// starting with a letter or digit. Dynamic servers, named on their command line,
+// follow the same rule as the cluster file's.
+bool IsValidServerId(std::string_view id);
 
 // Parses TOML text; `source_name` names it in messages.
 Result<ClusterConfig> ParseClusterConfig(std::string_view toml_text, std::string_view source_name);

@@ -307,11 +307,13 @@ TEST(HandshakeTest, OtherClusterNameIsRefusedOnBothSides) {
 
 TEST(HandshakeTest, OtherProtocolVersionIsRefusedOnBothSides) {
   PeerIdentity newer = Identity("a", 0);
-  newer.protocol_version = 2;
+  newer.protocol_version = protocol::kProtocolVersion + 1;
   Handshake dialer = Dialer(kKey, newer);
   Handshake listener = Listener();
   ExpectRefusedOnBothSides(Pump(dialer, listener), /*dialer_refuses=*/false,
-                           "protocol version 2, this sidecar speaks 1");
+                           "protocol version " + std::to_string(protocol::kProtocolVersion + 1) +
+                               ", this sidecar speaks " +
+                               std::to_string(protocol::kProtocolVersion));
 }
 
 TEST(HandshakeTest, DialerChecksTheListenersIdentity) {

@@ -1,15 +1,19 @@
 #include "sidecar/membership/membership.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace cb::membership {
 
 Membership::Membership(const ClusterConfig& config, int self_index, uint64_t self_incarnation,
                        int64_t now_unix_ms)
-    : cluster_name_(config.name),
+    : config_(config),
+      cluster_name_(config.name),
       static_count_(static_cast<int>(config.servers.size())),
+      first_dynamic_(FirstDynamicIndex(static_count_)),
       self_index_(self_index),
       heartbeat_timeout_ms_(config.heartbeat_timeout.count()),
+      dynamic_timeout_ms_(config.dynamic_server_timeout.count()),
       slow_start_ms_(static_cast<uint32_t>(config.slow_start.count())) {
   for (const ServerConfig& server : config.servers) {
     protocol::ServerRecord& record = records_[Slot(server.index)];
@@ -23,6 +27,19 @@ Membership::Membership(const ClusterConfig& config, int self_index, uint64_t sel
   self.alive = true;
   self.incarnation = self_incarnation;
   self.up_since_unix_ms = now_unix_ms;
+}
+
+Membership::Membership(const ClusterConfig& config, const protocol::ServerRecord& self,
+                       uint64_t self_incarnation, int64_t now_unix_ms)
+    : Membership(config, self.index, self_incarnation, now_unix_ms) {
+  protocol::ServerRecord& record = records_[Slot(self.index)];
+  record.index = self.index;
+  record.id = self.id;
+  record.cluster_address = self.cluster_address;
+  record.http_address = self.http_address;
+  record.weight = self.weight;
+  record.dynamic = true;
+  record.admission = self.admission;
 }
 
 ServerSet Membership::PeersToDial() const {
@@ -61,6 +78,7 @@ bool Membership::SetAlive(int index, bool alive, uint64_t incarnation, int64_t n
   record.alive = alive;
   record.incarnation = incarnation;
   if (!alive) record.up_since_unix_ms = 0;
+  down_since_[Slot(index)] = alive ? 0 : now_unix_ms;
   return Changed();
 }
 
@@ -105,23 +123,18 @@ bool Membership::MergeRecord(const protocol::ServerRecord& remote, int64_t now_u
       remote.deployed_version.size() >= kViewVersionCapacity) {
     return false;  // cannot be published; a peer of ours never sends it
   }
-  if (index >= static_count_ && remote.incarnation >= local.incarnation && !remote.id.empty() &&
-      (local.id != remote.id || local.cluster_address != remote.cluster_address ||
-       local.http_address != remote.http_address || local.weight != remote.weight)) {
-    // A dynamic server's identity comes from the triad that admitted it.
-    local.index = index;
-    local.id = remote.id;
-    local.cluster_address = remote.cluster_address;
-    local.http_address = remote.http_address;
-    local.weight = remote.weight;
-    local.dynamic = remote.dynamic;
-    changed = Changed();
+  if (is_dynamic_index(index) && index != self_index_) {
+    // A dynamic server's identity comes from the triad that admitted it. Our own
+    // is ours: a triad server that gave our index away says so in its JoinReply.
+    changed = MergeIdentity(remote, now_unix_ms);
   }
-  if (local.id.empty()) return changed;
+  if (local.id.empty() || local.id != remote.id) return changed;
 
   if (remote.admin_version > local.admin_version ||
       (remote.admin_version == local.admin_version && remote.draining && !local.draining)) {
     local.admin_version = remote.admin_version;
+    // A triad server keeps a dynamic server's drain flag with its identity.
+    if (is_dynamic_index(index)) ++identity_generation_;
     if (local.draining != remote.draining) {
       local.draining = remote.draining;
       changed = Changed();
@@ -157,6 +170,168 @@ bool Membership::MergeRecord(const protocol::ServerRecord& remote, int64_t now_u
   return changed;
 }
 
+namespace {
+
+auto IdentityOf(const protocol::ServerRecord& record) {
+  return std::tie(record.admission, record.id, record.cluster_address, record.http_address,
+                  record.weight);
+}
+
+}  // namespace
+
+bool Membership::MergeIdentity(const protocol::ServerRecord& remote, int64_t now_unix_ms) {
+  const protocol::ServerRecord& local = records_[Slot(remote.index)];
+  if (IdentityOf(remote) <= IdentityOf(local)) return false;
+  const bool same_occupant = local.id == remote.id && !local.id.empty();
+  Occupy(remote.index, remote, remote.admission, now_unix_ms);
+  if (!same_occupant) {
+    // Of a new occupant, the triad's word is all there is.
+    records_[Slot(remote.index)].admin_version = remote.admin_version;
+    records_[Slot(remote.index)].draining = remote.draining;
+  }
+  // One server, one index. Two triad servers that could not hear each other may
+  // both have admitted it (each from its own share); every sidecar keeps the lower
+  // index and frees the other, so all agree without talking. The server is told
+  // when it next claims the freed one.
+  for (int other = first_dynamic_; !remote.id.empty() && other < kMaxServers; ++other) {
+    if (other == remote.index || records_[Slot(other)].id != remote.id) continue;
+    const int loser = std::max(other, remote.index);
+    Occupy(loser, protocol::ServerRecord{}, records_[Slot(loser)].admission + 1, now_unix_ms);
+    break;
+  }
+  return true;
+}
+
+void Membership::Occupy(int index, const protocol::ServerRecord& identity, uint64_t admission,
+                        int64_t now_unix_ms) {
+  protocol::ServerRecord& record = records_[Slot(index)];
+  const bool same_occupant = record.id == identity.id && !record.id.empty();
+  record.index = index;
+  record.id = identity.id;
+  record.cluster_address = identity.id.empty() ? "" : identity.cluster_address;
+  record.http_address = identity.id.empty() ? "" : identity.http_address;
+  record.weight = identity.id.empty() ? 0 : identity.weight;
+  record.dynamic = true;
+  record.admission = admission;
+  if (!same_occupant) {
+    // Whoever held the index before is gone: nothing of its state carries over
+    // except the drain counter, which must keep growing.
+    record.alive = false;
+    record.incarnation = 0;
+    record.up_since_unix_ms = 0;
+    record.draining = false;
+    ++record.admin_version;
+    record.deployed_version.clear();
+    connected_.Remove(index);
+    last_heard_[Slot(index)] = 0;
+    down_since_[Slot(index)] = now_unix_ms;
+  }
+  ++identity_generation_;
+  Changed();
+}
+
+Result<int> Membership::Admit(const protocol::JoinRequest& request, int64_t now_unix_ms) {
+  if (!is_triad(self_index_)) {
+    return Status::InvalidArgument("only triad servers admit dynamic servers");
+  }
+  if (Status checked = CheckJoinRequest(request, config_); !checked.ok()) return checked;
+  int index = IndexOf(request.server_id);
+  for (int other = first_dynamic_; other < kMaxServers; ++other) {
+    const protocol::ServerRecord& record = records_[Slot(other)];
+    const auto used_by_record = [&](const std::string& address) {
+      return address == record.cluster_address || address == record.http_address;
+    };
+    if (other != index && record.alive &&
+        (used_by_record(request.cluster_address) || used_by_record(request.http_address))) {
+      return Status::InvalidArgument("an address of \"" + request.server_id +
+                                     "\" is in use by the live server \"" + record.id + "\"");
+    }
+  }
+  if (index < 0) {
+    const auto free_in_my_share = [&](int candidate) {
+      return is_dynamic_index(candidate) && records_[Slot(candidate)].id.empty() &&
+             AdmitterOf(candidate, static_count_) == self_index_;
+    };
+    const int previous = request.previous_index;
+    if (free_in_my_share(previous)) {
+      index = previous;
+    } else if (is_dynamic_index(previous) && records_[Slot(previous)].admission == 0) {
+      // Another triad server admitted it and has not told us yet (we just started,
+      // or cannot reach it). Giving it a second index would only have to be undone:
+      // it keeps its connections to the others and asks us again later.
+      return Status::InvalidArgument("index " + std::to_string(previous) +
+                                     " is not known here yet (triad server \"" +
+                                     records_[Slot(AdmitterOf(previous, static_count_))].id +
+                                     "\" admits to it); try again once the triad has caught up");
+    }
+    for (int candidate = first_dynamic_; index < 0 && candidate < kMaxServers; ++candidate) {
+      if (free_in_my_share(candidate)) index = candidate;
+    }
+    if (index < 0) {
+      return Status::InvalidArgument("no free index for dynamic servers left in the share of \"" +
+                                     records_[Slot(self_index_)].id +
+                                     "\"; another triad server may have one");
+    }
+  }
+  protocol::ServerRecord identity;
+  identity.id = request.server_id;
+  identity.cluster_address = request.cluster_address;
+  identity.http_address = request.http_address;
+  identity.weight = request.weight;
+  const protocol::ServerRecord& current = records_[Slot(index)];
+  if (current.id != identity.id || current.cluster_address != identity.cluster_address ||
+      current.http_address != identity.http_address || current.weight != identity.weight) {
+    Occupy(index, identity, current.admission + 1, now_unix_ms);
+  }
+  return index;
+}
+
+std::vector<std::string> Membership::FreeLongDownDynamicServers(int64_t now_unix_ms) {
+  std::vector<std::string> freed;
+  if (!is_triad(self_index_)) return freed;
+  for (int index = first_dynamic_; index < kMaxServers; ++index) {
+    const protocol::ServerRecord& record = records_[Slot(index)];
+    if (record.id.empty() || record.alive || connected_.Contains(index)) continue;
+    if (down_since_[Slot(index)] == 0) down_since_[Slot(index)] = now_unix_ms;
+    if (now_unix_ms - down_since_[Slot(index)] < dynamic_timeout_ms_) continue;
+    freed.push_back(record.id);
+    Occupy(index, protocol::ServerRecord{}, record.admission + 1, now_unix_ms);
+  }
+  return freed;
+}
+
+std::vector<protocol::ServerRecord> Membership::DynamicIdentities() const {
+  std::vector<protocol::ServerRecord> identities;
+  for (int index = first_dynamic_; index < kMaxServers; ++index) {
+    const protocol::ServerRecord& record = records_[Slot(index)];
+    if (record.admission == 0) continue;
+    protocol::ServerRecord identity;
+    identity.index = index;
+    identity.id = record.id;
+    identity.cluster_address = record.cluster_address;
+    identity.http_address = record.http_address;
+    identity.weight = record.weight;
+    identity.dynamic = true;
+    identity.admission = record.admission;
+    identity.admin_version = record.admin_version;
+    identity.draining = record.draining;
+    identities.push_back(std::move(identity));
+  }
+  return identities;
+}
+
+void Membership::RestoreDynamicIdentities(const std::vector<protocol::ServerRecord>& records,
+                                          int64_t now_unix_ms) {
+  for (const protocol::ServerRecord& record : records) {
+    if (!is_dynamic_index(record.index) || record.index == self_index_) continue;
+    if (record.id.size() > kMaxIdLength || record.cluster_address.size() > kMaxAddressLength ||
+        record.http_address.size() > kMaxAddressLength) {
+      continue;
+    }
+    MergeIdentity(record, now_unix_ms);
+  }
+}
+
 bool Membership::OnViewUpdate(int from_index, const protocol::ViewUpdate& update,
                               int64_t now_unix_ms) {
   // Only the triad speaks for the cluster.
@@ -175,6 +350,7 @@ Status Membership::SetDraining(std::string_view server_id, bool draining) {
   protocol::ServerRecord& record = records_[Slot(index)];
   ++record.admin_version;
   record.draining = draining;
+  if (is_dynamic_index(index)) ++identity_generation_;  // saved with its identity
   Changed();
   return Status::Ok();
 }
@@ -211,7 +387,8 @@ ClusterView Membership::ToView(int64_t now_unix_ms) const {
 protocol::ViewUpdate Membership::FullUpdate() const {
   protocol::ViewUpdate update;
   for (const protocol::ServerRecord& record : records_) {
-    if (!record.id.empty()) update.servers.push_back(record);
+    // Tombstones too: everyone must forget a freed dynamic server.
+    if (!record.id.empty() || record.admission > 0) update.servers.push_back(record);
   }
   return update;
 }

@@ -22,6 +22,12 @@
 //    the restart of the drained server and of any one triad server.
 //  - Identity (id, addresses, weight) of static servers comes from the cluster file
 //    and is never taken from a peer.
+//  - Dynamic servers (admission.h) are admitted by a triad server, which records
+//    their identity with a raised `admission`; every sidecar takes the identity with
+//    the highest admission (at equal admissions the larger identity, so that all
+//    agree), and of one server admitted twice (by triad servers that could not
+//    hear each other) the lower index. A triad server frees the index of a dynamic server it has
+//    seen down for dynamic_server_timeout by publishing a tombstone (empty id, admission raised).
 //
 // Thread-safety: none; the daemon uses it from its io_context thread only.
 #ifndef CLUSTER_BALANCE_SIDECAR_MEMBERSHIP_MEMBERSHIP_H_
@@ -36,6 +42,7 @@
 #include "shared/cluster_config.h"
 #include "shared/cluster_view.h"
 #include "shared/server_set.h"
+#include "sidecar/membership/admission.h"
 #include "sidecar/protocol/messages.h"
 
 namespace cb::membership {
@@ -46,6 +53,10 @@ class Membership {
   // (the daemon keeps it in the data dir and raises it at every start).
   Membership(const ClusterConfig& config, int self_index, uint64_t self_incarnation,
              int64_t now_unix_ms);
+  // A dynamic server's own membership: `self` is its identity at the index the
+  // triad admitted it to (at least FirstDynamicIndex()).
+  Membership(const ClusterConfig& config, const protocol::ServerRecord& self,
+             uint64_t self_incarnation, int64_t now_unix_ms);
 
   Membership(const Membership&) = delete;
   Membership& operator=(const Membership&) = delete;
@@ -53,6 +64,8 @@ class Membership {
   int self_index() const { return self_index_; }
   uint64_t self_incarnation() const { return records_[Slot(self_index_)].incarnation; }
   bool is_triad(int index) const { return index >= 0 && index < 3 && Known(index); }
+  int first_dynamic_index() const { return first_dynamic_; }
+  bool is_dynamic_index(int index) const { return index >= first_dynamic_ && index < kMaxServers; }
 
   // The servers this sidecar dials, so that each pair has one connection: a spoke
   // dials every triad server; a triad server dials the triad servers of higher index
@@ -70,6 +83,27 @@ class Membership {
   // Marks down every connected peer silent for longer than the heartbeat timeout and
   // returns their indices (the daemon closes those connections).
   std::vector<int> Tick(int64_t now_unix_ms);
+
+  // On a triad server: admits the dynamic server of `request` (fields checked with
+  // CheckJoinRequest) and returns its index. A server already known by id keeps its
+  // index, with its addresses and weight updated; otherwise it gets back
+  // `previous_index` when that is free and in this server's share, else the lowest
+  // free index of this server's share. InvalidArgument with the reason when the
+  // request is refused (bad fields, an address in use by a live server, no free
+  // index in the share, or a previous_index in another share that this server
+  // has never heard of: the admitter's word has not reached it yet). The daemon then reports the
+  // connection with OnPeerAuthenticated.
+  Result<int> Admit(const protocol::JoinRequest& request, int64_t now_unix_ms);
+  // On a triad server: frees the index of every dynamic server seen down for
+  // dynamic_server_timeout; returns the ids freed.
+  std::vector<std::string> FreeLongDownDynamicServers(int64_t now_unix_ms);
+  // The identities of dynamic indices (tombstones included) that a triad server
+  // keeps in its data dir, and puts back at its next start (all down).
+  std::vector<protocol::ServerRecord> DynamicIdentities() const;
+  void RestoreDynamicIdentities(const std::vector<protocol::ServerRecord>& records,
+                                int64_t now_unix_ms);
+  // Grows whenever a dynamic identity changes: the daemon saves them again.
+  uint64_t identity_generation() const { return identity_generation_; }
 
   // The operator's drain/enable, applied on a triad server (a spoke forwards it).
   // NotFound for an unknown id.
@@ -91,16 +125,27 @@ class Membership {
   static std::size_t Slot(int index) { return static_cast<std::size_t>(index); }
   bool SetAlive(int index, bool alive, uint64_t incarnation, int64_t now_unix_ms);
   bool MergeRecord(const protocol::ServerRecord& remote, int64_t now_unix_ms);
+  // The identity part of MergeRecord for a dynamic index.
+  bool MergeIdentity(const protocol::ServerRecord& remote, int64_t now_unix_ms);
+  // Puts `identity` (or a tombstone) at its index with a raised admission; a new
+  // occupant starts down and enabled.
+  void Occupy(int index, const protocol::ServerRecord& identity, uint64_t admission,
+              int64_t now_unix_ms);
   bool Changed();
 
+  ClusterConfig config_;  // a copy: the static servers a join is checked against
   std::string cluster_name_;
   int static_count_;
+  int first_dynamic_;
   int self_index_;
   int64_t heartbeat_timeout_ms_;
+  int64_t dynamic_timeout_ms_;
   uint32_t slow_start_ms_;
   uint64_t generation_ = 1;
+  uint64_t identity_generation_ = 0;
   std::array<protocol::ServerRecord, kMaxServers> records_;
   std::array<int64_t, kMaxServers> last_heard_{};
+  std::array<int64_t, kMaxServers> down_since_{};  // dynamic servers: when last seen up
   ServerSet connected_;
 };
 

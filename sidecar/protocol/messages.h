@@ -23,7 +23,7 @@
 
 namespace cb::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -77,6 +77,10 @@ struct Refusal {
 // versioned separately: liveness by the server's incarnation (a restart bumps it,
 // so a stale "down" never overrides a newer "up"), the drain flag by a counter the
 // triad bumps on every drain/enable (so it survives restarts of anyone).
+//
+// A dynamic server's identity is versioned by `admission`, raised by the triad
+// server that (re)admits a server to that index or frees it; a freed index travels
+// as a tombstone (empty id, the raised admission) so that every view forgets it.
 struct ServerRecord {
   int32_t index = -1;
   std::string id;
@@ -90,8 +94,9 @@ struct ServerRecord {
   bool draining = false;
   uint64_t admin_version = 0;
   std::string deployed_version;
+  uint64_t admission = 0;  // dynamic servers only; 0 for static ones
   MSGPACK_DEFINE(index, id, cluster_address, http_address, weight, dynamic, incarnation, alive,
-                 up_since_unix_ms, draining, admin_version, deployed_version)
+                 up_since_unix_ms, draining, admin_version, deployed_version, admission)
 };
 
 struct Heartbeat {
@@ -113,7 +118,9 @@ struct StateRequest {
   MSGPACK_DEFINE(server_id, draining)
 };
 
-// A dynamic server asks a triad server for an index.
+// A dynamic server (re)claims its index: the first message after the handshake on
+// every one of its connections to a triad server. `server_id` must be the id it
+// authenticated with.
 struct JoinRequest {
   std::string server_id;
   std::string cluster_address;
@@ -123,8 +130,10 @@ struct JoinRequest {
   MSGPACK_DEFINE(server_id, cluster_address, http_address, weight, previous_index)
 };
 
+// The triad server's answer: the index the server holds from now on (which may
+// differ from previous_index when that one was given to another server meanwhile).
 struct JoinReply {
-  int32_t index = -1;  // -1: refused
+  int32_t index = -1;  // -1: refused, `reason` says why
   std::string reason;
   MSGPACK_DEFINE(index, reason)
 };
