@@ -9,7 +9,12 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+
+#include "shared/cluster_view.h"
 
 namespace cb::daemon {
 namespace {
@@ -33,6 +38,24 @@ Status WriteDurably(const std::string& path, const std::string& text) {
     return Status::IoError(Errno("renaming " + temporary));
   }
   return Status::Ok();
+}
+
+// The whole file, or nothing when it does not exist.
+Result<std::optional<std::string>> ReadIfExists(const std::string& path) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return Status::IoError(Errno(path));
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Status::IoError(Errno("reading " + path));
+  std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  if (file.bad()) return Status::IoError("reading " + path + " failed");
+  return std::optional<std::string>(std::move(text));
+}
+
+Status Malformed(const std::string& path, const std::string& what) {
+  return Status::InvalidArgument(path + ": " + what + "; remove it to start over");
 }
 
 }  // namespace
@@ -72,6 +95,79 @@ Result<uint64_t> NextIncarnation(const std::string& data_dir, int64_t now_unix_m
     return written;
   }
   return next;
+}
+
+Result<int> LoadJoinedIndex(const std::string& data_dir, const std::string& cluster_name,
+                            const std::string& server_id) {
+  const std::string path = data_dir + "/dynamic-index";
+  Result<std::optional<std::string>> text = ReadIfExists(path);
+  if (!text.ok()) return text.status();
+  if (!text->has_value()) return -1;
+  const nlohmann::json json = nlohmann::json::parse(**text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("cluster") || !json["cluster"].is_string() ||
+      !json.contains("id") || !json["id"].is_string() || !json.contains("index") ||
+      !json["index"].is_number_integer()) {
+    return Malformed(path, "not {\"cluster\", \"id\", \"index\"}");
+  }
+  if (json["cluster"] != cluster_name || json["id"] != server_id) {
+    return Status::InvalidArgument(path + ": this data dir belongs to server \"" +
+                                   json["id"].get<std::string>() + "\" of cluster \"" +
+                                   json["cluster"].get<std::string>() +
+                                   "\"; give each server a data dir of its own");
+  }
+  const int64_t index = json["index"].get<int64_t>();
+  if (index < 0 || index >= kMaxServers) return Malformed(path, "index out of range");
+  return static_cast<int>(index);
+}
+
+Status SaveJoinedIndex(const std::string& data_dir, const std::string& cluster_name,
+                       const std::string& server_id, int index) {
+  const nlohmann::json json = {{"cluster", cluster_name}, {"id", server_id}, {"index", index}};
+  return WriteDurably(data_dir + "/dynamic-index", json.dump() + "\n");
+}
+
+Result<std::vector<protocol::ServerRecord>> LoadDynamicIdentities(const std::string& data_dir) {
+  const std::string path = data_dir + "/dynamic-servers";
+  Result<std::optional<std::string>> text = ReadIfExists(path);
+  if (!text.ok()) return text.status();
+  std::vector<protocol::ServerRecord> identities;
+  if (!text->has_value()) return identities;
+  const nlohmann::json json = nlohmann::json::parse(**text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_array()) return Malformed(path, "not a JSON array");
+  for (const nlohmann::json& entry : json) {
+    protocol::ServerRecord record;
+    try {
+      record.index = entry.at("index").get<int32_t>();
+      record.id = entry.at("id").get<std::string>();
+      record.cluster_address = entry.at("cluster_address").get<std::string>();
+      record.http_address = entry.at("http_address").get<std::string>();
+      record.weight = entry.at("weight").get<uint32_t>();
+      record.admission = entry.at("admission").get<uint64_t>();
+      record.admin_version = entry.at("admin_version").get<uint64_t>();
+      record.draining = entry.at("draining").get<bool>();
+    } catch (const nlohmann::json::exception& error) {
+      return Malformed(path, std::string("an entry is malformed (") + error.what() + ")");
+    }
+    record.dynamic = true;
+    identities.push_back(std::move(record));
+  }
+  return identities;
+}
+
+Status SaveDynamicIdentities(const std::string& data_dir,
+                             const std::vector<protocol::ServerRecord>& identities) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const protocol::ServerRecord& record : identities) {
+    json.push_back({{"index", record.index},
+                    {"id", record.id},
+                    {"cluster_address", record.cluster_address},
+                    {"http_address", record.http_address},
+                    {"weight", record.weight},
+                    {"admission", record.admission},
+                    {"admin_version", record.admin_version},
+                    {"draining", record.draining}});
+  }
+  return WriteDurably(data_dir + "/dynamic-servers", json.dump(1) + "\n");
 }
 
 }  // namespace cb::daemon

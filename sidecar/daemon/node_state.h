@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "shared/status.h"
+#include "sidecar/protocol/messages.h"
 
 namespace cb::daemon {
 
@@ -20,6 +22,22 @@ Status PrepareDataDir(const std::string& path);
 // long as the clock does). Stored durably (temporary file, fsync, rename) before it
 // is returned. A stored value that is not a number is an error, not a reset.
 Result<uint64_t> NextIncarnation(const std::string& data_dir, int64_t now_unix_ms);
+
+// A dynamic server's index, kept in <data_dir>/dynamic-index with the cluster name
+// and server id it was given to. Load yields -1 when there is none yet, and an
+// error when the file is malformed or names another cluster or server (a data dir
+// copied from elsewhere must not claim that server's index).
+Result<int> LoadJoinedIndex(const std::string& data_dir, const std::string& cluster_name,
+                            const std::string& server_id);
+Status SaveJoinedIndex(const std::string& data_dir, const std::string& cluster_name,
+                       const std::string& server_id, int index);
+
+// A triad server's record of the dynamic servers it knows (identities and
+// tombstones, see Membership::DynamicIdentities), in <data_dir>/dynamic-servers.
+// Load yields nothing when there is no file yet, and an error when it is malformed.
+Result<std::vector<protocol::ServerRecord>> LoadDynamicIdentities(const std::string& data_dir);
+Status SaveDynamicIdentities(const std::string& data_dir,
+                             const std::vector<protocol::ServerRecord>& identities);
 
 }  // namespace cb::daemon
 

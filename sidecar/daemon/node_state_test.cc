@@ -71,5 +71,77 @@ TEST_F(NodeStateTest, CorruptIncarnationFileIsAnErrorNotAReset) {
   EXPECT_NE(next.status().message().find(dir_ + "/incarnation"), std::string::npos);
 }
 
+TEST_F(NodeStateTest, AJoinedIndexIsKeptForItsServerOnly) {
+  Result<int> none = LoadJoinedIndex(dir_, "shop", "web-7");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(*none, -1);
+  ASSERT_TRUE(SaveJoinedIndex(dir_, "shop", "web-7", 11).ok());
+  Result<int> kept = LoadJoinedIndex(dir_, "shop", "web-7");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(*kept, 11);
+
+  for (const auto& [cluster, id] : {std::pair{"shop", "web-8"}, std::pair{"other", "web-7"}}) {
+    Result<int> foreign = LoadJoinedIndex(dir_, cluster, id);
+    ASSERT_FALSE(foreign.ok());
+    EXPECT_NE(foreign.status().message().find("belongs to server \"web-7\" of cluster \"shop\""),
+              std::string::npos)
+        << foreign.status().message();
+  }
+}
+
+TEST_F(NodeStateTest, AMalformedJoinedIndexIsAnErrorNotAReset) {
+  for (const char* text : {"", "{", "[]", "{\"cluster\": \"shop\", \"id\": \"web-7\"}",
+                           "{\"cluster\": \"shop\", \"id\": \"web-7\", \"index\": 64}",
+                           "{\"cluster\": \"shop\", \"id\": \"web-7\", \"index\": \"3\"}"}) {
+    std::ofstream(dir_ + "/dynamic-index") << text;
+    Result<int> loaded = LoadJoinedIndex(dir_, "shop", "web-7");
+    ASSERT_FALSE(loaded.ok()) << text;
+    EXPECT_NE(loaded.status().message().find("remove it to start over"), std::string::npos)
+        << loaded.status().message();
+  }
+}
+
+TEST_F(NodeStateTest, DynamicIdentitiesRoundTrip) {
+  Result<std::vector<protocol::ServerRecord>> none = LoadDynamicIdentities(dir_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  protocol::ServerRecord web;
+  web.index = 6;
+  web.id = "web-7";
+  web.cluster_address = "10.0.0.7:6800";
+  web.http_address = "10.0.0.7:8080";
+  web.weight = 50;
+  web.admission = 3;
+  web.admin_version = 2;
+  web.draining = true;
+  protocol::ServerRecord tombstone;
+  tombstone.index = 9;
+  tombstone.admission = 4;
+  ASSERT_TRUE(SaveDynamicIdentities(dir_, {web, tombstone}).ok());
+
+  Result<std::vector<protocol::ServerRecord>> loaded = LoadDynamicIdentities(dir_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->size(), 2u);
+  const protocol::ServerRecord& back = (*loaded)[0];
+  EXPECT_EQ(back.index, 6);
+  EXPECT_EQ(back.id, "web-7");
+  EXPECT_EQ(back.cluster_address, "10.0.0.7:6800");
+  EXPECT_EQ(back.http_address, "10.0.0.7:8080");
+  EXPECT_EQ(back.weight, 50u);
+  EXPECT_EQ(back.admission, 3u);
+  EXPECT_EQ(back.admin_version, 2u);
+  EXPECT_TRUE(back.draining);
+  EXPECT_TRUE(back.dynamic);
+  EXPECT_EQ((*loaded)[1].index, 9);
+  EXPECT_TRUE((*loaded)[1].id.empty());
+  EXPECT_EQ((*loaded)[1].admission, 4u);
+
+  std::ofstream(dir_ + "/dynamic-servers") << "[{\"index\": 6}]";
+  Result<std::vector<protocol::ServerRecord>> broken = LoadDynamicIdentities(dir_);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("dynamic-servers"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cb::daemon

@@ -6,6 +6,7 @@
 
 #include "shared/config_digest.h"
 #include "shared/route_codec.h"
+#include "sidecar/daemon/node_state.h"
 
 namespace cb::daemon {
 namespace {
@@ -44,11 +45,40 @@ struct Sidecar::Session {
   int expected_index = -1;  // the triad server we dialed; -1 for an accepted one
   int index = -1;           // the authenticated peer
   int64_t opened_unix_ms = 0;
+  bool joining = false;  // authenticated; the JoinRequest/JoinReply exchange is under way
 };
+
+namespace {
+
+membership::Membership MakeMembership(const SidecarOptions& options, int64_t now_unix_ms) {
+  if (!options.dynamic) {
+    return membership::Membership(options.config, options.self.index, options.incarnation,
+                                  now_unix_ms);
+  }
+  protocol::ServerRecord self;
+  self.index = options.self.index;
+  self.id = options.self.id;
+  self.cluster_address = options.self.cluster_address.ToString();
+  self.http_address = options.self.http_address.ToString();
+  self.weight = options.self.weight;
+  return membership::Membership(options.config, self, options.incarnation, now_unix_ms);
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
                                                 SidecarOptions options) {
   std::unique_ptr<Sidecar> sidecar(new Sidecar(io, std::move(options)));
+  if (sidecar->membership_.is_triad(sidecar->options_.self.index)) {
+    Result<std::vector<protocol::ServerRecord>> dynamic =
+        LoadDynamicIdentities(sidecar->options_.data_dir);
+    if (!dynamic.ok()) {
+      sidecar->stopped_ = true;
+      return dynamic.status();
+    }
+    sidecar->membership_.RestoreDynamicIdentities(*dynamic, NowUnixMs());
+    sidecar->saved_identity_generation_ = sidecar->membership_.identity_generation();
+  }
   if (Status bound = sidecar->Bind(); !bound.ok()) {
     sidecar->stopped_ = true;  // nothing ran: nothing to leave
     return bound;
@@ -62,13 +92,13 @@ Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
 Sidecar::Sidecar(boost::asio::io_context& io, SidecarOptions options)
     : io_(io),
       options_(std::move(options)),
-      membership_(options_.config, options_.self_index, options_.incarnation, NowUnixMs()),
+      membership_(MakeMembership(options_, NowUnixMs())),
       heartbeat_timer_(io) {}
 
 Sidecar::~Sidecar() { Stop(); }
 
 Status Sidecar::Bind() {
-  const ServerConfig& self = options_.config.servers[static_cast<std::size_t>(options_.self_index)];
+  const ServerConfig& self = options_.self;
   Result<std::unique_ptr<ViewWriter>> writer = ViewWriter::Open(options_.view_path);
   if (!writer.ok()) return Status::IoError("view file: " + writer.status().message());
   view_writer_ = std::move(writer).value();
@@ -93,8 +123,9 @@ Status Sidecar::Bind() {
   if (!admin.ok()) return admin.status();
   admin_ = std::move(admin).value();
   spdlog::info("{} (index {}, {}) listening on {}, admin on {}, view {}", self.id, self.index,
-               self.is_triad() ? "triad" : "spoke", self.cluster_address.ToString(),
-               self.node.admin_listen.ToString(), options_.view_path);
+               self.is_triad() ? "triad" : (options_.dynamic ? "dynamic spoke" : "spoke"),
+               self.cluster_address.ToString(), self.node.admin_listen.ToString(),
+               options_.view_path);
   return Status::Ok();
 }
 
@@ -119,8 +150,8 @@ void Sidecar::StartDialers() {
 protocol::PeerIdentity Sidecar::SelfIdentity() const {
   protocol::PeerIdentity identity;
   identity.cluster_name = options_.config.name;
-  identity.server_id = options_.config.servers[static_cast<std::size_t>(options_.self_index)].id;
-  identity.index = options_.self_index;
+  identity.server_id = options_.self.id;
+  identity.index = options_.self.index;
   identity.incarnation = membership_.self_incarnation();
   identity.digest = auth::ToDigestSections(DigestConfig(options_.config));
   return identity;
@@ -168,6 +199,10 @@ void Sidecar::OnSessionMessage(const std::shared_ptr<Session>& session, protocol
     OnPeerMessage(session->index, message);
     return;
   }
+  if (session->joining) {
+    OnJoinMessage(session, message);
+    return;
+  }
   auth::Handshake::Step step = session->handshake.OnMessage(message);
   for (const protocol::Message& reply : step.send) (void)session->connection->Send(reply);
   if (step.refused) {
@@ -191,8 +226,17 @@ void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
   const protocol::PeerIdentity& peer = session->handshake.peer();
   const int index = peer.index;
   std::string problem;
-  if (index < 0 || index >= kMaxServers || !membership_.Known(index) ||
-      membership_.record(index).id != peer.server_id) {
+  const bool from_dynamic_server = session->expected_index < 0 &&
+                                   (index < 0 || membership_.is_dynamic_index(index)) &&
+                                   index != options_.self.index;
+  if (from_dynamic_server) {
+    if (membership_.is_triad(options_.self.index)) {
+      session->joining = true;  // its JoinRequest comes next
+      return;
+    }
+    problem = "only triad servers admit dynamic servers, and spokes do not connect to each other";
+  } else if (index < 0 || index >= kMaxServers || !membership_.Known(index) ||
+             membership_.record(index).id != peer.server_id) {
     problem = "server \"" + peer.server_id + "\" does not hold index " + std::to_string(index) +
               " in this cluster file";
   } else if (session->expected_index >= 0 && index != session->expected_index) {
@@ -207,6 +251,24 @@ void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
     Refuse(session, problem);
     return;
   }
+  if (options_.dynamic) {
+    // Claim our index from this triad server before anything else.
+    protocol::JoinRequest request;
+    request.server_id = options_.self.id;
+    request.cluster_address = options_.self.cluster_address.ToString();
+    request.http_address = options_.self.http_address.ToString();
+    request.weight = options_.self.weight;
+    request.previous_index = options_.self.index;
+    session->joining = true;
+    (void)session->connection->Send(request);
+    return;
+  }
+  BindPeer(session, index);
+}
+
+void Sidecar::BindPeer(const std::shared_ptr<Session>& session, int index) {
+  const protocol::PeerIdentity& peer = session->handshake.peer();
+  session->joining = false;
   if (const auto& old = peers_[static_cast<std::size_t>(index)]; old && old != session) {
     // The peer restarted or reconnected: the new connection replaces the old.
     old->index = -1;
@@ -218,7 +280,7 @@ void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
   spdlog::info("connected to {} (index {}, incarnation {}) at {}", peer.server_id, index,
                peer.incarnation, session->connection->remote_endpoint());
   const protocol::ServerRecord& known = membership_.record(index);
-  if (membership_.is_triad(options_.self_index) && !known.alive &&
+  if (membership_.is_triad(options_.self.index) && !known.alive &&
       known.incarnation >= peer.incarnation) {
     // We declared it down at this incarnation and told everyone; marking it up at
     // the same incarnation would not undo that elsewhere (at equal incarnations
@@ -228,10 +290,121 @@ void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
   }
   const bool changed = membership_.OnPeerAuthenticated(index, peer.incarnation, NowUnixMs());
   (void)session->connection->Send(membership_.MakeHeartbeat(NowUnixMs()));
-  if (membership_.is_triad(options_.self_index)) {
+  if (membership_.is_triad(options_.self.index)) {
     (void)session->connection->Send(membership_.FullUpdate());
   }
   Publish(changed);
+}
+
+void Sidecar::OnJoinMessage(const std::shared_ptr<Session>& session,
+                            const protocol::Message& message) {
+  const auto* request = std::get_if<protocol::JoinRequest>(&message);
+  const auto* reply = std::get_if<protocol::JoinReply>(&message);
+  if (request != nullptr && session->expected_index < 0) {
+    OnJoinRequest(session, *request);
+  } else if (reply != nullptr && session->expected_index >= 0) {
+    OnJoinReply(session, *reply);
+  } else if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
+    spdlog::warn("{} at {}: {}", session->handshake.peer().server_id,
+                 session->connection->remote_endpoint(), refusal->reason);
+    CountRefusal(refusal->reason);
+    session->connection->Close(Status::InvalidArgument(refusal->reason));
+  } else {
+    const std::string why = std::string("out-of-order ") +
+                            std::string(protocol::MessageName(message)) + " while joining";
+    spdlog::warn("{} at {}: {}; closing the connection", session->handshake.peer().server_id,
+                 session->connection->remote_endpoint(), why);
+    session->connection->Close(Status::InvalidArgument(why));
+  }
+}
+
+void Sidecar::OnJoinRequest(const std::shared_ptr<Session>& session,
+                            const protocol::JoinRequest& request) {
+  const protocol::PeerIdentity& peer = session->handshake.peer();
+  if (request.server_id != peer.server_id) {
+    const std::string problem = "join request for \"" + request.server_id +
+                                "\" on a connection authenticated as \"" + peer.server_id + "\"";
+    (void)session->connection->Send(protocol::Refusal{problem});
+    Refuse(session, problem);
+    return;
+  }
+  const uint64_t identities_before = membership_.identity_generation();
+  Result<int> admitted = membership_.Admit(request, NowUnixMs());
+  if (!admitted.ok()) {
+    spdlog::warn("did not admit {} at {}: {}", request.server_id,
+                 session->connection->remote_endpoint(), admitted.status().message());
+    ++counters_.refusals["join"];
+    (void)session->connection->Send(protocol::JoinReply{-1, admitted.status().message()});
+    session->connection->CloseAfterFlush(admitted.status());
+    return;
+  }
+  const int index = *admitted;
+  const bool changed = membership_.identity_generation() != identities_before;
+  if (changed || peer.index != index) {
+    spdlog::info("admitted dynamic server {} at index {} (route {}), {} {}", request.server_id,
+                 index, RouteCharForIndex(index), request.cluster_address,
+                 peer.index == index ? "with new addresses or weight"
+                 : peer.index < 0    ? "on its first start"
+                                     : "in place of index " + std::to_string(peer.index));
+  }
+  // Durable before the answer: a restarted triad server must not hand the index out
+  // again.
+  SaveDynamicIdentities();
+  (void)session->connection->Send(protocol::JoinReply{index, ""});
+  if (peer.index == index) {
+    BindPeer(session, index);
+    if (changed) Publish(true);
+    return;
+  }
+  // A first start, or a server whose index went elsewhere: it reconnects as `index`.
+  session->connection->CloseAfterFlush(Status::Ok());
+  if (changed) Publish(true);
+}
+
+void Sidecar::OnJoinReply(const std::shared_ptr<Session>& session,
+                          const protocol::JoinReply& reply) {
+  const std::string& triad = session->handshake.peer().server_id;
+  if (reply.index < 0) {
+    spdlog::warn("{} did not confirm index {}: {}", triad, options_.self.index, reply.reason);
+    session->connection->Close(Status::InvalidArgument(reply.reason));
+    return;
+  }
+  if (reply.index != options_.self.index) {
+    spdlog::warn("{} moved {} from index {} to {}: the old one was given to another server", triad,
+                 options_.self.id, options_.self.index, reply.index);
+    session->connection->Close(Status::Ok());
+    if (options_.on_index_moved) options_.on_index_moved(reply.index);
+    return;
+  }
+  BindPeer(session, session->expected_index);
+}
+
+void Sidecar::DropDisplacedPeers() {
+  for (int index = membership_.first_dynamic_index(); index < kMaxServers; ++index) {
+    const std::shared_ptr<Session> session = peers_[static_cast<std::size_t>(index)];
+    if (!session || membership_.record(index).id == session->handshake.peer().server_id) continue;
+    const std::string problem =
+        "index " + std::to_string(index) + " now belongs to " +
+        (membership_.Known(index) ? "\"" + membership_.record(index).id + "\"" : "nobody (freed)");
+    peers_[static_cast<std::size_t>(index)].reset();
+    session->index = -1;
+    (void)session->connection->Send(protocol::Refusal{problem});
+    Refuse(session, problem);
+  }
+}
+
+void Sidecar::SaveDynamicIdentities() {
+  if (!membership_.is_triad(options_.self.index) ||
+      membership_.identity_generation() == saved_identity_generation_) {
+    return;
+  }
+  if (Status saved =
+          daemon::SaveDynamicIdentities(options_.data_dir, membership_.DynamicIdentities());
+      !saved.ok()) {
+    spdlog::error("saving the dynamic servers: {}", saved.message());
+    return;
+  }
+  saved_identity_generation_ = membership_.identity_generation();
 }
 
 void Sidecar::OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why) {
@@ -251,15 +424,15 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
     ++counters_.heartbeats_received;
     Publish(membership_.OnHeartbeat(index, *heartbeat, now));
   } else if (const auto* update = std::get_if<protocol::ViewUpdate>(&message)) {
-    Publish(membership_.OnViewUpdate(index, *update, now));
+    const bool changed = membership_.OnViewUpdate(index, *update, now);
+    DropDisplacedPeers();
+    SaveDynamicIdentities();
+    Publish(changed);
   } else if (const auto* request = std::get_if<protocol::StateRequest>(&message)) {
     if (Status applied = SetDraining(request->server_id, request->draining); !applied.ok()) {
       spdlog::warn("drain/enable of {} from {}: {}", request->server_id,
                    membership_.record(index).id, applied.message());
     }
-  } else if (std::holds_alternative<protocol::JoinRequest>(message)) {
-    (void)peers_[static_cast<std::size_t>(index)]->connection->Send(
-        protocol::JoinReply{-1, "this sidecar does not admit dynamic servers yet"});
   } else {
     // A handshake message after the handshake, or a reply nobody asked for: the
     // peer is confused; drop this connection only.
@@ -275,7 +448,7 @@ Status Sidecar::SetDraining(const std::string& server_id, bool draining) {
   if (membership_.IndexOf(server_id) < 0) {
     return Status::NotFound("unknown server \"" + server_id + "\"");
   }
-  if (membership_.is_triad(options_.self_index)) {
+  if (membership_.is_triad(options_.self.index)) {
     if (Status applied = membership_.SetDraining(server_id, draining); !applied.ok()) {
       return applied;
     }
@@ -322,7 +495,13 @@ void Sidecar::OnHeartbeatTimer() {
       session->connection->Close(Status::IoError("handshake timeout"));
     }
   }
-  Publish(!silent.empty());
+  const std::vector<std::string> freed = membership_.FreeLongDownDynamicServers(now);
+  for (const std::string& id : freed) {
+    spdlog::info("dynamic server {} down for over {} ms: its index is free again", id,
+                 options_.config.dynamic_server_timeout.count());
+  }
+  SaveDynamicIdentities();
+  Publish(!silent.empty() || !freed.empty());
   heartbeat_timer_.expires_after(options_.config.heartbeat_interval);
   heartbeat_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) OnHeartbeatTimer();
@@ -332,7 +511,7 @@ void Sidecar::OnHeartbeatTimer() {
 void Sidecar::Publish(bool changed) {
   if (changed) {
     ++counters_.view_changes;
-    if (membership_.is_triad(options_.self_index)) PushView();
+    if (membership_.is_triad(options_.self.index)) PushView();
   }
   // Also unchanged: the publish time tells readers the sidecar is alive.
   if (Status published = view_writer_->Publish(membership_.ToView(NowUnixMs())); !published.ok()) {
@@ -374,6 +553,7 @@ nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
         {"route", std::string(1, RouteCharForIndex(index))},
         {"id", record.id},
         {"role", index < 3 ? "triad" : "spoke"},
+        {"dynamic", record.dynamic},
         {"cluster_address", record.cluster_address},
         {"http_address", record.http_address},
         {"weight", record.weight},
@@ -386,11 +566,11 @@ nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
         {"deployed_version", record.deployed_version},
     });
   }
-  const protocol::ServerRecord& self = membership_.record(options_.self_index);
+  const protocol::ServerRecord& self = membership_.record(options_.self.index);
   return {{"cluster", options_.config.name},
           {"generation", membership_.generation()},
           {"server",
-           {{"id", self.id}, {"index", options_.self_index}, {"incarnation", self.incarnation}}},
+           {{"id", self.id}, {"index", options_.self.index}, {"incarnation", self.incarnation}}},
           {"servers", servers}};
 }
 
@@ -399,7 +579,7 @@ std::string Sidecar::MetricsText() const {
   int up = 0;
   int down = 0;
   for (int index = 0; index < kMaxServers; ++index) {
-    if (!membership_.Known(index) || index == options_.self_index) continue;
+    if (!membership_.Known(index) || index == options_.self.index) continue;
     (membership_.record(index).alive ? up : down) += 1;
   }
   text.Gauge("cluster_peers_up", "Other servers this sidecar sees up or draining.", up);

@@ -2,6 +2,11 @@
 // authenticated peer connections, the heartbeat timer, the admin endpoint and the
 // view file, and feeds Membership with what they see.
 //
+// Dynamic servers (membership/admission.h): every connection between a dynamic
+// server and a triad server continues after the handshake with the dynamic
+// server's JoinRequest, which the triad server answers (admitting or confirming
+// its index) before the connection counts as a peer's.
+//
 // Connections (DESIGN.md "Transport"): one per pair of servers. Every spoke dials
 // each triad server; within the triad the lower index dials the higher, so the
 // triad is fully connected by one connection per pair; spokes never connect to
@@ -16,6 +21,7 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -37,10 +43,19 @@ namespace cb::daemon {
 
 struct SidecarOptions {
   ClusterConfig config;
-  int self_index = 0;
+  // This server: a static one from the cluster file, or a dynamic one from its
+  // command line, at the index the triad admitted it to.
+  ServerConfig self;
+  bool dynamic = false;
   auth::ClusterKey key{""};
   uint64_t incarnation = 0;
+  std::string data_dir;  // resolved: a triad server keeps the dynamic servers there
   std::string view_path;
+  // Dynamic servers: a triad server moved this server to another index (its old
+  // one was given away while it was cut off for longer than
+  // dynamic_server_timeout). The owner stops this Sidecar and starts another at
+  // the new index. Called on the io_context thread; must not destroy the Sidecar.
+  std::function<void(int new_index)> on_index_moved;
 };
 
 class Sidecar {
@@ -75,6 +90,16 @@ class Sidecar {
                     int expected_index);
   void OnSessionMessage(const std::shared_ptr<Session>& session, protocol::Message message);
   void OnAuthenticated(const std::shared_ptr<Session>& session);
+  // The session is the peer at `index` from now on.
+  void BindPeer(const std::shared_ptr<Session>& session, int index);
+  void OnJoinMessage(const std::shared_ptr<Session>& session, const protocol::Message& message);
+  void OnJoinRequest(const std::shared_ptr<Session>& session, const protocol::JoinRequest& request);
+  void OnJoinReply(const std::shared_ptr<Session>& session, const protocol::JoinReply& reply);
+  // After a view update: closes the connection of a dynamic server whose index
+  // went to another server.
+  void DropDisplacedPeers();
+  // Saves the dynamic servers to the data dir when they changed (triad only).
+  void SaveDynamicIdentities();
   void OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why);
   void Refuse(const std::shared_ptr<Session>& session, const std::string& reason);
   void OnPeerMessage(int index, const protocol::Message& message);
@@ -97,6 +122,7 @@ class Sidecar {
   std::array<std::shared_ptr<Session>, kMaxServers> peers_{};  // authenticated, by index
   boost::asio::steady_timer heartbeat_timer_;
   bool stopped_ = false;
+  uint64_t saved_identity_generation_ = 0;
 
   struct Counters {
     uint64_t heartbeats_sent = 0;

@@ -3,24 +3,35 @@
 // and a non-zero exit), then runs Sidecar on a single-threaded io_context until
 // SIGTERM or SIGINT. Under systemd (Type=notify) it reports READY=1 once its ports
 // are bound and sends WATCHDOG=1 at half the watchdog interval.
+//
+// A dynamic server (--join) names itself on the command line. On its first start
+// a Joiner gets it an index from the triad, kept in its data dir; every later
+// start reuses that index. Should a triad server move it to another index, the
+// Sidecar is stopped and started again at the new one, in this same process.
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 
 #include "shared/cluster_config.h"
 #include "sidecar/auth/cluster_key.h"
+#include "sidecar/daemon/joiner.h"
 #include "sidecar/daemon/node_state.h"
 #include "sidecar/daemon/sidecar.h"
+#include "sidecar/membership/admission.h"
 
 namespace {
 
@@ -54,31 +65,114 @@ void KeepWatchdogFed(boost::asio::steady_timer& timer, std::chrono::microseconds
   });
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"cluster-sidecar: the cluster-balance daemon of one server"};
+// What the command line says about this server.
+struct CommandLine {
   std::string config_path;
   std::string server_id;
   std::string view_path;
   bool verbose = false;
-  app.add_option("--config", config_path, "the cluster file (TOML)")->required();
-  app.add_option("--server", server_id, "this server's id in the cluster file")->required();
-  app.add_option("--view-file", view_path, "where to publish the view (overrides the file)");
-  app.add_flag("--verbose", verbose, "log connection attempts too");
+  bool join = false;
+  std::string cluster_address;
+  std::string http_address;
+  uint32_t weight = 100;
+  std::string data_dir;
+  std::string admin_listen;
+  std::string memcached_listen;
+};
+
+// A dynamic server's ServerConfig from its command line; a one-line error naming
+// the option at fault.
+cb::Result<cb::ServerConfig> DynamicServer(const CommandLine& line,
+                                           const cb::ClusterConfig& config) {
+  if (config.FindServer(line.server_id) != nullptr) {
+    return cb::Status::InvalidArgument("\"" + line.server_id + "\" is a static server of " +
+                                       line.config_path + "; start it without --join");
+  }
+  if (!cb::IsValidServerId(line.server_id)) {
+    return cb::Status::InvalidArgument("--server \"" + line.server_id + "\": 1.." +
+                                       std::to_string(cb::kMaxIdLength) +
+                                       " letters, digits, '.', '-', '_', starting with a letter "
+                                       "or digit");
+  }
+  cb::ServerConfig self;
+  self.index = -1;
+  self.id = line.server_id;
+  self.weight = line.weight;
+  self.node = config.node_defaults;
+  for (const auto& [option, text, target] :
+       {std::tuple{"--cluster-address", &line.cluster_address, &self.cluster_address},
+        std::tuple{"--http-address", &line.http_address, &self.http_address},
+        std::tuple{"--admin-listen", &line.admin_listen, &self.node.admin_listen},
+        std::tuple{"--memcached-listen", &line.memcached_listen, &self.node.memcached_listen}}) {
+    if (text->empty()) continue;  // the two addresses are required by CLI11
+    cb::Result<cb::HostPort> address = cb::ParseHostPort(*text);
+    if (!address.ok()) {
+      return cb::Status::InvalidArgument(std::string(option) + ": " + address.status().message());
+    }
+    *target = *address;
+  }
+  if (!line.data_dir.empty()) self.node.data_dir = line.data_dir;
+  cb::protocol::JoinRequest request{self.id, self.cluster_address.ToString(),
+                                    self.http_address.ToString(), self.weight, -1};
+  if (cb::Status checked = cb::membership::CheckJoinRequest(request, config); !checked.ok()) {
+    return checked;
+  }
+  return self;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cluster-sidecar: the cluster-balance daemon of one server"};
+  CommandLine line;
+  app.add_option("--config", line.config_path, "the cluster file (TOML)")->required();
+  app.add_option("--server", line.server_id,
+                 "this server's id: in the cluster file, or a new one with --join")
+      ->required();
+  app.add_option("--view-file", line.view_path, "where to publish the view (overrides the file)");
+  app.add_flag("--verbose", line.verbose, "log connection attempts too");
+  CLI::Option* join =
+      app.add_flag("--join", line.join,
+                   "a dynamic server, not in the cluster file: the triad admits it at runtime");
+  CLI::Option_group* dynamic = app.add_option_group("dynamic server (--join)");
+  auto* cluster_address = dynamic->add_option("--cluster-address", line.cluster_address,
+                                              "HOST:PORT of this sidecar's cluster port");
+  auto* http_address =
+      dynamic->add_option("--http-address", line.http_address, "HOST:PORT of the application");
+  auto* weight = dynamic->add_option("--weight", line.weight, "share of new sessions (100)")
+                     ->check(CLI::Range(0, static_cast<int>(cb::kMaxWeight)));
+  auto* data_dir_option =
+      dynamic->add_option("--data-dir", line.data_dir, "overrides [node] data_dir");
+  auto* admin_listen =
+      dynamic->add_option("--admin-listen", line.admin_listen, "overrides [node] admin_listen");
+  auto* memcached_listen = dynamic->add_option("--memcached-listen", line.memcached_listen,
+                                               "overrides [node] memcached_listen");
+  for (CLI::Option* option :
+       {cluster_address, http_address, weight, data_dir_option, admin_listen, memcached_listen}) {
+    option->needs(join);
+  }
   CLI11_PARSE(app, argc, argv);
+  if (line.join && (line.cluster_address.empty() || line.http_address.empty())) {
+    return StartupError("--join needs --cluster-address and --http-address");
+  }
 
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-  if (verbose) spdlog::set_level(spdlog::level::debug);
+  if (line.verbose) spdlog::set_level(spdlog::level::debug);
 
-  cb::Result<cb::ClusterConfig> config = cb::LoadClusterConfig(config_path);
+  cb::Result<cb::ClusterConfig> config = cb::LoadClusterConfig(line.config_path);
   if (!config.ok()) return StartupError(config.status().message());
-  const cb::ServerConfig* self = config->FindServer(server_id);
-  if (self == nullptr) {
-    return StartupError("unknown server id \"" + server_id + "\": " + config_path +
-                        " has no [[server]] with that id");
+  cb::ServerConfig self;
+  if (line.join) {
+    cb::Result<cb::ServerConfig> dynamic_self = DynamicServer(line, *config);
+    if (!dynamic_self.ok()) return StartupError(dynamic_self.status().message());
+    self = std::move(dynamic_self).value();
+  } else if (const cb::ServerConfig* found = config->FindServer(line.server_id)) {
+    self = *found;
+  } else {
+    return StartupError("unknown server id \"" + line.server_id + "\": " + line.config_path +
+                        " has no [[server]] with that id (a dynamic server starts with --join)");
   }
-  const std::string data_dir = config->ResolvePath(self->node.data_dir);
+  const std::string data_dir = config->ResolvePath(self.node.data_dir);
   if (cb::Status prepared = cb::daemon::PrepareDataDir(data_dir); !prepared.ok()) {
     return StartupError(prepared.message());
   }
@@ -87,24 +181,30 @@ int main(int argc, char** argv) {
   if (!key.ok()) return StartupError(key.status().message());
   cb::Result<uint64_t> incarnation = cb::daemon::NextIncarnation(data_dir, NowUnixMs());
   if (!incarnation.ok()) return StartupError(incarnation.status().message());
+  int index = self.index;
+  if (line.join) {
+    cb::Result<int> joined = cb::daemon::LoadJoinedIndex(data_dir, config->name, self.id);
+    if (!joined.ok()) return StartupError(joined.status().message());
+    index = *joined;
+  }
 
-  cb::daemon::SidecarOptions options{*config, self->index, std::move(key).value(), *incarnation,
-                                     ""};
-  if (!view_path.empty()) {
-    options.view_path = view_path;
-  } else if (!self->node.view_file.empty()) {
-    options.view_path = config->ResolvePath(self->node.view_file);
-  } else {
-    options.view_path = DefaultViewPath(data_dir);
+  std::string view_path = line.view_path;
+  if (view_path.empty()) {
+    view_path = self.node.view_file.empty() ? DefaultViewPath(data_dir)
+                                            : config->ResolvePath(self.node.view_file);
   }
 
   boost::asio::io_context io(1);
-  cb::Result<std::unique_ptr<cb::daemon::Sidecar>> sidecar =
-      cb::daemon::Sidecar::Start(io, std::move(options));
-  if (!sidecar.ok()) return StartupError(sidecar.status().message());
-
   boost::asio::steady_timer watchdog(io);
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  uint64_t watchdog_usec = 0;
+  const bool watchdog_enabled = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  bool stopping = false;
+  bool ready = false;
+  int exit_code = 0;
+  // Whatever runs now (the Joiner, then the Sidecar) stops through this.
+  std::function<void()> stop_current;
+
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& error, int number) {
         if (error) return;
@@ -115,19 +215,78 @@ int main(int argc, char** argv) {
         }
         spdlog::info("{}: leaving the cluster", number == SIGTERM ? "SIGTERM" : "SIGINT");
         sd_notify(0, "STOPPING=1");
-        (*sidecar)->Stop();
-        watchdog.cancel();
-        signals.cancel();
+        stopping = true;
+        if (stop_current) stop_current();
       };
-  signals.async_wait(on_signal);
+  // Ends one run of the io_context: every pending operation finishes first.
+  const auto end_run = [&] {
+    watchdog.cancel();
+    signals.cancel();
+  };
+  const auto arm = [&] {
+    signals.async_wait(on_signal);
+    if (watchdog_enabled) KeepWatchdogFed(watchdog, std::chrono::microseconds(watchdog_usec / 2));
+  };
 
-  uint64_t watchdog_usec = 0;
-  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
-    KeepWatchdogFed(watchdog, std::chrono::microseconds(watchdog_usec / 2));
+  while (!stopping) {
+    if (index < 0) {
+      sd_notify(0, "STATUS=asking the triad for an index");
+      cb::daemon::Joiner joiner(io, *config, self, *key, *incarnation, [&](int admitted) {
+        if (cb::Status saved =
+                cb::daemon::SaveJoinedIndex(data_dir, config->name, self.id, admitted);
+            !saved.ok()) {
+          // Without it the next start would ask again and take a second index.
+          spdlog::error("{}", saved.message());
+          stopping = true;
+          exit_code = kStartupError;
+        }
+        index = admitted;
+        end_run();
+      });
+      stop_current = [&] {
+        joiner.Stop();
+        end_run();
+      };
+      arm();
+      joiner.Start();
+      io.run();
+      io.restart();
+      stop_current = nullptr;
+      if (stopping || index < 0) break;
+    }
+
+    cb::daemon::SidecarOptions options{*config,      self,     line.join, *key,
+                                       *incarnation, data_dir, view_path, nullptr};
+    options.self.index = index;
+    std::optional<int> moved_to;
+    options.on_index_moved = [&](int new_index) {
+      moved_to = new_index;
+      boost::asio::post(io, [&] { stop_current(); });
+    };
+    cb::Result<std::unique_ptr<cb::daemon::Sidecar>> sidecar =
+        cb::daemon::Sidecar::Start(io, std::move(options));
+    if (!sidecar.ok()) return StartupError(sidecar.status().message());
+    stop_current = [&] {
+      (*sidecar)->Stop();
+      end_run();
+    };
+    arm();
+    if (!ready) {
+      sd_notify(0, "READY=1\nSTATUS=running");
+      ready = true;
+    }
+    // Runs until Stop() has closed everything: every pending operation ends.
+    io.run();
+    io.restart();
+    stop_current = nullptr;
+    if (!moved_to) break;
+    index = *moved_to;
+    if (cb::Status saved = cb::daemon::SaveJoinedIndex(data_dir, config->name, self.id, index);
+        !saved.ok()) {
+      spdlog::error("{}", saved.message());
+      exit_code = kStartupError;
+      break;
+    }
   }
-  sd_notify(0, "READY=1");
-
-  // Runs until Stop() has closed everything: every pending operation ends.
-  io.run();
-  return 0;
+  return exit_code;
 }

@@ -82,7 +82,9 @@ def read_view(path):
                 if fields[0] != 0:
                     sid = fields[7].split(b"\0", 1)[0].decode()
                     servers[sid] = {"state": _STATES[fields[0]], "index": fields[1],
-                                    "incarnation": fields[5], "up_since": fields[6]}
+                                    "dynamic": bool(fields[2] & 1),
+                                    "incarnation": fields[5], "up_since": fields[6],
+                                    "http_address": fields[9].split(b"\0", 1)[0].decode()}
             return {"generation": generation, "publisher": publisher, "servers": servers}
     raise ValueError(f"{path}: always mid-update")
 
@@ -97,9 +99,18 @@ class Server:
         self.view_file = os.path.join(cluster.dir, sid + ".view")
         self.log_path = os.path.join(cluster.dir, sid + ".log")
         self.process = None
+        self.dynamic = False  # started with --join; not in the cluster file
 
     # -- process control
     def start(self, config=None, extra_args=(), env=None):
+        if self.dynamic:
+            extra_args = ["--join",
+                          "--cluster-address", f"127.0.0.1:{self.cluster_port}",
+                          "--http-address", f"127.0.0.1:{self.http_port}",
+                          "--admin-listen", f"127.0.0.1:{self.admin_port}",
+                          "--memcached-listen", f"127.0.0.1:{self.memcached_port}",
+                          "--data-dir", self.data_dir,
+                          "--view-file", self.view_file, *extra_args]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [SIDECAR, "--config", config or self.cluster.config_path, "--server", self.id,
@@ -157,7 +168,7 @@ class Cluster:
     """A cluster file for `count` static servers, and their processes."""
 
     def __init__(self, count, heartbeat_interval="200ms", heartbeat_timeout="1s",
-                 cluster_name="itest", key=None):
+                 cluster_name="itest", key=None, dynamic_server_timeout="15m"):
         self.dir = tempfile.mkdtemp(prefix="cluster-balance-itest-")
         self.started = []
         self.key_path = os.path.join(self.dir, "cluster.key")
@@ -168,6 +179,7 @@ class Cluster:
         self.servers = [Server(self, i, f"s{i}", ports[4 * i:4 * i + 4]) for i in range(count)]
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
+        self.dynamic_server_timeout = dynamic_server_timeout
         self.config_path = self.write_config("cluster.toml", cluster_name=cluster_name)
 
     def write_config(self, name, cluster_name="itest", order=None, key=None):
@@ -189,10 +201,12 @@ class Cluster:
             'key_file = "cluster.key"',
             f'heartbeat_interval = "{self.heartbeat_interval}"',
             f'heartbeat_timeout = "{self.heartbeat_timeout}"',
+            f'dynamic_server_timeout = "{self.dynamic_server_timeout}"',
             'slow_start = "10s"',
         ]
-        for position in (order or range(len(self.servers))):
-            s = self.servers[position]
+        static = [s for s in self.servers if not s.dynamic]
+        for position in (order or range(len(static))):
+            s = static[position]
             lines += [
                 "[[server]]",
                 f'id = "{s.id}"',
@@ -207,6 +221,18 @@ class Cluster:
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
         return path
+
+    def add_dynamic(self, sid):
+        """A server that is not in the cluster file; start() runs it with --join."""
+        taken = {p for s in self.servers
+                 for p in (s.cluster_port, s.http_port, s.admin_port, s.memcached_port)}
+        ports = free_ports(4)
+        while taken & set(ports):  # chosen before those servers listened
+            ports = free_ports(4)
+        server = Server(self, None, sid, ports)
+        server.dynamic = True
+        self.servers.append(server)
+        return server
 
     def start_all(self):
         for s in self.servers:

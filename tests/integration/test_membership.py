@@ -323,3 +323,130 @@ class SystemdTest(ClusterTestCase):
         self.assertTrue(got("WATCHDOG=1", count=3))
         self.assertEqual(server.stop(), 0)
         self.assertTrue(got("STOPPING=1"))
+
+
+class DynamicServerTest(ClusterTestCase):
+    """Servers that are not in the cluster file: `cluster-sidecar --join`."""
+
+    def indices(self, observer):
+        return {s["id"]: s["index"] for s in observer.status()["servers"]}
+
+    def wait_same_index_everywhere(self, server, observers):
+        def agreed():
+            seen = set()
+            for o in observers:
+                entry = o.view()["servers"].get(server.id)
+                if entry is None or not entry["dynamic"]:
+                    return None
+                seen.add(entry["index"])
+                seen.add(self.indices(o).get(server.id))
+            return seen.pop() if len(seen) == 1 else None
+        return wait_for(agreed, 10, f"every view to give {server.id} one index")
+
+    def test_joins_appears_everywhere_and_restarts_with_the_same_index(self):
+        c = self.make_cluster(4).start_all()  # triad + one static spoke
+        d = c.add_dynamic("dyn-a")
+        d.start().wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers})
+        index = self.wait_same_index_everywhere(d, c.servers)
+        self.assertGreaterEqual(index, 3)
+        self.assertNotIn(index, [0, 1, 2, 3])
+        self.assertEqual(d.status()["server"], {"id": "dyn-a", "index": index,
+                                                "incarnation": d.status()["server"]["incarnation"]})
+        # Traffic-relevant state, in the static spoke's view file: up, warming up
+        # from a recent up-since, routed to the address it gave on its command line.
+        entry = c.servers[3].view()["servers"]["dyn-a"]
+        self.assertEqual(entry["state"], "up")
+        self.assertGreater(entry["up_since"], 0)
+        self.assertEqual(entry["http_address"], f"127.0.0.1:{d.http_port}")
+        first_up_since = entry["up_since"]
+
+        d.kill()
+        c.wait_states({"dyn-a": "down"}, observers=c.servers[:4], timeout=5)
+        d.start().wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.assertEqual(self.wait_same_index_everywhere(d, c.servers), index)
+        # Warm-up starts again with the new start.
+        self.assertGreater(c.servers[3].view()["servers"]["dyn-a"]["up_since"], first_up_since)
+        self.assertIn("admitted", "".join(s.log() for s in c.servers[:3]))
+
+    def test_servers_joining_at_once_get_distinct_indices(self):
+        c = self.make_cluster(3).start_all()
+        joiners = [c.add_dynamic(f"dyn-{n}") for n in range(5)]
+        for d in joiners:  # all at once: different triad servers admit them
+            d.start()
+        for d in joiners:
+            d.wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers}, timeout=15)
+        indices = {d.id: self.wait_same_index_everywhere(d, c.servers) for d in joiners}
+        self.assertEqual(len(set(indices.values())), len(joiners), indices)
+        self.assertTrue(all(3 <= i <= 63 for i in indices.values()), indices)
+
+    def test_the_triad_remembers_dynamic_servers_across_its_own_restart(self):
+        c = self.make_cluster(3).start_all()
+        d = c.add_dynamic("dyn-a")
+        d.start().wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers})
+        index = self.wait_same_index_everywhere(d, c.servers)
+        d.stop()
+        for triad in c.servers[:3]:  # every triad server restarts while dyn-a is away
+            triad.kill()
+        for triad in c.servers[:3]:
+            triad.start()
+        for triad in c.servers[:3]:
+            triad.wait_ready()
+        c.wait_states({"s0": "up", "s1": "up", "s2": "up", "dyn-a": "down"},
+                      observers=c.servers[:3])
+        d.start().wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.assertEqual(self.wait_same_index_everywhere(d, c.servers), index)
+
+    def test_an_index_is_freed_after_the_dynamic_server_timeout(self):
+        c = self.make_cluster(3, dynamic_server_timeout="2s").start_all()
+        d = c.add_dynamic("dyn-a")
+        d.start().wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.wait_same_index_everywhere(d, c.servers)
+        d.stop()
+        c.wait_states({"dyn-a": "down"}, observers=c.servers[:3], timeout=5)
+        # Down for longer than the timeout: gone from every view and /status.
+        wait_for(lambda: all("dyn-a" not in o.view()["servers"] and
+                             "dyn-a" not in self.indices(o) for o in c.servers[:3]),
+                 10, "dyn-a to be forgotten by every triad server")
+        self.assertIn("its index is free again", "".join(s.log() for s in c.servers[:3]))
+        # It comes back and is admitted again, with one index in every view.
+        d.start().wait_ready()
+        c.wait_states({s.id: "up" for s in c.servers}, timeout=15)
+        self.wait_same_index_everywhere(d, c.servers)
+
+    def test_join_startup_errors(self):
+        c = self.make_cluster(1)
+
+        def run(*args):
+            return subprocess.run(
+                [os.environ.get("CLUSTER_SIDECAR", "cluster-sidecar"), "--config",
+                 c.config_path, *args], capture_output=True, text=True, timeout=30)
+
+        static = run("--server", "s0", "--join", "--cluster-address", "127.0.0.1:1",
+                     "--http-address", "127.0.0.1:2")
+        self.assertEqual(static.returncode, 1)
+        self.assertIn("is a static server", static.stderr)
+        missing = run("--server", "dyn", "--join")
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("--cluster-address", missing.stderr)
+        taken = run("--server", "dyn", "--join", "--cluster-address",
+                    f"127.0.0.1:{c.servers[0].cluster_port}", "--http-address", "127.0.0.1:2")
+        self.assertEqual(taken.returncode, 1)
+        self.assertIn("already used by \"s0\"", taken.stderr)
+        unknown = run("--server", "nobody")
+        self.assertEqual(unknown.returncode, 1)
+        self.assertIn("--join", unknown.stderr)
+        # A data dir that holds another server's index is not taken over.
+        data_dir = os.path.join(c.dir, "copied")
+        os.makedirs(data_dir)
+        with open(os.path.join(data_dir, "dynamic-index"), "w") as f:
+            f.write('{"cluster": "itest", "id": "dyn-other", "index": 7}\n')
+        copied = run("--server", "dyn", "--join", "--cluster-address", "127.0.0.1:1",
+                     "--http-address", "127.0.0.1:2", "--data-dir", data_dir)
+        self.assertEqual(copied.returncode, 1)
+        self.assertIn("belongs to server \"dyn-other\"", copied.stderr)
