@@ -87,6 +87,8 @@ class Transcript {
 
 }  // namespace
 
+std::string SanitizedReason(std::string_view reason) { return Sanitized(reason, kMaxReasonBytes); }
+
 Result<std::string> RandomNonce() {
   std::string nonce(protocol::kNonceBytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size())) !=

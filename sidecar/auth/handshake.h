@@ -47,6 +47,10 @@ using NonceSource = std::function<Result<std::string>()>;
 // The production NonceSource: OpenSSL's RAND_bytes. IoError when it fails.
 Result<std::string> RandomNonce();
 
+// A reason (or any text) a peer sent, fit for one log line: control and
+// non-ASCII bytes escaped, cut after 1 KiB.
+std::string SanitizedReason(std::string_view reason);
+
 // ConfigDigest <-> its wire form, the hex strings of protocol::DigestSections.
 // FromDigestSections fails with InvalidArgument naming the malformed section.
 protocol::DigestSections ToDigestSections(const ConfigDigest& digest);

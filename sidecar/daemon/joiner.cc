@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "shared/cluster_view.h"
 #include "shared/config_digest.h"
+#include "sidecar/membership/admission.h"
 
 namespace cb::daemon {
 
@@ -110,13 +112,18 @@ void Joiner::OnMessage(const std::shared_ptr<Attempt>& attempt, const protocol::
   const auto* reply = std::get_if<protocol::JoinReply>(&message);
   if (reply == nullptr || attempt != asking_) {
     if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
-      spdlog::warn("{} refused {}: {}", attempt->triad_id, self_.id, refusal->reason);
+      spdlog::warn("{} refused {}: {}", attempt->triad_id, self_.id,
+                   auth::SanitizedReason(refusal->reason));
     }
     attempt->connection->Close(Status::InvalidArgument("unexpected message"));
     return;
   }
-  if (reply->index < 0) {
-    spdlog::warn("{} did not admit {}: {}", attempt->triad_id, self_.id, reply->reason);
+  if (reply->index < membership::FirstDynamicIndex(static_cast<int>(config_.servers.size())) ||
+      reply->index >= kMaxServers) {
+    spdlog::warn("{} did not admit {}: {}", attempt->triad_id, self_.id,
+                 reply->index < 0 ? auth::SanitizedReason(reply->reason)
+                                  : "it answered index " + std::to_string(reply->index) +
+                                        ", which no dynamic server can hold");
     asking_.reset();
     attempt->connection->Close(Status::InvalidArgument(reply->reason));
     AskNext();

@@ -306,7 +306,7 @@ void Sidecar::OnJoinMessage(const std::shared_ptr<Session>& session,
     OnJoinReply(session, *reply);
   } else if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
     spdlog::warn("{} at {}: {}", session->handshake.peer().server_id,
-                 session->connection->remote_endpoint(), refusal->reason);
+                 session->connection->remote_endpoint(), auth::SanitizedReason(refusal->reason));
     CountRefusal(refusal->reason);
     session->connection->Close(Status::InvalidArgument(refusal->reason));
   } else {
@@ -349,7 +349,13 @@ void Sidecar::OnJoinRequest(const std::shared_ptr<Session>& session,
   }
   // Durable before the answer: a restarted triad server must not hand the index out
   // again.
-  SaveDynamicIdentities();
+  if (Status saved = SaveDynamicIdentities(); !saved.ok()) {
+    const std::string reason =
+        "this triad server cannot save its dynamic servers (" + saved.message() + "); ask another";
+    (void)session->connection->Send(protocol::JoinReply{-1, reason});
+    session->connection->CloseAfterFlush(Status::IoError(reason));
+    return;
+  }
   (void)session->connection->Send(protocol::JoinReply{index, ""});
   if (peer.index == index) {
     BindPeer(session, index);
@@ -365,8 +371,15 @@ void Sidecar::OnJoinReply(const std::shared_ptr<Session>& session,
                           const protocol::JoinReply& reply) {
   const std::string& triad = session->handshake.peer().server_id;
   if (reply.index < 0) {
-    spdlog::warn("{} did not confirm index {}: {}", triad, options_.self.index, reply.reason);
+    spdlog::warn("{} did not confirm index {}: {}", triad, options_.self.index,
+                 auth::SanitizedReason(reply.reason));
     session->connection->Close(Status::InvalidArgument(reply.reason));
+    return;
+  }
+  if (!membership_.is_dynamic_index(reply.index)) {
+    spdlog::warn("{} answered index {}, which no dynamic server can hold; closing", triad,
+                 reply.index);
+    session->connection->Close(Status::InvalidArgument("impossible index in JoinReply"));
     return;
   }
   if (reply.index != options_.self.index) {
@@ -393,18 +406,19 @@ void Sidecar::DropDisplacedPeers() {
   }
 }
 
-void Sidecar::SaveDynamicIdentities() {
+Status Sidecar::SaveDynamicIdentities() {
   if (!membership_.is_triad(options_.self.index) ||
       membership_.identity_generation() == saved_identity_generation_) {
-    return;
+    return Status::Ok();
   }
   if (Status saved =
           daemon::SaveDynamicIdentities(options_.data_dir, membership_.DynamicIdentities());
       !saved.ok()) {
     spdlog::error("saving the dynamic servers: {}", saved.message());
-    return;
+    return saved;
   }
   saved_identity_generation_ = membership_.identity_generation();
+  return Status::Ok();
 }
 
 void Sidecar::OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why) {
@@ -426,13 +440,21 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
   } else if (const auto* update = std::get_if<protocol::ViewUpdate>(&message)) {
     const bool changed = membership_.OnViewUpdate(index, *update, now);
     DropDisplacedPeers();
-    SaveDynamicIdentities();
+    (void)SaveDynamicIdentities();  // logged; retried at the next change or tick
     Publish(changed);
   } else if (const auto* request = std::get_if<protocol::StateRequest>(&message)) {
     if (Status applied = SetDraining(request->server_id, request->draining); !applied.ok()) {
       spdlog::warn("drain/enable of {} from {}: {}", request->server_id,
                    membership_.record(index).id, applied.message());
     }
+  } else if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
+    // E.g. our dynamic index went to another server: its reason, then we reconnect
+    // and claim it again.
+    spdlog::warn("{} (index {}) closes our connection: {}", membership_.record(index).id, index,
+                 auth::SanitizedReason(refusal->reason));
+    CountRefusal(refusal->reason);
+    peers_[static_cast<std::size_t>(index)]->connection->Close(
+        Status::InvalidArgument(refusal->reason));
   } else {
     // A handshake message after the handshake, or a reply nobody asked for: the
     // peer is confused; drop this connection only.
@@ -500,7 +522,7 @@ void Sidecar::OnHeartbeatTimer() {
     spdlog::info("dynamic server {} down for over {} ms: its index is free again", id,
                  options_.config.dynamic_server_timeout.count());
   }
-  SaveDynamicIdentities();
+  (void)SaveDynamicIdentities();  // logged; retried at the next tick
   Publish(!silent.empty() || !freed.empty());
   heartbeat_timer_.expires_after(options_.config.heartbeat_interval);
   heartbeat_timer_.async_wait([this](const boost::system::error_code& error) {

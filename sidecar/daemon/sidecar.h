@@ -98,8 +98,9 @@ class Sidecar {
   // After a view update: closes the connection of a dynamic server whose index
   // went to another server.
   void DropDisplacedPeers();
-  // Saves the dynamic servers to the data dir when they changed (triad only).
-  void SaveDynamicIdentities();
+  // Saves the dynamic servers to the data dir when they changed (triad only);
+  // the error is logged too.
+  Status SaveDynamicIdentities();
   void OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why);
   void Refuse(const std::shared_ptr<Session>& session, const std::string& reason);
   void OnPeerMessage(int index, const protocol::Message& message);

@@ -186,6 +186,14 @@ int main(int argc, char** argv) {
     cb::Result<int> joined = cb::daemon::LoadJoinedIndex(data_dir, config->name, self.id);
     if (!joined.ok()) return StartupError(joined.status().message());
     index = *joined;
+    const int first_dynamic =
+        cb::membership::FirstDynamicIndex(static_cast<int>(config->servers.size()));
+    if (index >= 0 && index < first_dynamic) {
+      // The cluster file gained static servers since: that index is one of theirs.
+      spdlog::warn("index {} kept in {} now belongs to static server {}; asking for a new one",
+                   index, data_dir, config->servers[static_cast<std::size_t>(index)].id);
+      index = -1;
+    }
   }
 
   std::string view_path = line.view_path;
@@ -230,7 +238,11 @@ int main(int argc, char** argv) {
 
   while (!stopping) {
     if (index < 0) {
-      sd_notify(0, "STATUS=asking the triad for an index");
+      // Ready already: waiting for the triad is the cluster's state, not a failed
+      // start (a static server waits for its peers the same way), and a join may
+      // take longer than systemd's start timeout.
+      sd_notify(0, "READY=1\nSTATUS=asking the triad for an index");
+      ready = true;
       cb::daemon::Joiner joiner(io, *config, self, *key, *incarnation, [&](int admitted) {
         if (cb::Status saved =
                 cb::daemon::SaveJoinedIndex(data_dir, config->name, self.id, admitted);

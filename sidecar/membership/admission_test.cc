@@ -399,22 +399,39 @@ TEST(DynamicMembershipTest, TheSameIdAdmittedAgainKeepsItsIndex) {
   EXPECT_EQ(AdmitOk(triad0, request, kStart + 2), 6);
   EXPECT_EQ(triad0.record(6).admission, admission);
   EXPECT_EQ(triad0.identity_generation(), identities);
-  // Another previous index (free, of our share; or taken; or of another share) does
-  // not move it.
-  for (int previous : {12, 9, 7, 5, 63, -1}) {
+  // Another previous index (free, of our share; or taken) does not move it.
+  for (int previous : {12, 9, 63, -1}) {
     protocol::JoinRequest moved = request;
     moved.previous_index = previous;
     EXPECT_EQ(AdmitOk(triad0, moved, kStart + 3), 6) << previous;
+  }
+  // One of another share that we never heard of: what we know may be stale (that
+  // admitter may have moved it meanwhile), so it is asked to come back later.
+  for (int previous : {7, 5}) {
+    protocol::JoinRequest moved = request;
+    moved.previous_index = previous;
+    Result<int> refused = triad0.Admit(moved, kStart + 3);
+    ASSERT_FALSE(refused.ok()) << previous;
+    EXPECT_NE(refused.status().message().find("not known here yet"), std::string::npos);
   }
   EXPECT_EQ(triad0.record(6).admission, admission);
   EXPECT_EQ(triad0.identity_generation(), identities);
   EXPECT_FALSE(triad0.Known(12));
 
-  // New addresses and weight: taken, with a raised admission.
+  // New addresses while it is connected at the old ones: the same id on two
+  // machines, refused.
   protocol::JoinRequest changed = request;
   changed.cluster_address = "10.0.9.9:7000";
   changed.http_address = "10.0.9.9:8000";
   changed.weight = 40;
+  Result<int> twice = triad0.Admit(changed, kStart + 4);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("two machines"), std::string::npos)
+      << twice.status().message();
+  EXPECT_EQ(triad0.record(6).cluster_address, "10.0.1.1:7000");
+
+  // Once it is gone, new addresses and weight are taken, with a raised admission.
+  triad0.OnPeerClosed(6, kStart + 4);
   EXPECT_EQ(AdmitOk(triad0, changed, kStart + 4), 6);
   EXPECT_EQ(triad0.record(6).cluster_address, "10.0.9.9:7000");
   EXPECT_EQ(triad0.record(6).http_address, "10.0.9.9:8000");
@@ -572,7 +589,7 @@ TEST(DynamicMembershipTest, TheIdentitySpreadsFromTheAdmittingTriadServer) {
   EXPECT_EQ(spoke.identity_generation(), identities);
 }
 
-TEST(DynamicMembershipTest, ChangedAddressesSpreadAndKeepTheServerUp) {
+TEST(DynamicMembershipTest, ChangedAddressesSpreadAndTheRestartedServerIsUp) {
   const ClusterConfig config = FiveServers();
   Membership triad0(config, 0, 1, kStart);
   Membership spoke(config, 3, 1, kStart);
@@ -581,13 +598,16 @@ TEST(DynamicMembershipTest, ChangedAddressesSpreadAndKeepTheServerUp) {
   spoke.OnViewUpdate(0, triad0.FullUpdate(), kStart + 1);
   ASSERT_EQ(StateIn(spoke, 6), ServerState::kUp);
 
+  // It restarts on another machine: the old connection is gone first.
+  triad0.OnPeerClosed(6, kStart + 2);
   protocol::JoinRequest moved = Join("d-a", 9);
   ASSERT_EQ(AdmitOk(triad0, moved, kStart + 2), 6);
+  triad0.OnPeerAuthenticated(6, 3, kStart + 2);
   EXPECT_TRUE(spoke.OnViewUpdate(0, triad0.FullUpdate(), kStart + 3));
   EXPECT_EQ(spoke.record(6).http_address, "10.0.1.9:8000");
   EXPECT_EQ(spoke.record(6).admission, triad0.record(6).admission);
   EXPECT_EQ(StateIn(spoke, 6), ServerState::kUp);
-  EXPECT_EQ(spoke.record(6).incarnation, 2u);
+  EXPECT_EQ(spoke.record(6).incarnation, 3u);
 }
 
 // --- Freeing -----------------------------------------------------------------------
@@ -770,6 +790,68 @@ TEST(DynamicMembershipTest, AServerAdmittedTwiceKeepsTheLowerIndexEverywhere) {
   }
   // The server, claiming the freed index, is told its index.
   EXPECT_EQ(AdmitOk(triad1, Join("d-a", 1, 7)), 6);
+}
+
+// Admitted by two partitioned triad servers, the server never bounces between
+// them: each refuses an index it has not heard of instead of moving it back.
+TEST(DynamicMembershipTest, AServerAdmittedTwiceIsNotBouncedBetweenIndices) {
+  const ClusterConfig config = FiveServers();
+  Membership triad0(config, 0, 1, kStart);
+  Membership triad1(config, 1, 1, kStart);
+  ASSERT_EQ(AdmitOk(triad0, Join("d-a", 1)), 6);  // its answer was lost
+  ASSERT_EQ(AdmitOk(triad1, Join("d-a", 1)), 7);
+  Result<int> at_triad0 = triad0.Admit(Join("d-a", 1, 7), kStart);
+  EXPECT_FALSE(at_triad0.ok());  // not moved back to 6 while 7 is unheard of
+  EXPECT_EQ(AdmitOk(triad1, Join("d-a", 1, 7)), 7);
+}
+
+// A triad server that cannot reach a dynamic server, while its admitter can,
+// leaves its index alone.
+TEST(DynamicMembershipTest, OnlyTheAdmitterFreesAnIndex) {
+  const ClusterConfig config = FiveServers();
+  Membership triad0(config, 0, 1, kStart);
+  Membership triad1(config, 1, 1, kStart);
+  int64_t now = kStart;
+  const int index = AdmitOk(triad0, Join("d-a", 1));
+  triad0.OnPeerAuthenticated(index, 5, now);
+  triad1.OnViewUpdate(0, triad0.FullUpdate(), now);
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    now += kDynamicTimeoutMs + 1;
+    triad0.OnHeartbeat(index, protocol::Heartbeat{5, 1, now}, now);
+    EXPECT_TRUE(triad1.FreeLongDownDynamicServers(now).empty()) << cycle;
+    EXPECT_TRUE(triad0.FreeLongDownDynamicServers(now).empty()) << cycle;
+    triad0.OnViewUpdate(1, triad1.FullUpdate(), now);
+    EXPECT_EQ(triad0.record(index).id, "d-a");
+    EXPECT_EQ(StateIn(triad0, index), ServerState::kUp);
+  }
+}
+
+// Records no triad server of ours would send are ignored.
+TEST(DynamicMembershipTest, ImpossibleDynamicRecordsAreIgnored) {
+  const ClusterConfig config = FiveServers();
+  Membership spoke(config, 3, 1, kStart);
+  protocol::ServerRecord record;
+  record.index = 6;
+  record.id = "d-a";
+  record.cluster_address = "10.0.1.1:7000";
+  record.http_address = "10.0.1.1:8000";
+  record.weight = 100;
+  record.admission = 1;
+  record.dynamic = true;
+  protocol::ServerRecord bad_id = record;
+  bad_id.id = ".hidden";
+  protocol::ServerRecord static_id = record;
+  static_id.id = "s1";
+  protocol::ServerRecord heavy = record;
+  heavy.weight = 2'000'000;
+  protocol::ServerRecord worn_out = record;
+  worn_out.admission = ~uint64_t{0};
+  for (const protocol::ServerRecord& odd : {bad_id, static_id, heavy, worn_out}) {
+    EXPECT_FALSE(spoke.OnViewUpdate(0, protocol::ViewUpdate{{odd}}, kStart));
+    EXPECT_FALSE(spoke.Known(6));
+  }
+  EXPECT_TRUE(spoke.OnViewUpdate(0, protocol::ViewUpdate{{record}}, kStart));
+  EXPECT_EQ(spoke.record(6).id, "d-a");
 }
 
 TEST(DynamicMembershipTest, CompetingIdentitiesConvergeWhateverTheOrder) {

@@ -172,6 +172,8 @@ bool Membership::MergeRecord(const protocol::ServerRecord& remote, int64_t now_u
 
 namespace {
 
+constexpr uint64_t kMaxAdmission = uint64_t{1} << 62;
+
 auto IdentityOf(const protocol::ServerRecord& record) {
   return std::tie(record.admission, record.id, record.cluster_address, record.http_address,
                   record.weight);
@@ -181,6 +183,15 @@ auto IdentityOf(const protocol::ServerRecord& record) {
 
 bool Membership::MergeIdentity(const protocol::ServerRecord& remote, int64_t now_unix_ms) {
   const protocol::ServerRecord& local = records_[Slot(remote.index)];
+  // What no triad server of ours sends: an identity the admission would refuse,
+  // or an admission counter near its end (raising it must never wrap).
+  if (remote.admission > kMaxAdmission ||
+      (!remote.id.empty() &&
+       !CheckJoinRequest(
+            {remote.id, remote.cluster_address, remote.http_address, remote.weight, -1}, config_)
+            .ok())) {
+    return false;
+  }
   if (IdentityOf(remote) <= IdentityOf(local)) return false;
   const bool same_occupant = local.id == remote.id && !local.id.empty();
   Occupy(remote.index, remote, remote.admission, now_unix_ms);
@@ -236,6 +247,19 @@ Result<int> Membership::Admit(const protocol::JoinRequest& request, int64_t now_
   }
   if (Status checked = CheckJoinRequest(request, config_); !checked.ok()) return checked;
   int index = IndexOf(request.server_id);
+  const int previous = request.previous_index;
+  if (previous != index && is_dynamic_index(previous) &&
+      AdmitterOf(previous, static_count_) != self_index_ &&
+      records_[Slot(previous)].admission == 0) {
+    // Another triad server admitted it there and has not told us yet (we just
+    // started, or cannot reach it). Whatever we know of this server may be stale,
+    // and a second index would only have to be undone: it keeps its connections
+    // to the others and asks us again later.
+    return Status::InvalidArgument("index " + std::to_string(previous) +
+                                   " is not known here yet (triad server \"" +
+                                   records_[Slot(AdmitterOf(previous, static_count_))].id +
+                                   "\" admits to it); try again once the triad has caught up");
+  }
   for (int other = first_dynamic_; other < kMaxServers; ++other) {
     const protocol::ServerRecord& record = records_[Slot(other)];
     const auto used_by_record = [&](const std::string& address) {
@@ -247,23 +271,22 @@ Result<int> Membership::Admit(const protocol::JoinRequest& request, int64_t now_
                                      "\" is in use by the live server \"" + record.id + "\"");
     }
   }
+  if (index >= 0 && connected_.Contains(index)) {
+    const protocol::ServerRecord& live = records_[Slot(index)];
+    if (live.cluster_address != request.cluster_address ||
+        live.http_address != request.http_address) {
+      return Status::InvalidArgument("\"" + request.server_id + "\" is up at " +
+                                     live.cluster_address +
+                                     " and connected; is the same --server "
+                                     "id running on two machines?");
+    }
+  }
   if (index < 0) {
     const auto free_in_my_share = [&](int candidate) {
       return is_dynamic_index(candidate) && records_[Slot(candidate)].id.empty() &&
              AdmitterOf(candidate, static_count_) == self_index_;
     };
-    const int previous = request.previous_index;
-    if (free_in_my_share(previous)) {
-      index = previous;
-    } else if (is_dynamic_index(previous) && records_[Slot(previous)].admission == 0) {
-      // Another triad server admitted it and has not told us yet (we just started,
-      // or cannot reach it). Giving it a second index would only have to be undone:
-      // it keeps its connections to the others and asks us again later.
-      return Status::InvalidArgument("index " + std::to_string(previous) +
-                                     " is not known here yet (triad server \"" +
-                                     records_[Slot(AdmitterOf(previous, static_count_))].id +
-                                     "\" admits to it); try again once the triad has caught up");
-    }
+    if (free_in_my_share(previous)) index = previous;
     for (int candidate = first_dynamic_; index < 0 && candidate < kMaxServers; ++candidate) {
       if (free_in_my_share(candidate)) index = candidate;
     }
@@ -291,6 +314,9 @@ std::vector<std::string> Membership::FreeLongDownDynamicServers(int64_t now_unix
   if (!is_triad(self_index_)) return freed;
   for (int index = first_dynamic_; index < kMaxServers; ++index) {
     const protocol::ServerRecord& record = records_[Slot(index)];
+    // Only the admitter frees: a triad server that merely cannot reach the server
+    // (while its admitter can) must not take its index away, again and again.
+    if (AdmitterOf(index, static_count_) != self_index_) continue;
     if (record.id.empty() || record.alive || connected_.Contains(index)) continue;
     if (down_since_[Slot(index)] == 0) down_since_[Slot(index)] = now_unix_ms;
     if (now_unix_ms - down_since_[Slot(index)] < dynamic_timeout_ms_) continue;

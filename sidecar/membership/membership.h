@@ -91,11 +91,13 @@ class Membership {
   // free index of this server's share. InvalidArgument with the reason when the
   // request is refused (bad fields, an address in use by a live server, no free
   // index in the share, or a previous_index in another share that this server
-  // has never heard of: the admitter's word has not reached it yet). The daemon then reports the
-  // connection with OnPeerAuthenticated.
+  // has never heard of: the admitter's word has not reached it yet; or a server
+  // that is connected at other addresses: one id running on two machines). The daemon then reports
+  // the connection with OnPeerAuthenticated.
   Result<int> Admit(const protocol::JoinRequest& request, int64_t now_unix_ms);
-  // On a triad server: frees the index of every dynamic server seen down for
-  // dynamic_server_timeout; returns the ids freed.
+  // On a triad server: frees the indices of its share whose dynamic server it has
+  // seen down for dynamic_server_timeout; returns the ids freed. (Only the admitter
+  // frees, so an index whose admitter is down for good stays taken, shown down.)
   std::vector<std::string> FreeLongDownDynamicServers(int64_t now_unix_ms);
   // The identities of dynamic indices (tombstones included) that a triad server
   // keeps in its data dir, and puts back at its next start (all down).
