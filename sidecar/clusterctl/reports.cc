@@ -54,6 +54,13 @@ std::string AgeText(int64_t since_unix_ms, int64_t now_unix_ms) {
 }
 
 // The field as text, "-" when absent or null.
+// Whether `object[key]` is the boolean true (false for anything malformed).
+bool IsTrue(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return false;
+  const auto found = object.find(key);
+  return found != object.end() && found->is_boolean() && found->get<bool>();
+}
+
 std::string Text(const nlohmann::json& object, const char* key) {
   if (!object.is_object()) return "-";
   const auto found = object.find(key);
@@ -144,7 +151,8 @@ std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms)
     for (const nlohmann::json& row : servers) {
       const std::string heartbeat = Text(row, "heartbeat_age_ms");
       table.Add(
-          {Text(row, "index"), Text(row, "route"), Text(row, "role"), Text(row, "id"),
+          {Text(row, "index"), Text(row, "route"),
+           Text(row, "role") + (IsTrue(row, "dynamic") ? " (dynamic)" : ""), Text(row, "id"),
            Text(row, "state"), Text(row, "incarnation"), heartbeat == "-" ? "-" : heartbeat + "ms",
            Text(row, "state") == "down" ? "-"
                                         : AgeText(Number(row, "up_since_unix_ms"), now_unix_ms),

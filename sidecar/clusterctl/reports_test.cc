@@ -131,7 +131,10 @@ TEST(StatusTableTest, ShowsEveryServerWithHeartbeatAge) {
        "incarnation": 9, "heartbeat_age_ms": null, "up_since_unix_ms": 1000000,
        "http_address": "10.0.0.13:8080"},
       {"index": 1, "route": "B", "role": "triad", "id": "app-b", "state": "down",
-       "incarnation": 2, "http_address": "10.0.0.11:8080"}
+       "incarnation": 2, "http_address": "10.0.0.11:8080"},
+      {"index": 7, "route": "H", "role": "spoke", "dynamic": true, "id": "web-7", "state": "up",
+       "incarnation": 3, "heartbeat_age_ms": null, "up_since_unix_ms": 990000,
+       "http_address": "10.0.0.27:8080"}
     ]})");
   const std::string table = RenderStatusTable(status, 1'000'000);
   EXPECT_NE(table.find("cluster shop, as seen by app-d (index 3), generation 12"),
@@ -144,11 +147,14 @@ TEST(StatusTableTest, ShowsEveryServerWithHeartbeatAge) {
   EXPECT_NE(d.find("draining"), std::string::npos) << d;
   const std::string b = LineStartingWith(table, "1 ");
   EXPECT_NE(b.find("down"), std::string::npos) << b;
+  EXPECT_NE(LineStartingWith(table, "7 ").find("spoke (dynamic)"), std::string::npos) << table;
+  EXPECT_EQ(d.find("dynamic"), std::string::npos) << d;
 }
 
 TEST(StatusTableTest, MalformedJsonNeverThrows) {
   for (const char* text : {"null", "[]", "{\"servers\": 7}", "{\"servers\": [1, \"x\", null]}",
-                           "{\"server\": [], \"servers\": [{\"index\": \"zero\"}]}"}) {
+                           "{\"server\": [], \"servers\": [{\"index\": \"zero\"}]}",
+                           "{\"servers\": [{\"dynamic\": \"yes\"}]}"}) {
     EXPECT_NO_THROW(RenderStatusTable(nlohmann::json::parse(text), 0)) << text;
   }
 }
