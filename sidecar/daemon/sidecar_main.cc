@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -65,12 +66,31 @@ void KeepWatchdogFed(boost::asio::steady_timer& timer, std::chrono::microseconds
   });
 }
 
+constexpr const char* kLogPattern = "%Y-%m-%d %H:%M:%S.%e %^%l%$ %v";
+
+// Sends the log to `path` (appending), replacing the current logger only once the
+// file is open: after logrotate moved the old file away, SIGHUP lands here.
+cb::Status OpenLogFile(const std::string& path) {
+  try {
+    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
+    auto logger = std::make_shared<spdlog::logger>("cluster-sidecar", std::move(sink));
+    logger->set_pattern(kLogPattern);
+    logger->set_level(spdlog::get_level());
+    logger->flush_on(spdlog::level::trace);  // a few lines a minute: lose none in a crash
+    spdlog::set_default_logger(std::move(logger));
+    return cb::Status::Ok();
+  } catch (const spdlog::spdlog_ex& error) {
+    return cb::Status::IoError("log file " + path + ": " + error.what());
+  }
+}
+
 // What the command line says about this server.
 struct CommandLine {
   std::string config_path;
   std::string server_id;
   std::string view_path;
   bool verbose = false;
+  std::string log_file;
   bool join = false;
   std::string cluster_address;
   std::string http_address;
@@ -131,6 +151,8 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--view-file", line.view_path, "where to publish the view (overrides the file)");
   app.add_flag("--verbose", line.verbose, "log connection attempts too");
+  app.add_option("--log-file", line.log_file,
+                 "append the log to this file instead of stderr; SIGHUP reopens it (logrotate)");
   CLI::Option* join =
       app.add_flag("--join", line.join,
                    "a dynamic server, not in the cluster file: the triad admits it at runtime");
@@ -156,7 +178,12 @@ int main(int argc, char** argv) {
     return StartupError("--join needs --cluster-address and --http-address");
   }
 
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  if (!line.log_file.empty()) {
+    if (cb::Status opened = OpenLogFile(line.log_file); !opened.ok()) {
+      return StartupError(opened.message());
+    }
+  }
+  spdlog::set_pattern(kLogPattern);
   if (line.verbose) spdlog::set_level(spdlog::level::debug);
 
   cb::Result<cb::ClusterConfig> config = cb::LoadClusterConfig(line.config_path);
@@ -217,7 +244,13 @@ int main(int argc, char** argv) {
       [&](const boost::system::error_code& error, int number) {
         if (error) return;
         if (number == SIGHUP) {
-          spdlog::info("SIGHUP: nothing to reopen, the log goes to stderr");
+          if (line.log_file.empty()) {
+            spdlog::info("SIGHUP: nothing to reopen, the log goes to stderr");
+          } else if (cb::Status reopened = OpenLogFile(line.log_file); reopened.ok()) {
+            spdlog::info("SIGHUP: log file reopened");
+          } else {
+            spdlog::error("SIGHUP: {}; still logging to the old file", reopened.message());
+          }
           signals.async_wait(on_signal);
           return;
         }

@@ -240,6 +240,29 @@ class RobustnessTest(ClusterTestCase):
         c.wait_states({s.id: "up" for s in c.servers})
         self.assertIn("cluster_connection_resets_total", target.metrics())
 
+    def test_sighup_reopens_the_log_file(self):
+        c = self.make_cluster(1)
+        s0 = c.servers[0]
+        log_file = os.path.join(c.dir, "sidecar.log")
+        s0.start(extra_args=["--log-file", log_file]).wait_ready()
+
+        def contents(path):
+            with open(path) as f:
+                return f.read()
+        wait_for(lambda: "listening on" in contents(log_file), 5, "the log in the file")
+        rotated = log_file + ".1"
+        os.rename(log_file, rotated)  # what logrotate does
+        s0.signal(signal.SIGHUP)
+        wait_for(lambda: "log file reopened" in contents(log_file), 5, "a new log file")
+        self.assertNotIn("log file reopened", contents(rotated))
+        self.assertIsNone(s0.process.poll())
+        # An unusable log file is a startup error like any other.
+        bad = subprocess.run([os.environ.get("CLUSTER_SIDECAR", "cluster-sidecar"), "--config",
+                              c.config_path, "--server", "s0", "--log-file", c.dir],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("log file", bad.stderr)
+
     def test_a_connection_that_never_authenticates_is_closed(self):
         c = self.make_cluster(1).start_all()
         with socket.create_connection(("127.0.0.1", c.servers[0].cluster_port), timeout=10) as s:
