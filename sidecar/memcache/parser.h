@@ -1,0 +1,188 @@
+// The memcached text protocol, request side: an incremental parser that turns the
+// bytes a client sends into whole requests, or into the error memcached 1.6 would
+// answer. Pure: no sockets, no store.
+//
+// Commands: get, gets, gat, gats (several keys), set, add, replace, append,
+// prepend, cas, delete, touch, incr, decr, flush_all, version, stats, verbosity
+// and quit, with "noreply" where memcached accepts it. Everything else (meta
+// commands, binary protocol, upper case) is an unknown command: "ERROR".
+//
+// Lines end with "\n", optionally preceded by "\r"; tokens are separated by
+// spaces (runs of spaces count as one). A key is 1..250 bytes without control
+// characters (0x00-0x1f, 0x7f); other bytes, UTF-8 included, are allowed. Keys are
+// passed on as the client sent them; splitting off a "<cache>:" prefix is
+// commands.h's SplitKey.
+//
+// flush_all is extended to flush one named cache:
+//   flush_all [<cache>] [<delay>] [noreply]
+// With one argument, an integer is a delay (memcached's form) and anything else
+// a cache name; with two, the first is the cache name (so a cache named with
+// digits only is flushed with "flush_all 123 0") and the second the delay. No
+// cache name means cache "default".
+//
+// Bounded memory: a command line longer than `max_line_bytes` (without its
+// "\r\n") is answered "CLIENT_ERROR line too long" and closes the connection, as
+// soon as the excess arrives, without waiting for its end. Lines of get, gets,
+// gat and gats, which carry many keys, may be up to `max_retrieval_line_bytes`.
+// A data block is buffered only up to `max_value_bytes`; a longer one is read and
+// thrown away as it arrives (memcached's "swallow") and its request is yielded
+// with `value_too_large` set. So the parser never holds more than
+// max(max_retrieval_line_bytes + 1, max_value_bytes + 2) bytes between calls.
+//
+// Errors follow memcached 1.6 (the exact reply line is in ProtocolError::reply).
+// Where memcached would go on reading a stream it can no longer follow, the
+// parser closes instead:
+//  - a storage command whose data length is missing, not a number, negative or
+//    over 2^31-3 bytes: memcached answers and then reads the data block as
+//    commands; the parser answers the same line and closes the connection;
+//  - a data block not followed by "\r\n" ("CLIENT_ERROR bad data chunk"): a
+//    client that miscounted its bytes (characters for bytes, say) would have the
+//    rest of its value run as commands; the parser closes the connection;
+//  - an overlong line: memcached closes silently; the parser answers
+//    "CLIENT_ERROR line too long" first.
+// A storage command whose length is valid but whose key, flags, exptime or cas
+// unique is not gets its error after its data block has been swallowed (as
+// memcached 1.6.40 and later do), so the connection stays in step.
+//
+// "noreply" suppresses every reply memcached would suppress: it is recognised,
+// as memcached does, as the last token of a storage, delete, incr, decr, touch,
+// flush_all or verbosity line, and then also silences that line's CLIENT_ERROR
+// (but not an "ERROR" for a wrong number of tokens, nor an error that closes the
+// connection: those are always sent).
+//
+// An unknown command whose last token starts with "HTTP/" (a web browser or
+// HTTP client on the wrong port) closes the connection without a reply, as
+// memcached does.
+//
+// After "quit" or an error that closes, the parser ignores every later byte.
+//
+// Thread-safety: RequestParser is not thread-safe (one per connection).
+#ifndef CLUSTER_BALANCE_SIDECAR_MEMCACHE_PARSER_H_
+#define CLUSTER_BALANCE_SIDECAR_MEMCACHE_PARSER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace cb::memcache {
+
+inline constexpr std::size_t kMaxKeyBytes = 250;
+// memcached's largest data block: a length must fit a 32-bit int with its "\r\n".
+inline constexpr uint64_t kMaxDeclaredBytes = 2147483647 - 2;
+
+enum class Command {
+  kGet,
+  kGets,
+  kGat,
+  kGats,
+  kSet,
+  kAdd,
+  kReplace,
+  kAppend,
+  kPrepend,
+  kCas,
+  kDelete,
+  kTouch,
+  kIncr,
+  kDecr,
+  kFlushAll,
+  kVersion,
+  kStats,
+  kVerbosity,
+  kQuit,
+};
+
+// The command's name as sent on the wire ("get", "flush_all", ...).
+std::string_view CommandName(Command command);
+
+// One whole request. Fields a command does not use keep their defaults.
+struct Request {
+  Command command = Command::kGet;
+  // get/gets: one or more keys; gat/gats: zero or more; set ... decr, touch:
+  // exactly one; stats: its arguments ("stats slabs" -> {"slabs"}); else empty.
+  // Every key is valid (1..kMaxKeyBytes, no control character).
+  std::vector<std::string> keys;
+  uint32_t flags = 0;       // storage commands: the client flags
+  int64_t exptime = 0;      // storage commands, touch, gat, gats: as sent
+  uint64_t bytes = 0;       // storage commands: the declared data length
+  std::string data;         // storage commands: the value, without its "\r\n"
+  uint64_t cas_unique = 0;  // cas
+  uint64_t delta = 0;       // incr, decr
+  uint32_t verbosity = 0;   // verbosity
+  bool noreply = false;
+  // Storage commands: the data block was longer than max_value_bytes and was
+  // thrown away (`data` is empty); the answer is memcached's
+  // "SERVER_ERROR object too large for cache" (commands.h Execute gives it).
+  bool value_too_large = false;
+  // flush_all: the cache to flush ("default" when none is named) and the delay
+  // as sent (an exptime: seconds, or a unix time beyond 30 days), if any.
+  std::string cache;
+  std::optional<int64_t> delay;
+
+  bool operator==(const Request&) const = default;
+};
+
+// What to do about input that is not a request.
+struct ProtocolError {
+  std::string reply;   // the bytes to send, "\r\n" included; empty under noreply
+  bool close = false;  // close the connection once `reply` is sent
+
+  bool operator==(const ProtocolError&) const = default;
+};
+
+using ParseResult = std::variant<Request, ProtocolError>;
+
+struct ParserLimits {
+  std::size_t max_line_bytes = 2048;
+  std::size_t max_retrieval_line_bytes = 64 * 1024;  // raised to max_line_bytes if lower
+  // The largest data block kept; set it to the largest cache's max entry size
+  // (plus any slack). Commands check each cache's own limit.
+  std::size_t max_value_bytes = 1024 * 1024;
+};
+
+class RequestParser {
+ public:
+  explicit RequestParser(ParserLimits limits = {});
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Takes the next bytes of the stream, in any pieces: the results depend only on
+  // the concatenation of everything fed, never on how it was split. Returns, in
+  // order, every request and error these bytes complete (a storage command
+  // completes when its data block, or the swallowing of it, does).
+  std::vector<ParseResult> Feed(std::string_view bytes);
+
+  // Bytes held for an unfinished line or data block.
+  std::size_t buffered_bytes() const { return line_.size() + pending_.data.size(); }
+
+  // After quit or an error that closes: later bytes are ignored.
+  bool closed() const { return state_ == State::kClosed; }
+
+ private:
+  enum class State { kLine, kData, kSwallow, kClosed };
+
+  // Whether a line whose first bytes are `head` and whose length (without
+  // "\r\n") is at least `length` is over the limit.
+  bool TooLong(std::string_view head, std::size_t length) const;
+  void ParseLine(std::string_view line, std::vector<ParseResult>& out);
+  void ParseStorage(Command command, const std::vector<std::string_view>& tokens,
+                    std::vector<ParseResult>& out);
+  void FinishData(std::vector<ParseResult>& out);
+  void FinishSwallow(std::vector<ParseResult>& out);
+  void Fail(std::string reply, std::vector<ParseResult>& out);
+
+  ParserLimits limits_;
+  State state_ = State::kLine;
+  std::string line_;        // an unfinished line, without its "\n"
+  Request pending_;         // the storage request whose data block is being read
+  uint64_t remaining_ = 0;  // bytes of the data block (with its "\r\n") still due
+  std::optional<ProtocolError> swallowed_error_;  // answered once the swallow ends
+};
+
+}  // namespace cb::memcache
+
+#endif  // CLUSTER_BALANCE_SIDECAR_MEMCACHE_PARSER_H_
