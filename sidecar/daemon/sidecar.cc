@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "shared/config_digest.h"
@@ -79,11 +80,16 @@ Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
     sidecar->membership_.RestoreDynamicIdentities(*dynamic, NowUnixMs());
     sidecar->saved_identity_generation_ = sidecar->membership_.identity_generation();
   }
+  if (Status opened = sidecar->OpenStore(); !opened.ok()) {
+    sidecar->stopped_ = true;
+    return opened;
+  }
   if (Status bound = sidecar->Bind(); !bound.ok()) {
     sidecar->stopped_ = true;  // nothing ran: nothing to leave
     return bound;
   }
   sidecar->Publish(true);
+  sidecar->cache_->Start();
   sidecar->StartDialers();
   sidecar->OnHeartbeatTimer();
   return sidecar;
@@ -96,6 +102,22 @@ Sidecar::Sidecar(boost::asio::io_context& io, SidecarOptions options)
       heartbeat_timer_(io) {}
 
 Sidecar::~Sidecar() { Stop(); }
+
+Status Sidecar::OpenStore() {
+  cache::CacheNodeOptions options;
+  options.self_index = options_.self.index;
+  if (membership_.is_triad(options_.self.index)) {
+    // Only the triad stores; spokes ask it.
+    Result<std::unique_ptr<store::RecordStore>> opened =
+        store::RecordStore::Open(options_.data_dir + "/store");
+    if (!opened.ok()) return Status::IoError("store: " + opened.status().message());
+    store_ = std::move(opened).value();
+    options.store = store_.get();
+  }
+  cache::PeerLink& link = *this;
+  cache_ = std::make_unique<cache::CacheNode>(io_, options_.config, options, link, NowUnixMs);
+  return Status::Ok();
+}
 
 Status Sidecar::Bind() {
   const ServerConfig& self = options_.self;
@@ -122,10 +144,22 @@ Status Sidecar::Bind() {
       admin::AdminServer::Start(io_, self.node.admin_listen, std::move(handlers));
   if (!admin.ok()) return admin.status();
   admin_ = std::move(admin).value();
-  spdlog::info("{} (index {}, {}) listening on {}, admin on {}, view {}", self.id, self.index,
+
+  memcache::MemcacheServerOptions memcache_options;
+  uint64_t largest_entry = 0;
+  for (const CacheConfig& cache : options_.config.caches) {
+    largest_entry = std::max(largest_entry, cache.max_entry_bytes);
+  }
+  memcache_options.parser_limits.max_value_bytes = static_cast<std::size_t>(largest_entry);
+  Result<std::unique_ptr<memcache::MemcacheServer>> memcache =
+      memcache::MemcacheServer::Start(io_, self.node.memcached_listen, *cache_, memcache_options);
+  if (!memcache.ok()) return memcache.status();
+  memcache_ = std::move(memcache).value();
+  spdlog::info("{} (index {}, {}) listening on {}, admin on {}, memcached on {}, view {}", self.id,
+               self.index,
                self.is_triad() ? "triad" : (options_.dynamic ? "dynamic spoke" : "spoke"),
                self.cluster_address.ToString(), self.node.admin_listen.ToString(),
-               options_.view_path);
+               self.node.memcached_listen.ToString(), options_.view_path);
   return Status::Ok();
 }
 
@@ -273,6 +307,7 @@ void Sidecar::BindPeer(const std::shared_ptr<Session>& session, int index) {
     // The peer restarted or reconnected: the new connection replaces the old.
     old->index = -1;
     old->connection->Close(Status::Ok());
+    cache_->OnPeerDown(index);  // what was asked on the old one is answered no more
   }
   session->index = index;
   peers_[static_cast<std::size_t>(index)] = session;
@@ -289,7 +324,8 @@ void Sidecar::BindPeer(const std::shared_ptr<Session>& session, int index) {
     (void)session->connection->Send(membership_.FullUpdate());
   }
   const bool changed = membership_.OnPeerAuthenticated(index, peer.incarnation, NowUnixMs());
-  (void)session->connection->Send(membership_.MakeHeartbeat(NowUnixMs()));
+  (void)session->connection->Send(MakeHeartbeat(NowUnixMs()));
+  cache_->OnPeerUp(index);
   if (membership_.is_triad(options_.self.index)) {
     (void)session->connection->Send(membership_.FullUpdate());
   }
@@ -401,6 +437,7 @@ void Sidecar::DropDisplacedPeers() {
         (membership_.Known(index) ? "\"" + membership_.record(index).id + "\"" : "nobody (freed)");
     peers_[static_cast<std::size_t>(index)].reset();
     session->index = -1;
+    cache_->OnPeerDown(index);
     (void)session->connection->Send(protocol::Refusal{problem});
     Refuse(session, problem);
   }
@@ -429,6 +466,7 @@ void Sidecar::OnSessionClosed(const std::shared_ptr<Session>& session, const Sta
   if (!why.ok()) ++counters_.connection_resets;
   spdlog::info("lost {} (index {}): {}", membership_.record(index).id, index,
                why.ok() ? "closed" : why.message());
+  cache_->OnPeerDown(index);
   Publish(membership_.OnPeerClosed(index, NowUnixMs()));
 }
 
@@ -436,6 +474,7 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
   const int64_t now = NowUnixMs();
   if (const auto* heartbeat = std::get_if<protocol::Heartbeat>(&message)) {
     ++counters_.heartbeats_received;
+    cache_->OnPeerStoreReady(index, heartbeat->store_ready);
     Publish(membership_.OnHeartbeat(index, *heartbeat, now));
   } else if (const auto* update = std::get_if<protocol::ViewUpdate>(&message)) {
     const bool changed = membership_.OnViewUpdate(index, *update, now);
@@ -447,6 +486,15 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
       spdlog::warn("drain/enable of {} from {}: {}", request->server_id,
                    membership_.record(index).id, applied.message());
     }
+  } else if (std::holds_alternative<protocol::CacheOp>(message) ||
+             std::holds_alternative<protocol::CacheOpReply>(message) ||
+             std::holds_alternative<protocol::Replicate>(message) ||
+             std::holds_alternative<protocol::ReplicateAck>(message) ||
+             std::holds_alternative<protocol::DigestRequest>(message) ||
+             std::holds_alternative<protocol::DigestReply>(message) ||
+             std::holds_alternative<protocol::BucketRequest>(message) ||
+             std::holds_alternative<protocol::BucketRecords>(message)) {
+    cache_->OnPeerMessage(index, message);
   } else if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
     // E.g. our dynamic index went to another server: its reason, then we reconnect
     // and claim it again.
@@ -464,6 +512,18 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
                  why);
     peers_[static_cast<std::size_t>(index)]->connection->Close(Status::InvalidArgument(why));
   }
+}
+
+protocol::Heartbeat Sidecar::MakeHeartbeat(int64_t now_unix_ms) const {
+  protocol::Heartbeat heartbeat = membership_.MakeHeartbeat(now_unix_ms);
+  heartbeat.store_ready = cache_->store_ready();
+  return heartbeat;
+}
+
+bool Sidecar::Send(int index, const protocol::Message& message) {
+  if (index < 0 || index >= kMaxServers) return false;
+  const auto& peer = peers_[static_cast<std::size_t>(index)];
+  return peer && peer->connection->Send(message).ok();
 }
 
 Status Sidecar::SetDraining(const std::string& server_id, bool draining) {
@@ -492,7 +552,7 @@ Status Sidecar::SetDraining(const std::string& server_id, bool draining) {
 void Sidecar::OnHeartbeatTimer() {
   if (stopped_) return;
   const int64_t now = NowUnixMs();
-  const protocol::Heartbeat heartbeat = membership_.MakeHeartbeat(now);
+  const protocol::Heartbeat heartbeat = MakeHeartbeat(now);
   for (const auto& peer : peers_) {
     if (peer && peer->connection->Send(heartbeat).ok()) ++counters_.heartbeats_sent;
   }
@@ -505,6 +565,7 @@ void Sidecar::OnHeartbeatTimer() {
       peer->connection->Close(Status::IoError("heartbeat timeout"));
       peer->index = -1;
       peer.reset();
+      cache_->OnPeerDown(index);
     }
   }
   // A peer that accepted the TCP connection but never finishes the handshake (a
@@ -555,6 +616,8 @@ void Sidecar::Stop() {
   for (auto& [index, dialer] : dialers_) dialer->Stop();
   if (listener_) listener_->Stop();
   if (admin_) admin_->Stop();
+  if (memcache_) memcache_->Stop();
+  cache_->Stop();
   for (const auto& session : std::vector<std::shared_ptr<Session>>(sessions_)) {
     session->connection->Close(Status::Ok());
   }

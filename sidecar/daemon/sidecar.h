@@ -34,7 +34,10 @@
 #include "sidecar/admin/admin_server.h"
 #include "sidecar/auth/cluster_key.h"
 #include "sidecar/auth/handshake.h"
+#include "sidecar/cache/cache_node.h"
 #include "sidecar/membership/membership.h"
+#include "sidecar/memcache/memcache_server.h"
+#include "sidecar/store/record_store.h"
 #include "sidecar/transport/connection.h"
 #include "sidecar/transport/listener.h"
 #include "sidecar/transport/peer_dialer.h"
@@ -58,7 +61,7 @@ struct SidecarOptions {
   std::function<void(int new_index)> on_index_moved;
 };
 
-class Sidecar {
+class Sidecar : private cache::PeerLink {
  public:
   // Binds the cluster and admin ports and opens the view file; an error (one line,
   // naming the address or path) when any of them fails. Nothing is dialed before
@@ -84,7 +87,12 @@ class Sidecar {
   struct Session;
 
   Sidecar(boost::asio::io_context& io, SidecarOptions options);
+  // Triad servers: opens the store in the data dir. Every server: the cache node.
+  Status OpenStore();
   Status Bind();
+  // cache::PeerLink.
+  bool Send(int index, const protocol::Message& message) override;
+  protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
   void StartDialers();
   void OnConnection(std::shared_ptr<transport::Connection> connection, auth::Handshake::Role role,
                     int expected_index);
@@ -118,6 +126,9 @@ class Sidecar {
   std::unique_ptr<ViewWriter> view_writer_;
   std::unique_ptr<transport::Listener> listener_;
   std::unique_ptr<admin::AdminServer> admin_;
+  std::unique_ptr<store::RecordStore> store_;  // triad servers only
+  std::unique_ptr<cache::CacheNode> cache_;
+  std::unique_ptr<memcache::MemcacheServer> memcache_;
   std::map<int, std::unique_ptr<transport::PeerDialer>> dialers_;
   std::vector<std::shared_ptr<Session>> sessions_;             // every open connection
   std::array<std::shared_ptr<Session>, kMaxServers> peers_{};  // authenticated, by index

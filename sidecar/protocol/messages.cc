@@ -8,8 +8,9 @@ namespace cb::protocol {
 namespace {
 
 constexpr std::array<std::string_view, std::variant_size_v<Message>> kNames = {
-    "Hello",     "HelloReply", "Proof",        "Welcome",     "Refusal",
-    "Heartbeat", "ViewUpdate", "StateRequest", "JoinRequest", "JoinReply"};
+    "Hello",      "HelloReply",   "Proof",         "Welcome",     "Refusal",       "Heartbeat",
+    "ViewUpdate", "StateRequest", "JoinRequest",   "JoinReply",   "CacheOp",       "CacheOpReply",
+    "Replicate",  "ReplicateAck", "DigestRequest", "DigestReply", "BucketRequest", "BucketRecords"};
 
 // Decodes the body as alternative `I` of Message when `type` is I, recursing
 // through the alternatives.

@@ -23,7 +23,7 @@
 
 namespace cb::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -103,7 +103,10 @@ struct Heartbeat {
   uint64_t incarnation = 0;
   uint64_t view_generation = 0;
   int64_t sent_unix_ms = 0;
-  MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms)
+  // A triad server's store has caught up with the other live triad servers, so it
+  // may own keys (cache/cache_node.h).
+  bool store_ready = false;
+  MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms, store_ready)
 };
 
 struct ViewUpdate {
@@ -138,8 +141,88 @@ struct JoinReply {
   MSGPACK_DEFINE(index, reason)
 };
 
-using Message = std::variant<Hello, HelloReply, Proof, Welcome, Refusal, Heartbeat, ViewUpdate,
-                             StateRequest, JoinRequest, JoinReply>;
+// --- The store (cache/cache_node.h). Records travel as store/record_codec.h bytes.
+
+// One key-level memcached request (a get of one key included), sent by the
+// server a client asked to the key's owner among the ready triad servers.
+struct CacheOp {
+  uint64_t id = 0;  // the sender's, echoed in the reply
+  std::string cache;
+  std::string key;       // without the cache prefix
+  uint32_t command = 0;  // memcache::Command
+  uint32_t flags = 0;
+  int64_t exptime = 0;
+  std::string data;
+  uint64_t cas_unique = 0;
+  uint64_t delta = 0;
+  bool value_too_large = false;
+  // A get from a sender that holds this version already: the owner answers
+  // `unchanged` instead of the bytes.
+  uint64_t known_clock = 0;
+  uint32_t known_server = 0;
+  MSGPACK_DEFINE(id, cache, key, command, flags, exptime, data, cas_unique, delta, value_too_large,
+                 known_clock, known_server)
+};
+
+struct CacheOpReply {
+  uint64_t id = 0;
+  std::string reply;       // the memcached reply line of a key-level command
+  bool found = false;      // get: the key has a value
+  bool unchanged = false;  // get: it is the version the sender knows
+  std::string record;      // get, gat: the record, when found and not unchanged
+  MSGPACK_DEFINE(id, reply, found, unchanged, record)
+};
+
+// The owner's write (or a flush) to another triad server: applied (highest
+// version wins) and synced to disk before the ack.
+struct Replicate {
+  uint64_t id = 0;
+  std::string cache;
+  std::string key;
+  std::string record;
+  bool flush = false;  // flush every record of `cache` older than the record's version
+  MSGPACK_DEFINE(id, cache, key, record, flush)
+};
+
+struct ReplicateAck {
+  uint64_t id = 0;
+  bool ok = false;  // false: the write could not be stored (the reason is logged there)
+  MSGPACK_DEFINE(id, ok)
+};
+
+// Anti-entropy (cache/catch_up.h): a triad server that starts, or finds a peer
+// again, compares per-bucket digests and asks for the buckets that differ.
+struct DigestRequest {
+  std::string cache;
+  MSGPACK_DEFINE(cache)
+};
+
+struct DigestReply {
+  std::string cache;
+  std::vector<std::string> caches;  // every cache the sender has, to ask about next
+  std::vector<uint64_t> digests;    // one per bucket
+  MSGPACK_DEFINE(cache, caches, digests)
+};
+
+struct BucketRequest {
+  std::string cache;
+  uint32_t bucket = 0;
+  MSGPACK_DEFINE(cache, bucket)
+};
+
+struct BucketRecords {
+  std::string cache;
+  uint32_t bucket = 0;
+  std::vector<std::string> keys;
+  std::vector<std::string> records;
+  bool last = true;  // a large bucket comes in several messages
+  MSGPACK_DEFINE(cache, bucket, keys, records, last)
+};
+
+using Message =
+    std::variant<Hello, HelloReply, Proof, Welcome, Refusal, Heartbeat, ViewUpdate, StateRequest,
+                 JoinRequest, JoinReply, CacheOp, CacheOpReply, Replicate, ReplicateAck,
+                 DigestRequest, DigestReply, BucketRequest, BucketRecords>;
 
 // The message's name for log lines ("Hello", "Heartbeat", ...).
 std::string_view MessageName(const Message& message);

@@ -1,0 +1,752 @@
+#include "sidecar/cache/cache_node.h"
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "shared/rendezvous.h"
+#include "sidecar/store/record_codec.h"
+
+namespace cb::cache {
+namespace {
+
+constexpr const char* kVersionReply = "VERSION cluster-balance-0.4\r\n";
+constexpr std::size_t kMaxBucketMessageBytes = 4 * 1024 * 1024;
+constexpr int64_t kThirtyDaysSeconds = 30 * 24 * 3600;
+
+std::string ServerError(std::string_view why) {
+  return "SERVER_ERROR " + std::string(why) + "\r\n";
+}
+
+bool IsRead(memcache::Command command) {
+  return command == memcache::Command::kGet || command == memcache::Command::kGets;
+}
+
+bool IsRetrieval(memcache::Command command) {
+  return IsRead(command) || command == memcache::Command::kGat ||
+         command == memcache::Command::kGats;
+}
+
+std::string SpokeKey(std::string_view cache, std::string_view key) {
+  std::string joined(cache);
+  joined += '\0';
+  joined += key;
+  return joined;
+}
+
+}  // namespace
+
+CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
+                     CacheNodeOptions options, PeerLink& link, Clock now)
+    : io_(io),
+      config_(config),
+      options_(options),
+      link_(link),
+      now_(std::move(now)),
+      clock_(static_cast<uint32_t>(options.self_index)),
+      alone_timer_(io),
+      sweep_timer_(io) {}
+
+CacheNode::~CacheNode() { Stop(); }
+
+void CacheNode::Start() {
+  started_unix_ms_ = static_cast<uint64_t>(now_());
+  if (!is_triad()) return;
+  const bool alone_by_config = config_.servers.size() == 1;
+  if (alone_by_config) {
+    ready_ = true;
+  } else {
+    // No triad peer within the heartbeat timeout: the others are down, and this
+    // server carries on alone with what it has.
+    alone_timer_.expires_after(config_.heartbeat_timeout);
+    alone_timer_.async_wait([this](const boost::system::error_code& error) {
+      if (error || stopped_ || ready_ || !pulls_outstanding_.empty()) return;
+      ready_ = true;
+      spdlog::info("store ready: no other triad server answered within {} ms",
+                   config_.heartbeat_timeout.count());
+    });
+  }
+  OnSweepTimer();
+}
+
+void CacheNode::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  alone_timer_.cancel();
+  sweep_timer_.cancel();
+  std::map<uint64_t, Forwarded> forwarded = std::move(forwarded_);
+  std::map<uint64_t, Replication> replications = std::move(replications_);
+  for (auto& [id, pending] : forwarded) {
+    pending.done(protocol::CacheOpReply{id, ServerError("sidecar stopping"), false, false, ""});
+  }
+  for (auto& [id, pending] : replications) pending.done(false);
+}
+
+const CacheConfig* CacheNode::FindCache(std::string_view name) const {
+  return config_.FindCache(name);
+}
+
+memcache::CacheLimits CacheNode::LimitsOf(std::string_view cache) const {
+  memcache::CacheLimits limits;
+  if (const CacheConfig* found = FindCache(cache)) limits.max_entry_bytes = found->max_entry_bytes;
+  return limits;
+}
+
+ServerSet CacheNode::ReadyTriad() const {
+  ServerSet ready = peers_ready_ & connected_ & ServerSet::Triad();
+  if (is_triad() && ready_) ready.Add(options_.self_index);
+  return ready;
+}
+
+void CacheNode::Handle(memcache::Request request, Done done) {
+  using memcache::Command;
+  if (stopped_) {
+    done(ServerError("sidecar stopping"));
+    return;
+  }
+  const auto is_cache = [this](std::string_view name) { return FindCache(name) != nullptr; };
+  switch (request.command) {
+    case Command::kVersion:
+      done(kVersionReply);
+      return;
+    case Command::kVerbosity:
+      done(request.noreply ? "" : "OK\r\n");
+      return;
+    case Command::kStats:
+      done(StatsReply());
+      return;
+    case Command::kQuit:
+      done("");
+      return;
+    case Command::kFlushAll: {
+      if (!is_cache(request.cache)) {
+        done(request.noreply ? "" : "CLIENT_ERROR no such cache\r\n");
+        return;
+      }
+      int64_t delay_s = request.delay.value_or(0);
+      if (delay_s > kThirtyDaysSeconds) delay_s -= now_() / 1000;  // an absolute unix time
+      if (delay_s <= 0) {
+        const bool noreply = request.noreply;
+        Flush(request.cache, [done, noreply](std::string reply) {
+          done(noreply ? std::string() : std::move(reply));
+        });
+        return;
+      }
+      // memcached answers a delayed flush at once.
+      auto timer = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::seconds(delay_s));
+      timer->async_wait([this, timer, cache = request.cache](const boost::system::error_code& e) {
+        if (!e && !stopped_) Flush(cache, [](const std::string&) {});
+      });
+      done(request.noreply ? "" : "OK\r\n");
+      return;
+    }
+    default:
+      break;
+  }
+
+  if (IsRetrieval(request.command)) {
+    struct Gather {
+      std::vector<std::string> keys;
+      std::vector<std::optional<store::Record>> records;
+      std::string error;
+      std::size_t remaining = 0;
+      bool with_cas = false;
+      Done done;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->keys = std::move(request.keys);
+    gather->records.resize(gather->keys.size());
+    gather->remaining = gather->keys.size();
+    gather->with_cas = request.command == Command::kGets || request.command == Command::kGats;
+    gather->done = std::move(done);
+    if (gather->remaining == 0) {
+      gather->done("END\r\n");
+      return;
+    }
+    for (std::size_t i = 0; i < gather->keys.size(); ++i) {
+      const memcache::KeyTarget target = memcache::SplitKey(gather->keys[i], is_cache);
+      protocol::CacheOp op;
+      op.cache = std::string(target.cache);
+      op.key = std::string(target.key);
+      op.command = static_cast<uint32_t>(request.command);
+      op.exptime = request.exptime;
+      Run(std::move(op), [gather, i](const protocol::CacheOpReply& reply) {
+        if (reply.reply.starts_with("SERVER_ERROR")) {
+          gather->error = reply.reply;
+        } else if (reply.found) {
+          Result<store::Record> record = store::DecodeRecord(reply.record);
+          if (record.ok()) gather->records[i] = std::move(record).value();
+        }
+        if (--gather->remaining > 0) return;
+        if (!gather->error.empty()) {
+          gather->done(gather->error);
+          return;
+        }
+        std::vector<memcache::ValueHit> hits;
+        for (std::size_t k = 0; k < gather->keys.size(); ++k) {
+          hits.push_back({gather->keys[k], gather->records[k] ? &*gather->records[k] : nullptr});
+        }
+        gather->done(memcache::ValueLines(hits, gather->with_cas));
+      });
+    }
+    return;
+  }
+
+  // A key-level command: exactly one key.
+  if (request.keys.size() != 1) {
+    done("ERROR\r\n");
+    return;
+  }
+  const memcache::KeyTarget target = memcache::SplitKey(request.keys[0], is_cache);
+  protocol::CacheOp op;
+  op.cache = std::string(target.cache);
+  op.key = std::string(target.key);
+  op.command = static_cast<uint32_t>(request.command);
+  op.flags = request.flags;
+  op.exptime = request.exptime;
+  op.data = std::move(request.data);
+  op.cas_unique = request.cas_unique;
+  op.delta = request.delta;
+  op.value_too_large = request.value_too_large;
+  const bool noreply = request.noreply;
+  Run(std::move(op), [done = std::move(done), noreply](const protocol::CacheOpReply& reply) {
+    done(noreply ? std::string() : reply.reply);
+  });
+}
+
+void CacheNode::Run(protocol::CacheOp op, OpDone done) {
+  const int owner = OwnerAmongLiveTriad(SpokeKey(op.cache, op.key), ReadyTriad());
+  if (owner < 0) {
+    ++stats_.failed;
+    done(protocol::CacheOpReply{op.id, ServerError("no triad server is ready"), false, false, ""});
+    return;
+  }
+  if (owner == options_.self_index) {
+    RunAsOwner(op, std::move(done));
+    return;
+  }
+  const auto command = static_cast<memcache::Command>(op.command);
+  std::optional<store::Record> known;
+  const std::string spoke_key = SpokeKey(op.cache, op.key);
+  if (!is_triad() && IsRead(command)) {
+    if (const store::Record* cached = SpokeLookup(spoke_key)) {
+      known = *cached;
+      op.known_clock = cached->version.clock;
+      op.known_server = cached->version.server;
+    }
+  }
+  op.id = next_id_++;
+  const uint64_t id = op.id;
+  if (!link_.Send(owner, op)) {
+    ++stats_.failed;
+    done(protocol::CacheOpReply{id, ServerError("owner unreachable"), false, false, ""});
+    return;
+  }
+  ++stats_.forwarded;
+  forwarded_[id] = Forwarded{
+      owner, [this, done = std::move(done), known = std::move(known), spoke_key,
+              command](const protocol::CacheOpReply& reply) {
+        if (is_triad()) {
+          done(reply);
+          return;
+        }
+        if (!IsRead(command) || reply.reply.starts_with("SERVER_ERROR")) {
+          SpokeForget(spoke_key);
+          done(reply);
+          return;
+        }
+        if (reply.unchanged && known) {
+          ++stats_.spoke_cache_validated;
+          SpokeRemember(spoke_key, *known);
+          protocol::CacheOpReply full = reply;
+          full.found = true;
+          full.unchanged = false;
+          full.record = store::EncodeRecord(*known);
+          done(full);
+          return;
+        }
+        if (reply.found) {
+          if (Result<store::Record> record = store::DecodeRecord(reply.record); record.ok()) {
+            SpokeRemember(spoke_key, *record);
+          }
+        } else {
+          SpokeForget(spoke_key);
+        }
+        done(reply);
+      }};
+}
+
+void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
+  using memcache::Command;
+  protocol::CacheOpReply reply;
+  reply.id = op.id;
+  if (op.command > static_cast<uint32_t>(Command::kQuit)) {
+    reply.reply = "ERROR\r\n";
+    done(reply);
+    return;
+  }
+  const auto command = static_cast<Command>(op.command);
+  if (command == Command::kFlushAll) {
+    FlushAsTriad(op.cache, [done, reply](bool ok) mutable {
+      reply.reply = ok ? "OK\r\n" : ServerError("a triad server could not flush");
+      done(reply);
+    });
+    return;
+  }
+  const int64_t now = now_();
+  Result<std::optional<store::Record>> current = options_.store->Get(op.cache, op.key);
+  if (!current.ok()) {
+    spdlog::error("store: {}", current.status().message());
+    ++stats_.failed;
+    reply.reply = ServerError("cannot read the record");
+    done(reply);
+    return;
+  }
+  memcache::Request request;
+  request.command = command;
+  request.keys = {op.key};
+  request.flags = op.flags;
+  request.exptime = op.exptime;
+  request.bytes = op.data.size();
+  request.data = op.data;
+  request.cas_unique = op.cas_unique;
+  request.delta = op.delta;
+  request.value_too_large = op.value_too_large;
+  const memcache::Outcome outcome = memcache::Execute(request, *current, now, LimitsOf(op.cache));
+  reply.reply = outcome.reply;
+
+  if (IsRead(command)) {
+    ++stats_.gets;
+    if (outcome.found) {
+      ++stats_.hits;
+      const store::Record& record = **current;
+      reply.found = true;
+      if (record.version.clock == op.known_clock && record.version.server == op.known_server) {
+        reply.unchanged = true;
+      } else {
+        reply.record = store::EncodeRecord(record);
+      }
+      RefreshIdle(op.cache, op.key, record, now);
+    } else {
+      ++stats_.misses;
+    }
+    done(reply);
+    return;
+  }
+  if (!outcome.write) {
+    done(reply);
+    return;
+  }
+  store::Record write = *outcome.write;
+  ApplyCachePolicy(op.cache, write, now);
+  write.version = clock_.Tick(now);
+  if (Result<bool> applied = options_.store->Apply(op.cache, op.key, write); !applied.ok()) {
+    spdlog::error("store: {}", applied.status().message());
+    ++stats_.failed;
+    reply.reply = ServerError("cannot store the record");
+    done(reply);
+    return;
+  }
+  ++stats_.writes;
+  if (outcome.found) {  // gat, gats: the touched record is shown
+    reply.found = true;
+    reply.record = store::EncodeRecord(write);
+  }
+  Replicate(op.cache, op.key, write, false, [this, done, reply](bool ok) mutable {
+    if (!ok) {
+      ++stats_.failed;
+      reply = protocol::CacheOpReply{reply.id, ServerError("a triad server could not store it"),
+                                     false, false, ""};
+    }
+    done(reply);
+  });
+}
+
+void CacheNode::ApplyCachePolicy(std::string_view cache, store::Record& record, int64_t now) const {
+  const CacheConfig* config = FindCache(cache);
+  if (config == nullptr || record.deleted) return;
+  const int64_t limit =
+      config->idle_timeout.count() > 0 ? config->idle_timeout.count() : config->ttl.count();
+  if (limit <= 0) return;
+  // The cache's timeout caps what the client asked for (0 = never).
+  if (record.expiry_unix_ms == 0 || record.expiry_unix_ms > now + limit) {
+    record.expiry_unix_ms = now + limit;
+  }
+}
+
+void CacheNode::RefreshIdle(const std::string& cache, const std::string& key,
+                            const store::Record& record, int64_t now) {
+  const CacheConfig* config = FindCache(cache);
+  if (config == nullptr || config->idle_timeout.count() <= 0 || record.expiry_unix_ms == 0) return;
+  const int64_t idle = config->idle_timeout.count();
+  // Refreshing at most every half timeout keeps reads from becoming writes; the
+  // record then lives between half and all of the idle timeout after its last use.
+  if (record.expiry_unix_ms - now > idle / 2) return;
+  store::Record refreshed = record;
+  refreshed.expiry_unix_ms = now + idle;
+  refreshed.version = clock_.Tick(now);
+  if (Result<bool> applied = options_.store->Apply(cache, key, refreshed); !applied.ok()) {
+    spdlog::warn("store: refreshing {}:{}: {}", cache, key, applied.status().message());
+    return;
+  }
+  Replicate(cache, key, refreshed, false, [](bool) {});
+}
+
+void CacheNode::Replicate(const std::string& cache, const std::string& key,
+                          const store::Record& record, bool flush,
+                          std::function<void(bool ok)> done) {
+  const uint64_t id = next_id_++;
+  const protocol::Replicate message{id, cache, key, store::EncodeRecord(record), flush};
+  ServerSet waiting;
+  connected_.ForEach([&](int index) {
+    if (index < 3 && index != options_.self_index && link_.Send(index, message)) {
+      waiting.Add(index);
+    }
+  });
+  if (waiting.empty()) {
+    ++stats_.replicated;
+    done(true);
+    return;
+  }
+  ++stats_.writes_waiting;
+  replications_[id] = Replication{waiting, true, std::move(done)};
+}
+
+void CacheNode::Flush(const std::string& cache, Done done) {
+  SpokeForgetCache(cache);
+  if (is_triad() && ready_) {
+    FlushAsTriad(cache, [done](bool ok) {
+      done(ok ? "OK\r\n" : ServerError("a triad server could not flush"));
+    });
+    return;
+  }
+  protocol::CacheOp op;
+  op.cache = cache;
+  op.command = static_cast<uint32_t>(memcache::Command::kFlushAll);
+  Run(std::move(op), [done](const protocol::CacheOpReply& reply) { done(reply.reply); });
+}
+
+void CacheNode::FlushAsTriad(const std::string& cache, std::function<void(bool ok)> done) {
+  store::Record marker;
+  marker.deleted = true;
+  marker.version = clock_.Tick(now_());
+  if (Status flushed = options_.store->FlushCache(cache, marker.version); !flushed.ok()) {
+    spdlog::error("store: flushing {}: {}", cache, flushed.message());
+    done(false);
+    return;
+  }
+  spdlog::info("cache {} flushed", cache);
+  Replicate(cache, "", marker, true, std::move(done));
+}
+
+void CacheNode::OnPeerUp(int index) {
+  connected_.Add(index);
+  if (is_triad() && index < 3) StartPull(index);
+}
+
+void CacheNode::OnPeerDown(int index) {
+  connected_.Remove(index);
+  peers_ready_.Remove(index);
+  std::vector<std::pair<uint64_t, Forwarded>> lost;
+  for (auto it = forwarded_.begin(); it != forwarded_.end();) {
+    if (it->second.owner == index) {
+      lost.emplace_back(it->first, std::move(it->second));
+      it = forwarded_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<Replication> finished;
+  for (auto it = replications_.begin(); it != replications_.end();) {
+    it->second.waiting.Remove(index);
+    if (it->second.waiting.empty()) {
+      finished.push_back(std::move(it->second));
+      it = replications_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (pulls_outstanding_.erase(index) > 0 && pulls_outstanding_.empty() && !ready_) {
+    ready_ = true;
+    spdlog::info("store ready: the server it was catching up from is gone");
+  }
+  // A server that dies while we wait is no longer live: the write is on every
+  // live triad server without it.
+  for (Replication& replication : finished) {
+    --stats_.writes_waiting;
+    ++stats_.replicated;
+    replication.done(replication.ok);
+  }
+  for (auto& [id, pending] : lost) {
+    ++stats_.failed;
+    pending.done(protocol::CacheOpReply{
+        id, ServerError("the key's owner was lost before it answered"), false, false, ""});
+  }
+}
+
+void CacheNode::OnPeerStoreReady(int index, bool ready) {
+  if (ready && index < 3) {
+    peers_ready_.Add(index);
+  } else {
+    peers_ready_.Remove(index);
+  }
+}
+
+void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {
+  if (stopped_) return;
+  if (const auto* op = std::get_if<protocol::CacheOp>(&message)) {
+    const uint64_t id = op->id;
+    if (!is_triad() || !ready_) {
+      link_.Send(index, protocol::CacheOpReply{id, ServerError("this server does not own keys now"),
+                                               false, false, ""});
+      return;
+    }
+    RunAsOwner(*op, [this, index](const protocol::CacheOpReply& reply) {
+      if (!stopped_) link_.Send(index, reply);
+    });
+  } else if (const auto* reply = std::get_if<protocol::CacheOpReply>(&message)) {
+    const auto found = forwarded_.find(reply->id);
+    if (found == forwarded_.end() || found->second.owner != index) return;
+    OpDone done = std::move(found->second.done);
+    forwarded_.erase(found);
+    done(*reply);
+  } else if (const auto* replicate = std::get_if<protocol::Replicate>(&message)) {
+    OnReplicate(index, *replicate);
+  } else if (const auto* ack = std::get_if<protocol::ReplicateAck>(&message)) {
+    const auto found = replications_.find(ack->id);
+    if (found == replications_.end() || !found->second.waiting.Contains(index)) return;
+    if (!ack->ok) found->second.ok = false;
+    found->second.waiting.Remove(index);
+    if (!found->second.waiting.empty()) return;
+    Replication finished = std::move(found->second);
+    replications_.erase(found);
+    --stats_.writes_waiting;
+    ++stats_.replicated;
+    finished.done(finished.ok);
+  } else if (const auto* request = std::get_if<protocol::DigestRequest>(&message)) {
+    OnDigestRequest(index, *request);
+  } else if (const auto* digests = std::get_if<protocol::DigestReply>(&message)) {
+    OnDigestReply(index, *digests);
+  } else if (const auto* bucket = std::get_if<protocol::BucketRequest>(&message)) {
+    OnBucketRequest(index, *bucket);
+  } else if (const auto* records = std::get_if<protocol::BucketRecords>(&message)) {
+    OnBucketRecords(index, *records);
+  }
+}
+
+void CacheNode::OnReplicate(int peer, const protocol::Replicate& replicate) {
+  bool ok = false;
+  Result<store::Record> record = store::DecodeRecord(replicate.record);
+  if (!is_triad() || FindCache(replicate.cache) == nullptr) {
+    spdlog::warn("replicated record for cache \"{}\" from index {} refused",
+                 replicate.cache.substr(0, 64), peer);
+  } else if (!record.ok() || record->version.is_null()) {
+    spdlog::warn("malformed replicated record from index {}", peer);
+  } else if (replicate.flush) {
+    clock_.Observe(record->version);
+    Status flushed = options_.store->FlushCache(replicate.cache, record->version);
+    if (!flushed.ok()) spdlog::error("store: {}", flushed.message());
+    ok = flushed.ok();
+  } else {
+    clock_.Observe(record->version);
+    Result<bool> applied = options_.store->Apply(replicate.cache, replicate.key, *record);
+    if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
+    ok = applied.ok();
+  }
+  link_.Send(peer, protocol::ReplicateAck{replicate.id, ok});
+}
+
+void CacheNode::StartPull(int peer) {
+  int& outstanding = pulls_outstanding_[peer];
+  for (const CacheConfig& cache : config_.caches) {
+    if (link_.Send(peer, protocol::DigestRequest{cache.name})) ++outstanding;
+  }
+  if (outstanding == 0) pulls_outstanding_.erase(peer);
+}
+
+void CacheNode::FinishPullStep(int peer) {
+  const auto found = pulls_outstanding_.find(peer);
+  if (found == pulls_outstanding_.end()) return;
+  if (--found->second > 0) return;
+  pulls_outstanding_.erase(found);
+  if (pulls_outstanding_.empty() && !ready_) {
+    ready_ = true;
+    spdlog::info("store ready: caught up with the triad ({} buckets, {} records pulled)",
+                 stats_.buckets_pulled, stats_.records_pulled);
+  }
+}
+
+void CacheNode::OnDigestRequest(int peer, const protocol::DigestRequest& request) {
+  protocol::DigestReply reply;
+  reply.cache = request.cache;
+  if (is_triad() && FindCache(request.cache) != nullptr) {
+    const auto digests = options_.store->BucketDigests(request.cache);
+    reply.digests.assign(digests.begin(), digests.end());
+  }
+  link_.Send(peer, reply);
+}
+
+void CacheNode::OnDigestReply(int peer, const protocol::DigestReply& reply) {
+  if (!is_triad() || FindCache(reply.cache) == nullptr ||
+      reply.digests.size() != store::RecordStore::kBuckets) {
+    FinishPullStep(peer);
+    return;
+  }
+  const auto mine = options_.store->BucketDigests(reply.cache);
+  int& outstanding = pulls_outstanding_[peer];
+  for (uint32_t bucket = 0; bucket < store::RecordStore::kBuckets; ++bucket) {
+    if (reply.digests[bucket] != 0 && reply.digests[bucket] != mine[bucket] &&
+        link_.Send(peer, protocol::BucketRequest{reply.cache, bucket})) {
+      ++outstanding;
+    }
+  }
+  FinishPullStep(peer);
+}
+
+void CacheNode::OnBucketRequest(int peer, const protocol::BucketRequest& request) {
+  protocol::BucketRecords out;
+  out.cache = request.cache;
+  out.bucket = request.bucket;
+  if (is_triad() && FindCache(request.cache) != nullptr &&
+      request.bucket < store::RecordStore::kBuckets) {
+    const int64_t now = now_();
+    std::size_t bytes = 0;
+    const Status listed = options_.store->ForEachInBucket(
+        request.cache, request.bucket, [&](std::string_view key, const store::Record& record) {
+          if (options_.store->IsSweepable(record, now)) return true;
+          out.keys.emplace_back(key);
+          out.records.push_back(store::EncodeRecord(record));
+          bytes += key.size() + out.records.back().size();
+          if (bytes >= kMaxBucketMessageBytes) {
+            out.last = false;
+            link_.Send(peer, out);
+            out.keys.clear();
+            out.records.clear();
+            bytes = 0;
+          }
+          return true;
+        });
+    if (!listed.ok()) spdlog::error("store: {}", listed.message());
+  }
+  out.last = true;
+  link_.Send(peer, out);
+}
+
+void CacheNode::OnBucketRecords(int peer, const protocol::BucketRecords& records) {
+  if (is_triad() && FindCache(records.cache) != nullptr &&
+      records.keys.size() == records.records.size()) {
+    std::vector<store::Record> decoded;
+    std::vector<std::size_t> positions;  // of each decoded record in the message
+    decoded.reserve(records.records.size());
+    for (std::size_t i = 0; i < records.records.size(); ++i) {
+      Result<store::Record> record = store::DecodeRecord(records.records[i]);
+      if (!record.ok() || record->version.is_null() || records.keys[i].empty()) continue;
+      clock_.Observe(record->version);
+      decoded.push_back(std::move(record).value());
+      positions.push_back(i);
+    }
+    std::vector<store::RecordWrite> writes;
+    writes.reserve(decoded.size());
+    for (std::size_t n = 0; n < decoded.size(); ++n) {
+      writes.push_back({records.cache, records.keys[positions[n]], &decoded[n]});
+    }
+    if (Result<std::vector<bool>> applied = options_.store->ApplyBatch(writes); !applied.ok()) {
+      spdlog::error("store: catching up: {}", applied.status().message());
+    } else {
+      stats_.records_pulled +=
+          static_cast<uint64_t>(std::count(applied->begin(), applied->end(), true));
+    }
+  }
+  if (records.last) {
+    ++stats_.buckets_pulled;
+    FinishPullStep(peer);
+  }
+}
+
+void CacheNode::OnSweepTimer() {
+  if (stopped_ || !is_triad()) return;
+  std::chrono::milliseconds next(1000);
+  Result<store::SweepResult> swept = options_.store->SweepExpired(now_(), options_.sweep_batch);
+  if (!swept.ok()) {
+    spdlog::warn("store: sweeping: {}", swept.status().message());
+  } else if (!swept->wrapped) {
+    next = std::chrono::milliseconds(10);  // more to look at: go on soon, in small steps
+  }
+  sweep_timer_.expires_after(next);
+  sweep_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) OnSweepTimer();
+  });
+}
+
+std::string CacheNode::StatsReply() const {
+  const int64_t now = now_();
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+  if (is_triad()) {
+    options_.store->ForEachCache([&](const std::string&, const store::CacheStats& cache) {
+      items += cache.records;
+      bytes += cache.bytes;
+    });
+  }
+  std::string out;
+  const auto stat = [&out](std::string_view name, auto value) {
+    out += "STAT ";
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += "\r\n";
+  };
+  stat("pid", static_cast<int64_t>(getpid()));
+  stat("uptime", (now - static_cast<int64_t>(started_unix_ms_)) / 1000);
+  stat("time", now / 1000);
+  out += "STAT version cluster-balance-0.4\r\n";
+  stat("curr_items", items);
+  stat("bytes", bytes);
+  stat("cmd_get", stats_.gets);
+  stat("cmd_set", stats_.writes);
+  stat("get_hits", stats_.hits);
+  stat("get_misses", stats_.misses);
+  out += "END\r\n";
+  return out;
+}
+
+const store::Record* CacheNode::SpokeLookup(const std::string& cache_key) {
+  const auto found = spoke_index_.find(cache_key);
+  if (found == spoke_index_.end()) return nullptr;
+  spoke_lru_.splice(spoke_lru_.begin(), spoke_lru_, found->second);
+  return &found->second->record;
+}
+
+void CacheNode::SpokeRemember(const std::string& cache_key, const store::Record& record) {
+  SpokeForget(cache_key);
+  const uint64_t size = cache_key.size() + record.value.size();
+  if (size > options_.spoke_cache_bytes) return;
+  spoke_lru_.push_front(SpokeEntry{cache_key, record});
+  spoke_index_[cache_key] = spoke_lru_.begin();
+  stats_.spoke_cache_bytes += size;
+  while (stats_.spoke_cache_bytes > options_.spoke_cache_bytes && !spoke_lru_.empty()) {
+    SpokeForget(spoke_lru_.back().cache_key);
+  }
+}
+
+void CacheNode::SpokeForget(const std::string& cache_key) {
+  const auto found = spoke_index_.find(cache_key);
+  if (found == spoke_index_.end()) return;
+  stats_.spoke_cache_bytes -= found->second->cache_key.size() + found->second->record.value.size();
+  spoke_lru_.erase(found->second);
+  spoke_index_.erase(found);
+}
+
+void CacheNode::SpokeForgetCache(const std::string& cache) {
+  const std::string prefix = cache + '\0';
+  std::vector<std::string> doomed;
+  for (const SpokeEntry& entry : spoke_lru_) {
+    if (entry.cache_key.starts_with(prefix)) doomed.push_back(entry.cache_key);
+  }
+  for (const std::string& key : doomed) SpokeForget(key);
+}
+
+}  // namespace cb::cache

@@ -1,0 +1,195 @@
+// The store as the cluster sees it (DESIGN.md "Sessions and caches"): what a
+// memcached request on any server does, and how the triad keeps every record
+// three times.
+//
+// Ownership. The owner of (cache, key) is the rendezvous choice
+// (shared/rendezvous.h) among the READY triad servers: connected (or this one)
+// and whose store has caught up (below). Every key-level request goes to the
+// owner, which reads its record, executes the command (memcache/commands.h),
+// stamps a version from its hybrid logical clock, stores it, and sends it to every
+// other connected triad server; the client gets its answer only once each of them
+// has acknowledged the record as synced to disk. A triad server that dies while
+// the owner waits is dropped from the wait: it is no longer live, and it catches
+// up when it returns. So every acknowledged write is on every live triad server,
+// two of them can die without losing it, and when the owner dies the next in
+// rendezvous order, which has the record, takes over at once. No locks and no
+// coordinator: the owner serializes the writes of its keys, and every replica keeps
+// the highest version (store/record_store.h).
+//
+// Catch-up. A triad server starts not ready. From every triad peer it connects
+// to, it pulls what it lacks: per cache, the peer's 256 bucket digests, then the
+// records of each bucket whose digest differs from its own (anti-entropy by
+// digests: a server that missed a few writes transfers a few buckets, not the
+// store). It is ready once every pull has finished, or when no triad peer has
+// connected within the heartbeat timeout after its start (it is alone). Both sides
+// of each triad connection pull, so a wiped server is rebuilt and a server that
+// was cut off brings back what it took meanwhile.
+//
+// Spokes keep no store: every read asks the owner. They keep recently read
+// records in a bounded LRU and send the version they hold with a get; the owner
+// answers "unchanged" instead of the bytes. This is validation, not
+// invalidation, on purpose: a spoke that was cut off, or whose sessions were
+// served elsewhere meanwhile, can never answer from a stale copy, because no
+// answer comes from the copy without the owner's word on its version.
+//
+// Thread-safety: none; everything runs on the sidecar's io_context thread.
+#ifndef CLUSTER_BALANCE_SIDECAR_CACHE_CACHE_NODE_H_
+#define CLUSTER_BALANCE_SIDECAR_CACHE_CACHE_NODE_H_
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <vector>
+
+#include "shared/cluster_config.h"
+#include "shared/server_set.h"
+#include "sidecar/memcache/cache_service.h"
+#include "sidecar/memcache/commands.h"
+#include "sidecar/protocol/messages.h"
+#include "sidecar/store/hybrid_clock.h"
+#include "sidecar/store/record_store.h"
+
+namespace cb::cache {
+
+// How the node reaches its peers; the daemon implements it with its connections.
+class PeerLink {
+ public:
+  virtual ~PeerLink() = default;
+  // Queues `message` to the authenticated peer at `index`; false when there is
+  // none (or the queue is full, which closes that connection).
+  virtual bool Send(int index, const protocol::Message& message) = 0;
+};
+
+struct CacheNodeOptions {
+  int self_index = 0;
+  // Triad servers: the open store (spokes: null).
+  store::RecordStore* store = nullptr;
+  // Spokes: bytes of records kept to validate with the owner.
+  uint64_t spoke_cache_bytes = 64 * 1024 * 1024;
+  // Records per anti-entropy or sweep step.
+  std::size_t sweep_batch = 1000;
+};
+
+struct CacheNodeStats {
+  uint64_t gets = 0, hits = 0, misses = 0, writes = 0;
+  uint64_t forwarded = 0;       // requests sent to an owner
+  uint64_t replicated = 0;      // writes acknowledged by every live triad server
+  uint64_t writes_waiting = 0;  // writes waiting for replicas now
+  uint64_t failed = 0;          // requests answered with SERVER_ERROR
+  uint64_t buckets_pulled = 0;  // anti-entropy
+  uint64_t records_pulled = 0;
+  uint64_t spoke_cache_bytes = 0;
+  uint64_t spoke_cache_validated = 0;  // gets answered "unchanged" by the owner
+};
+
+class CacheNode : public memcache::CacheService {
+ public:
+  using Clock = std::function<int64_t()>;  // unix milliseconds
+
+  CacheNode(boost::asio::io_context& io, const ClusterConfig& config, CacheNodeOptions options,
+            PeerLink& link, Clock now);
+  CacheNode(const CacheNode&) = delete;
+  CacheNode& operator=(const CacheNode&) = delete;
+  ~CacheNode() override;
+
+  // Starts the timers (readiness when alone, sweeping). Stop() answers every
+  // pending request with an error and cancels them; nothing is called after it.
+  void Start();
+  void Stop();
+
+  void Handle(memcache::Request request, Done done) override;
+
+  // From the daemon: a peer's connection was authenticated / closed; a peer said
+  // in its heartbeat whether its store is ready; a store message arrived.
+  void OnPeerUp(int index);
+  void OnPeerDown(int index);
+  void OnPeerStoreReady(int index, bool ready);
+  void OnPeerMessage(int index, const protocol::Message& message);
+
+  bool is_triad() const { return options_.store != nullptr; }
+  bool store_ready() const { return ready_; }
+  // The triad servers that may own keys now.
+  ServerSet ReadyTriad() const;
+  const CacheNodeStats& stats() const { return stats_; }
+  const store::RecordStore* store() const { return options_.store; }
+
+ private:
+  using OpDone = std::function<void(const protocol::CacheOpReply&)>;
+  struct Forwarded {
+    int owner = -1;
+    OpDone done;
+  };
+  struct Replication {
+    ServerSet waiting;
+    bool ok = true;  // false once a replica said it could not store the record
+    std::function<void(bool ok)> done;
+  };
+  struct SpokeEntry {
+    std::string cache_key;
+    store::Record record;
+  };
+
+  const CacheConfig* FindCache(std::string_view name) const;
+  memcache::CacheLimits LimitsOf(std::string_view cache) const;
+  // One key-level operation wherever its owner is.
+  void Run(protocol::CacheOp op, OpDone done);
+  void RunAsOwner(const protocol::CacheOp& op, OpDone done);
+  void Flush(const std::string& cache, Done done);
+  void FlushAsTriad(const std::string& cache, std::function<void(bool ok)> done);
+  // Sends a stored record (or a flush) to every other connected triad server and
+  // calls `done` once each has acknowledged it or gone (ok: every ack said stored).
+  void Replicate(const std::string& cache, const std::string& key, const store::Record& record,
+                 bool flush, std::function<void(bool ok)> done);
+  void RefreshIdle(const std::string& cache, const std::string& key, const store::Record& record,
+                   int64_t now);
+  void ApplyCachePolicy(std::string_view cache, store::Record& record, int64_t now) const;
+  std::string StatsReply() const;
+
+  // Catch-up.
+  void StartPull(int peer);
+  void FinishPullStep(int peer);
+  void OnDigestRequest(int peer, const protocol::DigestRequest& request);
+  void OnDigestReply(int peer, const protocol::DigestReply& reply);
+  void OnBucketRequest(int peer, const protocol::BucketRequest& request);
+  void OnBucketRecords(int peer, const protocol::BucketRecords& records);
+  void OnReplicate(int peer, const protocol::Replicate& replicate);
+  void OnSweepTimer();
+
+  // Spoke LRU.
+  const store::Record* SpokeLookup(const std::string& cache_key);
+  void SpokeRemember(const std::string& cache_key, const store::Record& record);
+  void SpokeForget(const std::string& cache_key);
+  void SpokeForgetCache(const std::string& cache);
+
+  boost::asio::io_context& io_;
+  const ClusterConfig& config_;
+  CacheNodeOptions options_;
+  PeerLink& link_;
+  Clock now_;
+  store::HybridClock clock_;
+  bool stopped_ = false;
+  bool ready_ = false;
+  ServerSet connected_;
+  ServerSet peers_ready_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, Forwarded> forwarded_;
+  std::map<uint64_t, Replication> replications_;
+  std::map<int, int> pulls_outstanding_;  // triad peer -> requests not yet answered
+  boost::asio::steady_timer alone_timer_;
+  boost::asio::steady_timer sweep_timer_;
+  std::list<SpokeEntry> spoke_lru_;  // most recent first
+  std::unordered_map<std::string, std::list<SpokeEntry>::iterator> spoke_index_;
+  uint64_t started_unix_ms_ = 0;
+  CacheNodeStats stats_;
+};
+
+}  // namespace cb::cache
+
+#endif  // CLUSTER_BALANCE_SIDECAR_CACHE_CACHE_NODE_H_
