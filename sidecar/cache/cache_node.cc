@@ -320,8 +320,10 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
 
   if (IsRead(command)) {
     ++stats_.gets;
+    CacheCounters& counters = stats_.per_cache[op.cache];
     if (outcome.found) {
       ++stats_.hits;
+      ++counters.hits;
       const store::Record& record = **current;
       reply.found = true;
       if (record.version.clock == op.known_clock && record.version.server == op.known_server) {
@@ -332,6 +334,7 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
       RefreshIdle(op.cache, op.key, record, now);
     } else {
       ++stats_.misses;
+      ++counters.misses;
     }
     done(reply);
     return;
@@ -412,7 +415,7 @@ void CacheNode::Replicate(const std::string& cache, const std::string& key,
     return;
   }
   ++stats_.writes_waiting;
-  replications_[id] = Replication{waiting, true, std::move(done)};
+  replications_[id] = Replication{waiting, now_(), true, std::move(done)};
 }
 
 void CacheNode::Flush(const std::string& cache, Done done) {
@@ -679,6 +682,15 @@ void CacheNode::OnSweepTimer() {
   sweep_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) OnSweepTimer();
   });
+}
+
+int64_t CacheNode::OldestReplicationMs() const {
+  int64_t oldest = 0;
+  const int64_t now = now_();
+  for (const auto& [id, replication] : replications_) {
+    oldest = std::max(oldest, now - replication.started_unix_ms);
+  }
+  return oldest;
 }
 
 std::string CacheNode::StatsReply() const {

@@ -77,6 +77,10 @@ struct CacheNodeOptions {
   std::size_t sweep_batch = 1000;
 };
 
+struct CacheCounters {
+  uint64_t hits = 0, misses = 0;  // gets answered by this server as the owner
+};
+
 struct CacheNodeStats {
   uint64_t gets = 0, hits = 0, misses = 0, writes = 0;
   uint64_t forwarded = 0;       // requests sent to an owner
@@ -87,6 +91,7 @@ struct CacheNodeStats {
   uint64_t records_pulled = 0;
   uint64_t spoke_cache_bytes = 0;
   uint64_t spoke_cache_validated = 0;  // gets answered "unchanged" by the owner
+  std::map<std::string, CacheCounters, std::less<>> per_cache;
 };
 
 class CacheNode : public memcache::CacheService {
@@ -118,6 +123,9 @@ class CacheNode : public memcache::CacheService {
   // The triad servers that may own keys now.
   ServerSet ReadyTriad() const;
   const CacheNodeStats& stats() const { return stats_; }
+  // How long the oldest write still waiting for a replica has waited (0: none):
+  // the replication lag.
+  int64_t OldestReplicationMs() const;
   const store::RecordStore* store() const { return options_.store; }
 
  private:
@@ -128,6 +136,7 @@ class CacheNode : public memcache::CacheService {
   };
   struct Replication {
     ServerSet waiting;
+    int64_t started_unix_ms = 0;
     bool ok = true;  // false once a replica said it could not store the record
     std::function<void(bool ok)> done;
   };

@@ -14,6 +14,7 @@
 #include "shared/routing.h"
 #include "shared/view_file.h"
 #include "sidecar/clusterctl/admin_client.h"
+#include "sidecar/clusterctl/cache_client.h"
 #include "sidecar/clusterctl/reports.h"
 
 namespace {
@@ -133,6 +134,35 @@ int SetDraining(const std::string& admin, const std::string& server_id, bool dra
   return 0;
 }
 
+struct CacheArguments {
+  std::string memcached = "127.0.0.1:11211";
+  std::string cache;
+  std::string key;
+  std::string value;
+  int64_t ttl_seconds = 0;
+};
+
+int CacheCommand(cb::CacheVerb verb, const CacheArguments& arguments) {
+  cb::Result<cb::HostPort> address = cb::ParseHostPort(arguments.memcached);
+  if (!address.ok()) {
+    return Fail(cb::Status::InvalidArgument("--memcached: " + address.status().message()));
+  }
+  cb::Result<std::string> request = cb::BuildCacheRequest(verb, arguments.cache, arguments.key,
+                                                          arguments.value, arguments.ttl_seconds);
+  if (!request.ok()) return Fail(request.status());
+  cb::Result<std::string> reply = cb::CallMemcache(*address, verb, *request);
+  if (!reply.ok()) return Fail(reply.status());
+  cb::Result<std::optional<std::string>> answer = cb::ParseCacheReply(verb, *reply);
+  if (!answer.ok()) return Fail(answer.status());
+  if (verb == cb::CacheVerb::kGet) {
+    if (!answer->has_value()) return Fail(cb::Status::NotFound("no such key"));
+    std::cout << **answer;
+  } else {
+    std::cout << (verb == cb::CacheVerb::kSet ? "stored" : "deleted") << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -170,7 +200,28 @@ int main(int argc, char** argv) {
   CLI::App* enable = app.add_subcommand("enable", "Let a drained server take new sessions again");
   enable->add_option("id", server_id, "the server's id")->required();
 
+  CacheArguments cache_arguments;
+  CLI::App* cache = app.add_subcommand(
+      "cache", "Read or write one key of a named cache through a sidecar's memcached port");
+  cache->require_subcommand(1);
+  cache->add_option("--memcached", cache_arguments.memcached, "the sidecar's memcached address")
+      ->capture_default_str();
+  CLI::App* cache_get = cache->add_subcommand("get", "Print a key's value (exit 1 on a miss)");
+  CLI::App* cache_set =
+      cache->add_subcommand("set", "Store a value (replicated before it says so)");
+  CLI::App* cache_delete = cache->add_subcommand("delete", "Delete a key");
+  for (CLI::App* verb : {cache_get, cache_set, cache_delete}) {
+    verb->add_option("cache", cache_arguments.cache, "the cache, e.g. session")->required();
+    verb->add_option("key", cache_arguments.key, "the key within the cache")->required();
+  }
+  cache_set->add_option("value", cache_arguments.value, "the value")->required();
+  cache_set->add_option("--ttl", cache_arguments.ttl_seconds,
+                        "seconds to live (0: the cache's rule)");
+
   CLI11_PARSE(app, argc, argv);
+  if (cache_get->parsed()) return CacheCommand(cb::CacheVerb::kGet, cache_arguments);
+  if (cache_set->parsed()) return CacheCommand(cb::CacheVerb::kSet, cache_arguments);
+  if (cache_delete->parsed()) return CacheCommand(cb::CacheVerb::kDelete, cache_arguments);
   if (status->parsed()) return ShowStatus(admin);
   if (drain->parsed()) return SetDraining(admin, server_id, true);
   if (enable->parsed()) return SetDraining(admin, server_id, false);

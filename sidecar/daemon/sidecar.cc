@@ -652,11 +652,41 @@ nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
     });
   }
   const protocol::ServerRecord& self = membership_.record(options_.self.index);
+  const cache::CacheNodeStats& cache_stats = cache_->stats();
+  nlohmann::json caches = nlohmann::json::array();
+  for (const CacheConfig& cache : options_.config.caches) {
+    const store::CacheStats stored = store_ ? store_->Stats(cache.name) : store::CacheStats{};
+    const auto counters = cache_stats.per_cache.find(cache.name);
+    caches.push_back({
+        {"name", cache.name},
+        {"records", stored.records},
+        {"tombstones", stored.tombstones},
+        {"bytes", stored.bytes},
+        {"hits", counters == cache_stats.per_cache.end() ? 0 : counters->second.hits},
+        {"misses", counters == cache_stats.per_cache.end() ? 0 : counters->second.misses},
+    });
+  }
+  nlohmann::json store = {
+      {"stores_records", store_ != nullptr},
+      {"ready", cache_->store_ready()},
+      {"ready_triad", nlohmann::json::array()},
+      {"caches", caches},
+      {"writes_waiting", cache_stats.writes_waiting},
+      {"replication_lag_ms", cache_->OldestReplicationMs()},
+      {"replicated", cache_stats.replicated},
+      {"forwarded", cache_stats.forwarded},
+      {"failed", cache_stats.failed},
+      {"buckets_pulled", cache_stats.buckets_pulled},
+      {"records_pulled", cache_stats.records_pulled},
+      {"spoke_cache_bytes", cache_stats.spoke_cache_bytes},
+  };
+  cache_->ReadyTriad().ForEach([&](int index) { store["ready_triad"].push_back(index); });
   return {{"cluster", options_.config.name},
           {"generation", membership_.generation()},
           {"server",
            {{"id", self.id}, {"index", options_.self.index}, {"incarnation", self.incarnation}}},
-          {"servers", servers}};
+          {"servers", servers},
+          {"store", store}};
 }
 
 std::string Sidecar::MetricsText() const {
@@ -686,6 +716,44 @@ std::string Sidecar::MetricsText() const {
   }
   text.Gauge("cluster_view_generation", "Generation of this sidecar's view.",
              static_cast<double>(membership_.generation()));
+
+  const cache::CacheNodeStats& cache_stats = cache_->stats();
+  text.Gauge("cluster_store_ready", "1 when this triad server's store may own keys.",
+             cache_->store_ready() ? 1 : 0);
+  for (const CacheConfig& cache : options_.config.caches) {
+    const store::CacheStats stored = store_ ? store_->Stats(cache.name) : store::CacheStats{};
+    const auto counters = cache_stats.per_cache.find(cache.name);
+    const cache::CacheCounters hits_misses =
+        counters == cache_stats.per_cache.end() ? cache::CacheCounters{} : counters->second;
+    text.Gauge("cluster_cache_records", "Records stored here, by cache.",
+               static_cast<double>(stored.records), {{"cache", cache.name}});
+    text.Gauge("cluster_cache_bytes", "Key and value bytes stored here, by cache.",
+               static_cast<double>(stored.bytes), {{"cache", cache.name}});
+    text.Counter("cluster_cache_hits_total", "Gets this server answered as owner with a value.",
+                 static_cast<double>(hits_misses.hits), {{"cache", cache.name}});
+    text.Counter("cluster_cache_misses_total", "Gets this server answered as owner without one.",
+                 static_cast<double>(hits_misses.misses), {{"cache", cache.name}});
+  }
+  text.Gauge("cluster_cache_writes_waiting", "Writes waiting for the other triad servers.",
+             static_cast<double>(cache_stats.writes_waiting));
+  text.Gauge("cluster_cache_replication_lag_seconds",
+             "How long the oldest write waiting for a replica has waited.",
+             static_cast<double>(cache_->OldestReplicationMs()) / 1000.0);
+  text.Counter("cluster_cache_replicated_total", "Writes every live triad server acknowledged.",
+               static_cast<double>(cache_stats.replicated));
+  text.Counter("cluster_cache_failed_total", "Requests answered with SERVER_ERROR.",
+               static_cast<double>(cache_stats.failed));
+  text.Counter("cluster_cache_records_pulled_total", "Records taken from peers when catching up.",
+               static_cast<double>(cache_stats.records_pulled));
+  if (memcache_) {
+    const memcache::MemcacheServerStats served = memcache_->stats();
+    text.Gauge("cluster_memcached_connections", "Open memcached-protocol connections.",
+               static_cast<double>(served.connections_current));
+    text.Counter("cluster_memcached_requests_total", "memcached-protocol requests parsed.",
+                 static_cast<double>(served.requests));
+    text.Counter("cluster_memcached_protocol_errors_total", "memcached-protocol errors.",
+                 static_cast<double>(served.protocol_errors));
+  }
   return text.str();
 }
 
