@@ -346,26 +346,39 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
   store::Record write = *outcome.write;
   ApplyCachePolicy(op.cache, write, now);
   write.version = clock_.Tick(now);
-  if (Result<bool> applied = options_.store->Apply(op.cache, op.key, write); !applied.ok()) {
-    spdlog::error("store: {}", applied.status().message());
-    ++stats_.failed;
-    reply.reply = ServerError("cannot store the record");
-    done(reply);
-    return;
-  }
   ++stats_.writes;
   if (outcome.found) {  // gat, gats: the touched record is shown
     reply.found = true;
     reply.record = store::EncodeRecord(write);
   }
-  Replicate(op.cache, op.key, write, false, [this, done, reply](bool ok) mutable {
-    if (!ok) {
+  // The replicas sync while this server does: the answer waits for the slowest
+  // disk, not for the sum of two. It goes out once both sides are done.
+  struct Join {
+    bool local_done = false, local_ok = false, replicas_done = false, replicas_ok = false;
+  };
+  auto join = std::make_shared<Join>();
+  auto finish = [this, join, done, reply]() mutable {
+    if (!join->local_done || !join->replicas_done) return;
+    if (!join->local_ok || !join->replicas_ok) {
       ++stats_.failed;
-      reply = protocol::CacheOpReply{reply.id, ServerError("a triad server could not store it"),
-                                     false, false, ""};
+      reply =
+          protocol::CacheOpReply{reply.id,
+                                 ServerError(join->local_ok ? "a triad server could not store it"
+                                                            : "cannot store the record"),
+                                 false, false, ""};
     }
     done(reply);
+  };
+  Replicate(op.cache, op.key, write, false, [join, finish](bool ok) mutable {
+    join->replicas_done = true;
+    join->replicas_ok = ok;
+    finish();
   });
+  Result<bool> applied = options_.store->Apply(op.cache, op.key, write);
+  if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
+  join->local_done = true;
+  join->local_ok = applied.ok();
+  finish();
 }
 
 void CacheNode::ApplyCachePolicy(std::string_view cache, store::Record& record, int64_t now) const {
