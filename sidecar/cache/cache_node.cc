@@ -59,17 +59,21 @@ void CacheNode::Start() {
   if (alone_by_config) {
     ready_ = true;
   } else {
-    // No triad peer within the heartbeat timeout: the others are down, and this
-    // server carries on alone with what it has.
-    alone_timer_.expires_after(config_.heartbeat_timeout);
-    alone_timer_.async_wait([this](const boost::system::error_code& error) {
-      if (error || stopped_ || ready_ || !pulls_outstanding_.empty()) return;
-      ready_ = true;
-      spdlog::info("store ready: no other triad server answered within {} ms",
-                   config_.heartbeat_timeout.count());
-    });
+    ArmAloneTimer();
   }
   OnSweepTimer();
+}
+
+void CacheNode::ArmAloneTimer() {
+  // No triad peer to pull from within the heartbeat timeout: the others are down,
+  // and this server carries on alone with what it has.
+  alone_timer_.expires_after(config_.heartbeat_timeout);
+  alone_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (error || stopped_ || ready_ || !pulls_outstanding_.empty()) return;
+    ready_ = true;
+    spdlog::info("store ready: no other triad server to catch up from within {} ms",
+                 config_.heartbeat_timeout.count());
+  });
 }
 
 void CacheNode::Stop() {
@@ -77,6 +81,8 @@ void CacheNode::Stop() {
   stopped_ = true;
   alone_timer_.cancel();
   sweep_timer_.cancel();
+  for (const auto& timer : delayed_flushes_) timer->cancel();
+  delayed_flushes_.clear();
   std::map<uint64_t, Forwarded> forwarded = std::move(forwarded_);
   std::map<uint64_t, Replication> replications = std::move(replications_);
   for (auto& [id, pending] : forwarded) {
@@ -137,8 +143,11 @@ void CacheNode::Handle(memcache::Request request, Done done) {
       }
       // memcached answers a delayed flush at once.
       auto timer = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::seconds(delay_s));
+      delayed_flushes_.push_back(timer);  // Stop() cancels it: the node may be gone by then
       timer->async_wait([this, timer, cache = request.cache](const boost::system::error_code& e) {
-        if (!e && !stopped_) Flush(cache, [](const std::string&) {});
+        if (e || stopped_) return;
+        std::erase(delayed_flushes_, timer);
+        Flush(cache, [](const std::string&) {});
       });
       done(request.noreply ? "" : "OK\r\n");
       return;
@@ -344,7 +353,10 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     return;
   }
   store::Record write = *outcome.write;
-  ApplyCachePolicy(op.cache, write, now);
+  ApplyCachePolicy(op.cache, command, write, now);
+  // A restarted owner, or one whose clock is behind, must still write above what
+  // its store holds.
+  if (*current) clock_.Observe((*current)->version);
   write.version = clock_.Tick(now);
   ++stats_.writes;
   if (outcome.found) {  // gat, gats: the touched record is shown
@@ -377,13 +389,21 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
   Result<bool> applied = options_.store->Apply(op.cache, op.key, write);
   if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
   join->local_done = true;
-  join->local_ok = applied.ok();
+  join->local_ok = applied.ok() && *applied;
   finish();
 }
 
-void CacheNode::ApplyCachePolicy(std::string_view cache, store::Record& record, int64_t now) const {
+void CacheNode::ApplyCachePolicy(std::string_view cache, memcache::Command command,
+                                 store::Record& record, int64_t now) const {
   const CacheConfig* config = FindCache(cache);
   if (config == nullptr || record.deleted) return;
+  if (config->idle_timeout.count() > 0 &&
+      (command == memcache::Command::kIncr || command == memcache::Command::kDecr ||
+       command == memcache::Command::kAppend || command == memcache::Command::kPrepend)) {
+    // These keep the record's old expiry; a write is a use: the idle time starts over.
+    record.expiry_unix_ms = now + config->idle_timeout.count();
+    return;
+  }
   const int64_t limit =
       config->idle_timeout.count() > 0 ? config->idle_timeout.count() : config->ttl.count();
   if (limit <= 0) return;
@@ -403,6 +423,7 @@ void CacheNode::RefreshIdle(const std::string& cache, const std::string& key,
   if (record.expiry_unix_ms - now > idle / 2) return;
   store::Record refreshed = record;
   refreshed.expiry_unix_ms = now + idle;
+  clock_.Observe(record.version);
   refreshed.version = clock_.Tick(now);
   if (Result<bool> applied = options_.store->Apply(cache, key, refreshed); !applied.ok()) {
     spdlog::warn("store: refreshing {}:{}: {}", cache, key, applied.status().message());
@@ -449,6 +470,7 @@ void CacheNode::FlushAsTriad(const std::string& cache, std::function<void(bool o
   store::Record marker;
   marker.deleted = true;
   marker.version = clock_.Tick(now_());
+  NoteFlush(cache, marker.version);
   if (Status flushed = options_.store->FlushCache(cache, marker.version); !flushed.ok()) {
     spdlog::error("store: flushing {}: {}", cache, flushed.message());
     done(false);
@@ -486,8 +508,12 @@ void CacheNode::OnPeerDown(int index) {
     }
   }
   if (pulls_outstanding_.erase(index) > 0 && pulls_outstanding_.empty() && !ready_) {
-    ready_ = true;
-    spdlog::info("store ready: the server it was catching up from is gone");
+    // A pull cut short proves nothing: pull again from the triad servers still
+    // here, or, with none, wait out the timeout as at the start.
+    connected_.ForEach([&](int peer) {
+      if (peer < 3 && peer != options_.self_index) StartPull(peer);
+    });
+    if (pulls_outstanding_.empty()) ArmAloneTimer();
   }
   // A server that dies while we wait is no longer live: the write is on every
   // live triad server without it.
@@ -563,11 +589,15 @@ void CacheNode::OnReplicate(int peer, const protocol::Replicate& replicate) {
     spdlog::warn("malformed replicated record from index {}", peer);
   } else if (replicate.flush) {
     clock_.Observe(record->version);
+    NoteFlush(replicate.cache, record->version);
     Status flushed = options_.store->FlushCache(replicate.cache, record->version);
     if (!flushed.ok()) spdlog::error("store: {}", flushed.message());
     ok = flushed.ok();
   } else {
     clock_.Observe(record->version);
+    // A write that a flush overtook becomes what the flush would have made of it
+    // had it arrived first: the flush's tombstone, the same on every replica.
+    if (FlushedBefore(replicate.cache, *record)) *record = FlushTombstone(replicate.cache);
     Result<bool> applied = options_.store->Apply(replicate.cache, replicate.key, *record);
     if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
     ok = applied.ok();
@@ -659,8 +689,9 @@ void CacheNode::OnBucketRecords(int peer, const protocol::BucketRecords& records
     decoded.reserve(records.records.size());
     for (std::size_t i = 0; i < records.records.size(); ++i) {
       Result<store::Record> record = store::DecodeRecord(records.records[i]);
-      if (!record.ok() || record->version.is_null() || records.keys[i].empty()) continue;
+      if (!record.ok() || record->version.is_null()) continue;
       clock_.Observe(record->version);
+      if (FlushedBefore(records.cache, *record)) *record = FlushTombstone(records.cache);
       decoded.push_back(std::move(record).value());
       positions.push_back(i);
     }
@@ -695,6 +726,23 @@ void CacheNode::OnSweepTimer() {
   sweep_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) OnSweepTimer();
   });
+}
+
+void CacheNode::NoteFlush(const std::string& cache, const store::Version& version) {
+  store::Version& flushed = flushed_at_[cache];
+  flushed = std::max(flushed, version);
+}
+
+store::Record CacheNode::FlushTombstone(const std::string& cache) const {
+  store::Record tombstone;
+  tombstone.deleted = true;
+  tombstone.version = flushed_at_.at(cache);
+  return tombstone;
+}
+
+bool CacheNode::FlushedBefore(const std::string& cache, const store::Record& record) const {
+  const auto found = flushed_at_.find(cache);
+  return found != flushed_at_.end() && record.version < found->second;
 }
 
 int64_t CacheNode::OldestReplicationMs() const {

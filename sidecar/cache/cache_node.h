@@ -158,7 +158,15 @@ class CacheNode : public memcache::CacheService {
                  bool flush, std::function<void(bool ok)> done);
   void RefreshIdle(const std::string& cache, const std::string& key, const store::Record& record,
                    int64_t now);
-  void ApplyCachePolicy(std::string_view cache, store::Record& record, int64_t now) const;
+  void ApplyCachePolicy(std::string_view cache, memcache::Command command, store::Record& record,
+                        int64_t now) const;
+  void ArmAloneTimer();
+  // A flush of `cache` at `version`: a write older than it that arrives later
+  // (it crossed the flush on the way) is dropped by every replica alike. Kept in
+  // memory only: after a restart, catch-up settles such a key by version.
+  void NoteFlush(const std::string& cache, const store::Version& version);
+  bool FlushedBefore(const std::string& cache, const store::Record& record) const;
+  store::Record FlushTombstone(const std::string& cache) const;  // when FlushedBefore
   std::string StatsReply() const;
 
   // Catch-up.
@@ -193,6 +201,8 @@ class CacheNode : public memcache::CacheService {
   std::map<int, int> pulls_outstanding_;  // triad peer -> requests not yet answered
   boost::asio::steady_timer alone_timer_;
   boost::asio::steady_timer sweep_timer_;
+  std::vector<std::shared_ptr<boost::asio::steady_timer>> delayed_flushes_;
+  std::map<std::string, store::Version, std::less<>> flushed_at_;
   std::list<SpokeEntry> spoke_lru_;  // most recent first
   std::unordered_map<std::string, std::list<SpokeEntry>::iterator> spoke_index_;
   uint64_t started_unix_ms_ = 0;

@@ -1,0 +1,1138 @@
+// CacheNode as the cluster runs it: five nodes in one process (0, 1, 2 the triad,
+// each with a real RecordStore in a temp dir; 3 and 4 spokes), wired by a fake
+// PeerLink that queues every message per (from, to). The test pumps the queues
+// itself, so it decides the order of deliveries, holds messages back, drops them
+// and kills nodes between any two of them; it plays the daemon's part too
+// (OnPeerUp/OnPeerDown for connections, OnPeerStoreReady for heartbeats). Time is
+// an injected clock (per node, with an optional offset); timers run on one
+// io_context in bounded steps.
+#include "sidecar/cache/cache_node.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shared/rendezvous.h"
+#include "sidecar/memcache/parser.h"
+#include "sidecar/store/record_codec.h"
+
+namespace cb::cache {
+namespace {
+
+using memcache::Request;
+using protocol::Message;
+
+constexpr int64_t kT0 = 1'700'000'000'000;
+constexpr int64_t kMinute = 60'000;
+constexpr int kNodes = 5;  // 0, 1, 2: the triad; 3, 4: spokes
+constexpr int kSpokeA = 3;
+constexpr int kSpokeB = 4;
+
+// Five static servers (0..2 the triad), a short heartbeat timeout, caches
+// "default", "session" (idle 30 min by default) and "objects".
+ClusterConfig FiveServers() {
+  std::string text = R"([cluster]
+name = "shop"
+key_file = "k"
+heartbeat_interval = "10ms"
+heartbeat_timeout = "50ms"
+dynamic_server_timeout = "10s"
+
+[cache.objects]
+)";
+  for (int i = 0; i < kNodes; ++i) {
+    text += "[[server]]\nid = \"s" + std::to_string(i) +
+            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
+            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
+  }
+  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
+  EXPECT_TRUE(config.ok()) << config.status().ToString();
+  return std::move(config).value();
+}
+
+Request Parse(std::string_view text) {
+  memcache::RequestParser parser;
+  std::vector<memcache::ParseResult> results = parser.Feed(text);
+  if (results.size() != 1 || !std::holds_alternative<Request>(results[0])) {
+    ADD_FAILURE() << "not exactly one request: " << text;
+    return Request{};
+  }
+  return std::get<Request>(std::move(results[0]));
+}
+
+std::string Set(std::string_view key, std::string_view value, uint32_t flags = 0,
+                int64_t exptime = 0, std::string_view command = "set") {
+  return std::string(command) + " " + std::string(key) + " " + std::to_string(flags) + " " +
+         std::to_string(exptime) + " " + std::to_string(value.size()) + "\r\n" +
+         std::string(value) + "\r\n";
+}
+
+std::string Cas(std::string_view key, std::string_view value, uint64_t token) {
+  return "cas " + std::string(key) + " 0 0 " + std::to_string(value.size()) + " " +
+         std::to_string(token) + "\r\n" + std::string(value) + "\r\n";
+}
+
+std::string Hit(std::string_view key, std::string_view value, uint32_t flags = 0) {
+  return "VALUE " + std::string(key) + " " + std::to_string(flags) + " " +
+         std::to_string(value.size()) + "\r\n" + std::string(value) + "\r\n";
+}
+
+std::string OneHit(std::string_view key, std::string_view value, uint32_t flags = 0) {
+  return Hit(key, value, flags) + "END\r\n";
+}
+
+// The cas unique of the first VALUE line of a gets reply; 0 when there is none.
+uint64_t CasOf(const std::string& reply) {
+  const std::size_t eol = reply.find("\r\n");
+  if (!reply.starts_with("VALUE ") || eol == std::string::npos) return 0;
+  const std::size_t space = reply.rfind(' ', eol);
+  return std::strtoull(reply.substr(space + 1, eol - space - 1).c_str(), nullptr, 10);
+}
+
+std::string Describe(const store::Record& record) {
+  return "{value \"" + record.value + "\" version " + std::to_string(record.version.clock) + "/" +
+         std::to_string(record.version.server) + " expiry " +
+         std::to_string(record.expiry_unix_ms) + " flags " + std::to_string(record.flags) +
+         (record.deleted ? " deleted}" : "}");
+}
+
+// What a client gets from Handle: how often Done was called, and the last reply.
+struct Answer {
+  int calls = 0;
+  std::string text;
+};
+using AnswerPtr = std::shared_ptr<Answer>;
+
+template <typename T>
+bool Is(const Message& message) {
+  return std::holds_alternative<T>(message);
+}
+
+class Cluster;
+
+class FakeLink : public PeerLink {
+ public:
+  FakeLink(Cluster& cluster, int self) : cluster_(cluster), self_(self) {}
+  bool Send(int index, const Message& message) override;
+
+ private:
+  Cluster& cluster_;
+  int self_;
+};
+
+class Cluster {
+ public:
+  Cluster() : config_(FiveServers()) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "cache_node_test_XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    root_ = pattern;
+    for (int i = 0; i < kNodes; ++i) links_[i] = std::make_unique<FakeLink>(*this, i);
+  }
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+  ~Cluster() {
+    for (auto& node : nodes_) node.reset();
+    for (auto& store : stores_) store.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(root_, ignored);
+  }
+
+  // A node's wall clock: the shared one plus its offset.
+  int64_t Now(int index = 0) const { return now_ms_ + offsets_[index]; }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+  void SetClockOffset(int index, int64_t ms) { offsets_[index] = ms; }
+
+  // Starts node `index`; a triad node (re)opens the store in its directory.
+  void StartNode(int index) {
+    ASSERT_EQ(nodes_[index], nullptr) << index;
+    CacheNodeOptions options;
+    options.self_index = index;
+    if (index < 3) {
+      Result<std::unique_ptr<store::RecordStore>> opened =
+          store::RecordStore::Open(StoreDir(index));
+      ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+      stores_[index] = std::move(opened).value();
+      options.store = stores_[index].get();
+    }
+    nodes_[index] = std::make_unique<CacheNode>(io_, config_, options, *links_[index],
+                                                [this, index] { return Now(index); });
+    nodes_[index]->Start();
+  }
+
+  // Deletes a stopped triad node's store.
+  void WipeStore(int index) {
+    ASSERT_EQ(stores_[index], nullptr);
+    std::filesystem::remove_all(StoreDir(index));
+  }
+
+  bool Running(int index) const { return nodes_[index] != nullptr; }
+
+  void Connect(int a, int b) {
+    ASSERT_TRUE(Running(a) && Running(b));
+    ASSERT_FALSE(up_[a][b]);
+    up_[a][b] = up_[b][a] = true;
+    nodes_[a]->OnPeerUp(b);
+    nodes_[b]->OnPeerUp(a);
+  }
+
+  // Connects every pair of running nodes that is not connected yet.
+  void ConnectAll() {
+    for (int a = 0; a < kNodes; ++a) {
+      for (int b = a + 1; b < kNodes; ++b) {
+        if (Running(a) && Running(b) && !up_[a][b]) Connect(a, b);
+      }
+    }
+  }
+
+  // The connection closes: what was in flight on it is lost.
+  void Disconnect(int a, int b) {
+    ASSERT_TRUE(up_[a][b]);
+    up_[a][b] = up_[b][a] = false;
+    queues_[a][b].clear();
+    queues_[b][a].clear();
+    if (Running(a)) nodes_[a]->OnPeerDown(b);
+    if (Running(b)) nodes_[b]->OnPeerDown(a);
+  }
+
+  // The process dies: the node (and its store) goes, then its peers see its
+  // connections close.
+  void Kill(int index) {
+    nodes_[index].reset();
+    stores_[index].reset();
+    for (int other = 0; other < kNodes; ++other) {
+      if (up_[index][other]) Disconnect(index, other);
+    }
+  }
+
+  // Every node tells every connected peer whether its store is ready.
+  void Heartbeats() {
+    for (int a = 0; a < kNodes; ++a) {
+      for (int b = 0; b < kNodes; ++b) {
+        if (up_[a][b]) nodes_[b]->OnPeerStoreReady(a, nodes_[a]->store_ready());
+      }
+    }
+  }
+
+  // Starts every node, connects them all, lets the triad catch up and everybody
+  // hear the heartbeats.
+  void StartAll() {
+    for (int i = 0; i < kNodes; ++i) StartNode(i);
+    ConnectAll();
+    Pump();
+    Heartbeats();
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(node(i).store_ready()) << i;
+    EXPECT_EQ(node(kSpokeA).ReadyTriad(), ServerSet::Triad());
+  }
+
+  // Delivers queued messages, one per (from, to) per round, in order, until
+  // nothing can move; a queue whose first message `hold` matches waits.
+  std::size_t Pump() {
+    std::size_t delivered = 0;
+    for (int round = 0; round < 1'000'000; ++round) {
+      bool moved = false;
+      for (int from = 0; from < kNodes; ++from) {
+        for (int to = 0; to < kNodes; ++to) {
+          std::deque<Message>& queue = queues_[from][to];
+          if (queue.empty() || (hold && hold(from, to, queue.front()))) continue;
+          Message message = std::move(queue.front());
+          queue.pop_front();
+          Deliver(from, to, message);
+          ++delivered;
+          moved = true;
+        }
+      }
+      if (!moved) return delivered;
+    }
+    ADD_FAILURE() << "the messages never stop";
+    return delivered;
+  }
+
+  // Delivers the first (or the last: out of order) message queued from `from` to `to`.
+  bool DeliverOne(int from, int to) {
+    std::deque<Message>& queue = queues_[from][to];
+    if (queue.empty()) return false;
+    Message message = std::move(queue.front());
+    queue.pop_front();
+    Deliver(from, to, message);
+    return true;
+  }
+  bool DeliverLast(int from, int to) {
+    std::deque<Message>& queue = queues_[from][to];
+    if (queue.empty()) return false;
+    Message message = std::move(queue.back());
+    queue.pop_back();
+    Deliver(from, to, message);
+    return true;
+  }
+
+  template <typename T>
+  std::size_t Queued(int from, int to) const {
+    std::size_t count = 0;
+    for (const Message& message : queues_[from][to]) count += Is<T>(message) ? 1 : 0;
+    return count;
+  }
+  template <typename T>
+  std::size_t QueuedTo(int to) const {
+    std::size_t count = 0;
+    for (int from = 0; from < kNodes; ++from) count += Queued<T>(from, to);
+    return count;
+  }
+
+  // Runs the io_context's timers for about `duration` of real time.
+  void RunTimers(std::chrono::milliseconds duration) {
+    io_.restart();
+    io_.run_for(duration);
+  }
+
+  // Hands a request to a node; the answer arrives whenever the node calls Done.
+  AnswerPtr Send(int index, std::string_view text) {
+    auto answer = std::make_shared<Answer>();
+    nodes_[index]->Handle(Parse(text), [answer](std::string reply) {
+      ++answer->calls;
+      answer->text = std::move(reply);
+    });
+    return answer;
+  }
+
+  // Send, then Pump: the reply (a test failure unless exactly one came).
+  std::string Do(int index, std::string_view text) {
+    AnswerPtr answer = Send(index, text);
+    Pump();
+    EXPECT_EQ(answer->calls, 1) << "node " << index << ": " << text;
+    return answer->text;
+  }
+
+  CacheNode& node(int index) { return *nodes_[index]; }
+  store::RecordStore& store(int index) { return *stores_[index]; }
+
+  std::optional<store::Record> Stored(int index, std::string_view cache, std::string_view key) {
+    Result<std::optional<store::Record>> record = stores_[index]->Get(cache, key);
+    EXPECT_TRUE(record.ok()) << record.status().ToString();
+    return record.ok() ? *record : std::nullopt;
+  }
+
+  // Every entry of every configured cache of a triad node's store, by cache '\0' key.
+  std::map<std::string, store::Record> Dump(int index) {
+    std::map<std::string, store::Record> out;
+    for (const CacheConfig& cache : config_.caches) {
+      for (uint32_t bucket = 0; bucket < store::RecordStore::kBuckets; ++bucket) {
+        const Status listed = stores_[index]->ForEachInBucket(
+            cache.name, bucket, [&](std::string_view key, const store::Record& record) {
+              out[cache.name + '\0' + std::string(key)] = record;
+              return true;
+            });
+        EXPECT_TRUE(listed.ok()) << listed.ToString();
+      }
+    }
+    return out;
+  }
+
+  // The stores of `triad` hold exactly the same records (digests and contents).
+  void ExpectSameStores(const std::vector<int>& triad) {
+    ASSERT_FALSE(triad.empty());
+    const int first = triad[0];
+    const std::map<std::string, store::Record> reference = Dump(first);
+    for (std::size_t n = 1; n < triad.size(); ++n) {
+      const int other = triad[n];
+      for (const CacheConfig& cache : config_.caches) {
+        EXPECT_TRUE(store(first).BucketDigests(cache.name) ==
+                    store(other).BucketDigests(cache.name))
+            << "digests of cache " << cache.name << " differ between " << first << " and " << other;
+      }
+      const std::map<std::string, store::Record> dump = Dump(other);
+      for (const auto& [key, record] : reference) {
+        const auto found = dump.find(key);
+        if (found == dump.end()) {
+          ADD_FAILURE() << "node " << other << " lacks " << Printable(key) << " "
+                        << Describe(record) << " of node " << first;
+        } else if (!(found->second == record)) {
+          ADD_FAILURE() << Printable(key) << ": node " << first << " " << Describe(record)
+                        << ", node " << other << " " << Describe(found->second);
+        }
+      }
+      for (const auto& [key, record] : dump) {
+        if (!reference.contains(key)) {
+          ADD_FAILURE() << "node " << other << " has " << Printable(key) << " " << Describe(record)
+                        << " that node " << first << " lacks";
+        }
+      }
+    }
+  }
+
+  // The owner of (cache, key) as `viewer` sees the ready triad now: the rendezvous
+  // choice over the key as CacheNode hashes it (cache, '\0', key).
+  int OwnerOf(std::string_view cache, std::string_view key, int viewer = kSpokeA) {
+    std::string joined(cache);
+    joined += '\0';
+    joined += key;
+    return OwnerAmongLiveTriad(joined, node(viewer).ReadyTriad());
+  }
+
+  // A key "<prefix><n>" of `cache` that `owner` owns with the whole triad ready.
+  static std::string KeyOwnedBy(int owner, std::string_view cache, std::string_view prefix) {
+    for (int n = 0; n < 10'000; ++n) {
+      std::string key = std::string(prefix) + std::to_string(n);
+      std::string joined(cache);
+      joined += '\0';
+      joined += key;
+      if (OwnerAmongLiveTriad(joined, ServerSet::Triad()) == owner) return key;
+    }
+    ADD_FAILURE() << "no key for owner " << owner;
+    return std::string(prefix);
+  }
+
+  // Holds back the messages it matches (see Pump).
+  std::function<bool(int from, int to, const Message& message)> hold;
+
+ private:
+  friend class FakeLink;
+
+  static std::string Printable(const std::string& key) {
+    std::string out = key;
+    for (char& c : out) {
+      if (c == '\0') c = ':';
+    }
+    return out;
+  }
+
+  std::string StoreDir(int index) const {
+    return (root_ / ("store" + std::to_string(index))).string();
+  }
+
+  bool Enqueue(int from, int to, const Message& message) {
+    if (to < 0 || to >= kNodes || !up_[from][to]) return false;
+    queues_[from][to].push_back(message);
+    return true;
+  }
+
+  void Deliver(int from, int to, const Message& message) {
+    if (Running(to) && up_[from][to]) nodes_[to]->OnPeerMessage(from, message);
+  }
+
+  boost::asio::io_context io_;
+  ClusterConfig config_;
+  std::filesystem::path root_;
+  int64_t now_ms_ = kT0;
+  std::array<int64_t, kNodes> offsets_{};
+  std::array<std::unique_ptr<FakeLink>, kNodes> links_;
+  std::array<std::unique_ptr<store::RecordStore>, 3> stores_;
+  std::array<std::unique_ptr<CacheNode>, kNodes> nodes_;
+  std::array<std::array<bool, kNodes>, kNodes> up_{};
+  std::array<std::array<std::deque<Message>, kNodes>, kNodes> queues_;
+};
+
+bool FakeLink::Send(int index, const Message& message) {
+  return cluster_.Enqueue(self_, index, message);
+}
+
+// The two triad servers other than `index`.
+std::vector<int> OthersOf(int index) {
+  std::vector<int> others;
+  for (int i = 0; i < 3; ++i) {
+    if (i != index) others.push_back(i);
+  }
+  return others;
+}
+
+ServerSet TriadWithout(int index) {
+  ServerSet set = ServerSet::Triad();
+  set.Remove(index);
+  return set;
+}
+
+// --- Replication before the answer.
+
+TEST(CacheNodeTest, SetViaSpokeIsStoredOnlyAfterBothReplicasAcked) {
+  Cluster c;
+  c.StartAll();
+  const int owner = c.OwnerOf("default", "k1");
+  ASSERT_GE(owner, 0);
+  const std::vector<int> replicas = OthersOf(owner);
+  const std::string value("bin\0ary\r\nEND\r\n\xff", 15);
+
+  c.hold = [](int, int, const Message& message) { return Is<protocol::ReplicateAck>(message); };
+  AnswerPtr set = c.Send(kSpokeA, Set("k1", value, 42));
+  c.Pump();
+  EXPECT_EQ(set->calls, 0);
+  EXPECT_EQ(c.node(kSpokeA).stats().forwarded, 1u);
+  EXPECT_EQ(c.node(owner).stats().writes, 1u);  // the rendezvous owner executed it
+  EXPECT_EQ(c.node(owner).stats().writes_waiting, 1u);
+  for (int replica : replicas) {
+    EXPECT_EQ(c.node(replica).stats().writes, 0u);
+    EXPECT_EQ(c.Queued<protocol::ReplicateAck>(replica, owner), 1u);
+    const std::optional<store::Record> record = c.Stored(replica, "default", "k1");
+    ASSERT_TRUE(record.has_value());
+    EXPECT_EQ(record->value, value);
+  }
+
+  // One ack is not enough.
+  c.hold = [&](int from, int, const Message& message) {
+    return from == replicas[1] && Is<protocol::ReplicateAck>(message);
+  };
+  c.Pump();
+  EXPECT_EQ(set->calls, 0);
+  EXPECT_EQ(c.node(owner).stats().writes_waiting, 1u);
+
+  c.hold = nullptr;
+  c.Pump();
+  EXPECT_EQ(set->calls, 1);
+  EXPECT_EQ(set->text, "STORED\r\n");
+  EXPECT_EQ(c.node(owner).stats().writes_waiting, 0u);
+  EXPECT_EQ(c.node(owner).stats().replicated, 1u);
+
+  EXPECT_EQ(c.Do(kSpokeB, "get k1\r\n"), OneHit("k1", value, 42));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.Do(i, "get k1\r\n"), OneHit("k1", value, 42)) << i;
+  c.ExpectSameStores({0, 1, 2});
+}
+
+TEST(CacheNodeTest, OwnerDyingWhileAnAckIsPendingFailsTheForwardedRequest) {
+  Cluster c;
+  c.StartAll();
+  const int owner = c.OwnerOf("default", "k2");
+  c.hold = [](int, int, const Message& message) { return Is<protocol::ReplicateAck>(message); };
+  AnswerPtr set = c.Send(kSpokeA, Set("k2", "new"));
+  c.Pump();
+  EXPECT_EQ(set->calls, 0);
+
+  c.Kill(owner);
+  EXPECT_EQ(set->calls, 1);
+  EXPECT_TRUE(set->text.starts_with("SERVER_ERROR")) << set->text;
+  EXPECT_EQ(c.node(kSpokeA).stats().failed, 1u);
+
+  // The next in rendezvous order takes over at once, with the record.
+  c.hold = nullptr;
+  c.Pump();
+  c.Heartbeats();
+  EXPECT_EQ(c.node(kSpokeA).ReadyTriad(), TriadWithout(owner));
+  const int next = c.OwnerOf("default", "k2");
+  EXPECT_NE(next, owner);
+  EXPECT_GE(next, 0);
+  EXPECT_EQ(c.Do(kSpokeB, "get k2\r\n"), OneHit("k2", "new"));
+  EXPECT_EQ(c.Do(kSpokeA, Set("k2", "newer")), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeB, "get k2\r\n"), OneHit("k2", "newer"));
+  c.ExpectSameStores(OthersOf(owner));
+}
+
+TEST(CacheNodeTest, ReplicaDyingWhileTheOwnerWaitsCompletesTheWrite) {
+  Cluster c;
+  c.StartAll();
+  const int owner = c.OwnerOf("default", "k3");
+  const std::vector<int> replicas = OthersOf(owner);
+  c.hold = [&](int from, int, const Message& message) {
+    return from == replicas[0] && Is<protocol::ReplicateAck>(message);
+  };
+  AnswerPtr set = c.Send(kSpokeA, Set("k3", "value"));
+  c.Pump();
+  EXPECT_EQ(set->calls, 0);
+
+  c.Kill(replicas[0]);
+  c.Pump();
+  EXPECT_EQ(set->calls, 1);
+  EXPECT_EQ(set->text, "STORED\r\n");
+  c.hold = nullptr;
+  c.Heartbeats();
+  EXPECT_EQ(c.Do(kSpokeB, "get k3\r\n"), OneHit("k3", "value"));
+  c.ExpectSameStores({owner, replicas[1]});
+}
+
+TEST(CacheNodeTest, OwnersOwnClientIsAnsweredWhenBothReplicasDie) {
+  Cluster c;
+  c.StartAll();
+  const std::string key = Cluster::KeyOwnedBy(0, "default", "own");
+  c.hold = [](int, int, const Message& message) { return Is<protocol::ReplicateAck>(message); };
+  AnswerPtr set = c.Send(0, Set(key, "mine"));
+  c.Pump();
+  EXPECT_EQ(set->calls, 0);
+  c.Kill(1);
+  EXPECT_EQ(set->calls, 0);
+  c.Kill(2);
+  EXPECT_EQ(set->calls, 1);
+  EXPECT_EQ(set->text, "STORED\r\n");
+}
+
+TEST(CacheNodeTest, SurvivorOfTwoDeadTriadServersHasEveryAcknowledgedRecord) {
+  for (int survivor = 0; survivor < 3; ++survivor) {
+    SCOPED_TRACE("survivor " + std::to_string(survivor));
+    Cluster c;
+    c.StartAll();
+    std::vector<std::string> keys;
+    for (int n = 0; n < 24; ++n) {
+      const std::string key = (n % 3 == 0   ? "objects:o"
+                               : n % 3 == 1 ? "session:s"
+                                            : "d") +
+                              std::to_string(n);
+      keys.push_back(key);
+      ASSERT_EQ(c.Do(n % 2 == 0 ? kSpokeA : kSpokeB, Set(key, "v" + key)), "STORED\r\n");
+    }
+    const std::vector<int> others = OthersOf(survivor);
+    c.Kill(others[0]);
+    c.Pump();
+    c.Kill(others[1]);
+    c.Pump();
+    c.Heartbeats();
+    EXPECT_EQ(c.node(kSpokeA).ReadyTriad(), ServerSet::Triad().Without(TriadWithout(survivor)));
+    for (const std::string& key : keys) {
+      EXPECT_EQ(c.Do(kSpokeB, "get " + key + "\r\n"), OneHit(key, "v" + key));
+      EXPECT_EQ(c.Do(survivor, "get " + key + "\r\n"), OneHit(key, "v" + key));
+    }
+    // Alone, it answers writes at once.
+    EXPECT_EQ(c.Do(kSpokeA, Set("after", "x")), "STORED\r\n");
+    EXPECT_EQ(c.Do(kSpokeB, "get after\r\n"), OneHit("after", "x"));
+  }
+}
+
+TEST(CacheNodeTest, ConcurrentSetsEndWithTheHighestVersionEverywhere) {
+  Cluster c;
+  c.StartAll();
+  const int owner = c.OwnerOf("default", "race");
+  const std::vector<int> replicas = OthersOf(owner);
+  AnswerPtr a = c.Send(kSpokeA, Set("race", "from-a"));
+  AnswerPtr b = c.Send(kSpokeB, Set("race", "from-b"));
+  ASSERT_TRUE(c.DeliverOne(kSpokeA, owner));
+  ASSERT_TRUE(c.DeliverOne(kSpokeB, owner));
+  // One replica receives the newer write first, the other in order.
+  ASSERT_EQ(c.Queued<protocol::Replicate>(owner, replicas[0]), 2u);
+  ASSERT_TRUE(c.DeliverLast(owner, replicas[0]));
+  c.Pump();
+  EXPECT_EQ(a->text, "STORED\r\n");
+  EXPECT_EQ(b->text, "STORED\r\n");
+  c.ExpectSameStores({0, 1, 2});
+  for (int i = 0; i < 3; ++i) {
+    const std::optional<store::Record> record = c.Stored(i, "default", "race");
+    ASSERT_TRUE(record.has_value());
+    EXPECT_EQ(record->value, "from-b") << i;
+  }
+  EXPECT_EQ(c.Do(kSpokeA, "get race\r\n"), OneHit("race", "from-b"));
+  EXPECT_EQ(c.Do(kSpokeB, "get race\r\n"), OneHit("race", "from-b"));
+}
+
+// --- Catch-up.
+
+TEST(CacheNodeTest, RestartedServerPullsOnlyTheBucketsThatDiffer) {
+  Cluster c;
+  c.StartAll();
+  for (int n = 0; n < 40; ++n) {
+    ASSERT_EQ(c.Do(kSpokeA, Set("k" + std::to_string(n), "v" + std::to_string(n))), "STORED\r\n");
+  }
+  c.Kill(2);
+  c.Heartbeats();
+  // Five keys change while server 2 is away.
+  for (int n = 0; n < 3; ++n) {
+    ASSERT_EQ(c.Do(kSpokeB, Set("new" + std::to_string(n), "fresh")), "STORED\r\n");
+  }
+  ASSERT_EQ(c.Do(kSpokeB, Set("k5", "changed")), "STORED\r\n");
+  ASSERT_EQ(c.Do(kSpokeB, "delete k7\r\n"), "DELETED\r\n");
+
+  c.StartNode(2);
+  c.ConnectAll();
+  EXPECT_FALSE(c.node(2).store_ready());
+  c.hold = [](int, int to, const Message& message) {
+    return to == 2 && Is<protocol::BucketRecords>(message);
+  };
+  c.Pump();
+  EXPECT_GT(c.QueuedTo<protocol::BucketRecords>(2), 0u);
+  EXPECT_FALSE(c.node(2).store_ready());
+  c.Heartbeats();
+  EXPECT_EQ(c.node(kSpokeA).ReadyTriad(), TriadWithout(2));
+
+  c.hold = nullptr;
+  c.Pump();
+  EXPECT_TRUE(c.node(2).store_ready());
+  const CacheNodeStats& stats = c.node(2).stats();
+  EXPECT_GT(stats.buckets_pulled, 0u);
+  EXPECT_LE(stats.buckets_pulled, 10u);  // five keys, from each of two peers
+  EXPECT_LT(stats.buckets_pulled, store::RecordStore::kBuckets);
+  EXPECT_EQ(stats.records_pulled, 5u);
+  c.ExpectSameStores({0, 1, 2});
+
+  c.Heartbeats();
+  EXPECT_EQ(c.node(kSpokeA).ReadyTriad(), ServerSet::Triad());
+  EXPECT_EQ(c.Do(kSpokeA, "get k5 k7 new1 k8\r\n"),
+            Hit("k5", "changed") + Hit("new1", "fresh") + Hit("k8", "v8") + "END\r\n");
+}
+
+TEST(CacheNodeTest, EmptyServerCatchesUpWhileWritesGoOn) {
+  Cluster c;
+  for (int i : {0, 1, kSpokeA, kSpokeB}) c.StartNode(i);
+  c.ConnectAll();
+  c.Pump();
+  c.Heartbeats();
+  ASSERT_TRUE(c.node(0).store_ready());
+  ASSERT_TRUE(c.node(1).store_ready());
+  std::vector<std::string> keys;
+  for (int n = 0; n < 60; ++n) {
+    const std::string key = (n % 3 == 0   ? "objects:o"
+                             : n % 3 == 1 ? "session:s"
+                                          : "d") +
+                            std::to_string(n);
+    keys.push_back(key);
+    ASSERT_EQ(c.Do(n % 2 == 0 ? kSpokeA : kSpokeB, Set(key, "v" + key)), "STORED\r\n");
+  }
+
+  c.StartNode(2);
+  c.ConnectAll();
+  EXPECT_FALSE(c.node(2).store_ready());
+  c.hold = [](int, int to, const Message& message) {
+    return to == 2 && Is<protocol::BucketRecords>(message);
+  };
+  c.Pump();
+  EXPECT_FALSE(c.node(2).store_ready());
+  c.Heartbeats();
+  EXPECT_EQ(c.node(kSpokeB).ReadyTriad(), TriadWithout(2));
+  // A write during the catch-up goes to the catching-up server too (behind the
+  // records it is pulling on the same connection).
+  keys.push_back("during");
+  AnswerPtr during = c.Send(kSpokeB, Set("during", "vduring"));
+  c.Pump();
+  EXPECT_FALSE(c.node(2).store_ready());
+
+  c.hold = nullptr;
+  c.Pump();
+  EXPECT_EQ(during->calls, 1);
+  EXPECT_EQ(during->text, "STORED\r\n");
+  EXPECT_TRUE(c.Stored(2, "default", "during").has_value());
+  EXPECT_TRUE(c.node(2).store_ready());
+  EXPECT_LT(c.node(2).stats().buckets_pulled, 3u * 2u * store::RecordStore::kBuckets);
+  c.ExpectSameStores({0, 1, 2});
+  c.Heartbeats();
+  EXPECT_EQ(c.node(kSpokeB).ReadyTriad(), ServerSet::Triad());
+  for (const std::string& key : keys) {
+    EXPECT_EQ(c.Do(kSpokeA, "get " + key + "\r\n"), OneHit(key, "v" + key));
+  }
+}
+
+TEST(CacheNodeTest, WipedServerIsRebuilt) {
+  Cluster c;
+  c.StartAll();
+  for (int n = 0; n < 20; ++n) {
+    ASSERT_EQ(c.Do(kSpokeA, Set("session:w" + std::to_string(n), "v")), "STORED\r\n");
+  }
+  c.Kill(1);
+  c.WipeStore(1);
+  c.StartNode(1);
+  c.ConnectAll();
+  c.Pump();
+  EXPECT_TRUE(c.node(1).store_ready());
+  c.ExpectSameStores({0, 1, 2});
+}
+
+TEST(CacheNodeTest, ServerCutOffBringsBackWhatItTookMeanwhile) {
+  Cluster c;
+  c.StartAll();
+  ASSERT_EQ(c.Do(kSpokeA, Set("base", "b")), "STORED\r\n");
+  // Server 2 and spoke B on one side, servers 0, 1 and spoke A on the other.
+  c.Disconnect(2, 0);
+  c.Disconnect(2, 1);
+  c.Disconnect(2, kSpokeA);
+  c.Disconnect(0, kSpokeB);
+  c.Disconnect(1, kSpokeB);
+  c.Heartbeats();
+  EXPECT_EQ(c.node(kSpokeB).ReadyTriad(), ServerSet::Triad().Without(TriadWithout(2)));
+  EXPECT_EQ(c.Do(kSpokeB, Set("p1", "side-2")), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeA, Set("q1", "side-01")), "STORED\r\n");
+
+  c.ConnectAll();
+  c.Pump();
+  c.Heartbeats();
+  c.ExpectSameStores({0, 1, 2});
+  for (int spoke : {kSpokeA, kSpokeB}) {
+    EXPECT_EQ(c.Do(spoke, "get p1 q1 base\r\n"),
+              Hit("p1", "side-2") + Hit("q1", "side-01") + Hit("base", "b") + "END\r\n");
+  }
+}
+
+TEST(CacheNodeTest, LoneTriadServerIsReadyAfterTheHeartbeatTimeout) {
+  Cluster c;
+  c.StartNode(0);
+  EXPECT_FALSE(c.node(0).store_ready());
+  c.RunTimers(std::chrono::milliseconds(200));
+  EXPECT_TRUE(c.node(0).store_ready());
+  EXPECT_EQ(c.Do(0, Set("alone", "yes")), "STORED\r\n");
+  EXPECT_EQ(c.Do(0, "get alone\r\n"), OneHit("alone", "yes"));
+}
+
+TEST(CacheNodeTest, UnansweredPullKeepsAServerNotReadyPastTheTimeout) {
+  Cluster c;
+  c.StartNode(0);
+  c.StartNode(1);
+  c.Connect(0, 1);
+  c.RunTimers(std::chrono::milliseconds(200));
+  EXPECT_FALSE(c.node(0).store_ready());
+  EXPECT_FALSE(c.node(1).store_ready());
+  c.Pump();
+  EXPECT_TRUE(c.node(0).store_ready());
+  EXPECT_TRUE(c.node(1).store_ready());
+}
+
+// A server catching up from its only connected triad peer, which dies mid-pull,
+// must not own keys before it has caught up with the one that is still alive.
+TEST(CacheNodeTest, PullCutShortDoesNotMakeAServerOwnKeysItNeverPulled) {
+  Cluster c;
+  c.StartAll();
+  const std::string key = Cluster::KeyOwnedBy(2, "default", "cut");
+  ASSERT_EQ(c.Do(kSpokeA, Set(key, "acknowledged")), "STORED\r\n");
+  c.Kill(2);
+  c.WipeStore(2);
+  c.StartNode(2);
+  c.hold = [](int, int to, const Message& message) {
+    return to == 2 && Is<protocol::BucketRecords>(message);
+  };
+  c.Connect(2, 0);
+  c.Pump();
+  c.Kill(0);  // mid-pull
+  c.hold = nullptr;
+  c.Connect(2, 1);
+  c.Connect(2, kSpokeA);
+  c.Connect(2, kSpokeB);
+  c.Heartbeats();
+  // Before the pull from server 1 completes, a get of the key must not be a miss.
+  AnswerPtr get = c.Send(kSpokeA, "get " + key + "\r\n");
+  c.Pump();
+  ASSERT_EQ(get->calls, 1);
+  EXPECT_TRUE(get->text == OneHit(key, "acknowledged") || get->text.starts_with("SERVER_ERROR"))
+      << get->text;
+  c.Heartbeats();
+  EXPECT_EQ(c.Do(kSpokeA, "get " + key + "\r\n"), OneHit(key, "acknowledged"));
+}
+
+TEST(CacheNodeTest, EmptyKeyOfANamedCacheCatchesUp) {
+  Cluster c;
+  c.StartAll();
+  ASSERT_EQ(c.Do(kSpokeA, Set("session:", "empty-key")), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeB, "get session:\r\n"), OneHit("session:", "empty-key"));
+  c.Kill(2);
+  c.WipeStore(2);
+  c.StartNode(2);
+  c.ConnectAll();
+  c.Pump();
+  c.ExpectSameStores({0, 1, 2});
+}
+
+// --- Spokes.
+
+TEST(CacheNodeTest, SpokeValidatesItsCopyAndNeverAnswersFromAStaleOne) {
+  Cluster c;
+  c.StartAll();
+  const std::string value = "the value";
+  ASSERT_EQ(c.Do(kSpokeA, Set("s", value, 5)), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeA, "get s\r\n"), OneHit("s", value, 5));
+  EXPECT_EQ(c.node(kSpokeA).stats().spoke_cache_validated, 0u);
+  EXPECT_GT(c.node(kSpokeA).stats().spoke_cache_bytes, 0u);
+  EXPECT_EQ(c.Do(kSpokeA, "get s\r\n"), OneHit("s", value, 5));
+  EXPECT_EQ(c.node(kSpokeA).stats().spoke_cache_validated, 1u);
+  // gets from the copy shows the same cas unique as the owner's record.
+  const std::string from_copy = c.Do(kSpokeA, "gets s\r\n");
+  EXPECT_EQ(c.node(kSpokeA).stats().spoke_cache_validated, 2u);
+  const std::string fresh = c.Do(kSpokeB, "gets s\r\n");
+  EXPECT_EQ(from_copy, fresh);
+  EXPECT_NE(CasOf(fresh), 0u);
+
+  ASSERT_EQ(c.Do(kSpokeB, Set("s", "the new value", 6)), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeA, "get s\r\n"), OneHit("s", "the new value", 6));
+  EXPECT_EQ(c.node(kSpokeA).stats().spoke_cache_validated, 2u);
+  EXPECT_EQ(c.Do(kSpokeA, "get s\r\n"), OneHit("s", "the new value", 6));
+  EXPECT_EQ(c.node(kSpokeA).stats().spoke_cache_validated, 3u);
+
+  // Cut off from the triad: no answer from the copy.
+  for (int i = 0; i < 3; ++i) c.Disconnect(kSpokeA, i);
+  const std::string cut_off = c.Do(kSpokeA, "get s\r\n");
+  EXPECT_TRUE(cut_off.starts_with("SERVER_ERROR")) << cut_off;
+  // Deleted meanwhile: back in touch, the spoke says it is gone.
+  ASSERT_EQ(c.Do(kSpokeB, "delete s\r\n"), "DELETED\r\n");
+  for (int i = 0; i < 3; ++i) c.Connect(kSpokeA, i);
+  c.Heartbeats();
+  EXPECT_EQ(c.Do(kSpokeA, "get s\r\n"), "END\r\n");
+}
+
+TEST(CacheNodeTest, SpokeCopyIsValidatedByTheNextOwnerAfterFailover) {
+  Cluster c;
+  c.StartAll();
+  const int owner = c.OwnerOf("default", "f");
+  ASSERT_EQ(c.Do(kSpokeA, Set("f", "before")), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeA, "get f\r\n"), OneHit("f", "before"));
+  c.Kill(owner);
+  c.Heartbeats();
+  ASSERT_EQ(c.Do(kSpokeB, Set("f", "after")), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeA, "get f\r\n"), OneHit("f", "after"));
+}
+
+// --- memcached semantics across the cluster.
+
+TEST(CacheNodeTest, CasRaceHasExactlyOneWinner) {
+  Cluster c;
+  c.StartAll();
+  ASSERT_EQ(c.Do(kSpokeA, Set("c", "0")), "STORED\r\n");
+  const uint64_t token_a = CasOf(c.Do(kSpokeA, "gets c\r\n"));
+  const uint64_t token_b = CasOf(c.Do(kSpokeB, "gets c\r\n"));
+  ASSERT_NE(token_a, 0u);
+  ASSERT_EQ(token_a, token_b);
+  AnswerPtr a = c.Send(kSpokeA, Cas("c", "A", token_a));
+  AnswerPtr b = c.Send(kSpokeB, Cas("c", "B", token_b));
+  c.Pump();
+  ASSERT_EQ(a->calls, 1);
+  ASSERT_EQ(b->calls, 1);
+  const bool a_won = a->text == "STORED\r\n";
+  EXPECT_EQ(a_won ? b->text : a->text, "EXISTS\r\n");
+  EXPECT_EQ(a_won ? a->text : b->text, "STORED\r\n");
+  const std::string winner = a_won ? "A" : "B";
+  c.ExpectSameStores({0, 1, 2});
+  EXPECT_EQ(c.Stored(0, "default", "c")->value, winner);
+  EXPECT_EQ(c.Do(kSpokeB, "get c\r\n"), OneHit("c", winner));
+}
+
+TEST(CacheNodeTest, FlushAllOfOneCacheFlushesItOnEveryTriadStoreOnly) {
+  Cluster c;
+  c.StartAll();
+  ASSERT_EQ(c.Do(kSpokeA, Set("objects:a", "1")), "STORED\r\n");
+  ASSERT_EQ(c.Do(kSpokeA, Set("objects:b", "2")), "STORED\r\n");
+  ASSERT_EQ(c.Do(kSpokeA, Set("x", "3")), "STORED\r\n");
+  ASSERT_EQ(c.Do(kSpokeA, Set("session:s", "4")), "STORED\r\n");
+  // Spoke B holds a copy of objects:a.
+  EXPECT_EQ(c.Do(kSpokeB, "get objects:a\r\n"), OneHit("objects:a", "1"));
+  EXPECT_EQ(c.Do(kSpokeB, "get objects:a\r\n"), OneHit("objects:a", "1"));
+  ASSERT_EQ(c.node(kSpokeB).stats().spoke_cache_validated, 1u);
+
+  EXPECT_EQ(c.Do(kSpokeA, "flush_all objects\r\n"), "OK\r\n");
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("triad " + std::to_string(i));
+    for (const char* key : {"a", "b"}) {
+      const std::optional<store::Record> record = c.Stored(i, "objects", key);
+      EXPECT_TRUE(!record || record->IsGoneAt(c.Now())) << key;
+    }
+    const std::optional<store::Record> x = c.Stored(i, "default", "x");
+    ASSERT_TRUE(x.has_value());
+    EXPECT_FALSE(x->IsGoneAt(c.Now()));
+    const std::optional<store::Record> s = c.Stored(i, "session", "s");
+    ASSERT_TRUE(s.has_value());
+    EXPECT_FALSE(s->IsGoneAt(c.Now()));
+  }
+  c.ExpectSameStores({0, 1, 2});
+  EXPECT_EQ(c.Do(kSpokeB, "get objects:a objects:b x session:s\r\n"),
+            Hit("x", "3") + Hit("session:s", "4") + "END\r\n");
+  // The cache works on after the flush.
+  EXPECT_EQ(c.Do(kSpokeB, Set("objects:a", "5")), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeA, "get objects:a\r\n"), OneHit("objects:a", "5"));
+}
+
+// A write and a flush of the same cache by different owners cross on the wire:
+// whatever the outcome, the replicas must agree on it.
+TEST(CacheNodeTest, FlushCrossingAWriteLeavesTheReplicasAgreeing) {
+  Cluster c;
+  c.StartAll();
+  const int flusher = c.OwnerOf("objects", "");
+  const int writer = flusher == 0 ? 1 : 0;
+  const int third = 3 - flusher - writer;
+  const std::string key = Cluster::KeyOwnedBy(writer, "objects", "w");
+  AnswerPtr set = c.Send(kSpokeA, Set("objects:" + key, "written"));
+  ASSERT_TRUE(c.DeliverOne(kSpokeA, writer));  // the writer stores it, replicates it
+  c.Advance(1);
+  AnswerPtr flush = c.Send(kSpokeB, "flush_all objects\r\n");
+  ASSERT_TRUE(c.DeliverOne(kSpokeB, flusher));  // the flusher flushes, replicates it
+  // The flush overtakes the write on its way to the third server and the flusher.
+  ASSERT_TRUE(c.DeliverOne(flusher, third));
+  c.Pump();
+  EXPECT_EQ(set->text, "STORED\r\n");
+  EXPECT_EQ(flush->text, "OK\r\n");
+  c.ExpectSameStores({0, 1, 2});
+  // The key looks the same whichever server owns it.
+  const std::string before = c.Do(kSpokeA, "get objects:" + key + "\r\n");
+  c.Kill(writer);
+  c.Heartbeats();
+  EXPECT_EQ(c.Do(kSpokeA, "get objects:" + key + "\r\n"), before);
+}
+
+TEST(CacheNodeTest, IdleTimeoutCacheRefreshesOnReadAndExpiresWhenIdle) {
+  Cluster c;
+  c.StartAll();
+  const int64_t t0 = c.Now();
+  ASSERT_EQ(c.Do(kSpokeA, Set("session:u", "user")), "STORED\r\n");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.Stored(i, "session", "u")->expiry_unix_ms, t0 + 30 * kMinute) << i;
+  }
+  // A longer exptime is capped by the idle timeout.
+  ASSERT_EQ(c.Do(kSpokeA, Set("session:long", "x", 0, 7200)), "STORED\r\n");
+  EXPECT_EQ(c.Stored(0, "session", "long")->expiry_unix_ms, t0 + 30 * kMinute);
+
+  // Read early: no refresh (no write).
+  c.Advance(10 * kMinute);
+  EXPECT_EQ(c.Do(kSpokeB, "get session:u\r\n"), OneHit("session:u", "user"));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.Stored(i, "session", "u")->expiry_unix_ms, t0 + 30 * kMinute) << i;
+  }
+  // Read after more than half the timeout: refreshed on every triad store.
+  c.Advance(6 * kMinute);
+  const uint64_t writes_before = c.node(c.OwnerOf("session", "u")).stats().replicated;
+  EXPECT_EQ(c.Do(kSpokeB, "get session:u\r\n"), OneHit("session:u", "user"));
+  c.Pump();
+  EXPECT_EQ(c.node(c.OwnerOf("session", "u")).stats().replicated, writes_before + 1);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.Stored(i, "session", "u")->expiry_unix_ms, t0 + 46 * kMinute) << i;
+  }
+  c.ExpectSameStores({0, 1, 2});
+  // 29 minutes later it is still there (and refreshed again)...
+  c.Advance(29 * kMinute);
+  EXPECT_EQ(c.Do(kSpokeA, "get session:u\r\n"), OneHit("session:u", "user"));
+  c.Pump();
+  // ...and after 31 minutes without access it is gone, everywhere.
+  c.Advance(31 * kMinute);
+  EXPECT_EQ(c.Do(kSpokeA, "get session:u\r\n"), "END\r\n");
+  EXPECT_EQ(c.Do(kSpokeB, "get session:u\r\n"), "END\r\n");
+  for (int i = 0; i < 3; ++i) {
+    const std::optional<store::Record> record = c.Stored(i, "session", "u");
+    EXPECT_TRUE(!record || record->IsGoneAt(c.Now())) << i;
+  }
+  // The never-read key went at its first expiry.
+  EXPECT_EQ(c.Do(kSpokeA, "get session:long\r\n"), "END\r\n");
+}
+
+// idle_timeout: "expire after this long unread or unwritten". incr and append are
+// writes.
+TEST(CacheNodeTest, IdleTimeoutCacheRefreshesOnIncrAndAppend) {
+  Cluster c;
+  c.StartAll();
+  const int64_t t0 = c.Now();
+  ASSERT_EQ(c.Do(kSpokeA, Set("session:n", "1")), "STORED\r\n");
+  ASSERT_EQ(c.Do(kSpokeA, Set("session:t", "a")), "STORED\r\n");
+  c.Advance(20 * kMinute);
+  EXPECT_EQ(c.Do(kSpokeA, "incr session:n 1\r\n"), "2\r\n");
+  EXPECT_EQ(c.Do(kSpokeA, Set("session:t", "b", 0, 0, "append")), "STORED\r\n");
+  EXPECT_EQ(c.Stored(0, "session", "n")->expiry_unix_ms, t0 + 50 * kMinute);
+  EXPECT_EQ(c.Stored(0, "session", "t")->expiry_unix_ms, t0 + 50 * kMinute);
+  c.Advance(15 * kMinute);  // 15 minutes after the last write
+  EXPECT_EQ(c.Do(kSpokeB, "get session:n session:t\r\n"),
+            Hit("session:n", "2") + Hit("session:t", "ab") + "END\r\n");
+}
+
+// A server restarted with its store keeps no memory of the versions in it; with a
+// wall clock behind the other servers' its writes must still win over older ones.
+TEST(CacheNodeTest, RestartedOwnerWithASlowClockStillOverwrites) {
+  Cluster c;
+  c.StartAll();
+  const std::string key = Cluster::KeyOwnedBy(0, "default", "skew");
+  c.SetClockOffset(0, -10'000);  // server 0's clock is 10 s behind
+  c.Kill(0);
+  c.Heartbeats();
+  ASSERT_EQ(c.Do(kSpokeA, Set(key, "one")), "STORED\r\n");  // by server 1 or 2
+  c.StartNode(0);
+  c.ConnectAll();
+  c.Pump();  // server 0 pulls the record
+  c.Kill(0);
+  c.StartNode(0);  // restarted again: its store is up to date, nothing to pull
+  c.ConnectAll();
+  c.Pump();
+  c.Heartbeats();
+  EXPECT_EQ(c.node(0).stats().buckets_pulled, 0u);
+  ASSERT_EQ(c.OwnerOf("default", key), 0);
+  c.Advance(1000);
+  EXPECT_EQ(c.Do(kSpokeA, Set(key, "two")), "STORED\r\n");
+  EXPECT_EQ(c.Do(kSpokeB, "get " + key + "\r\n"), OneHit(key, "two"));
+}
+
+// --- No owner, stopping.
+
+TEST(CacheNodeTest, NoReadyTriadServerMeansServerErrorNotACrash) {
+  Cluster c;
+  c.StartNode(kSpokeA);
+  for (const std::string& request :
+       {std::string("get k\r\n"), std::string("gets a b c\r\n"), Set("k", "v"),
+        std::string("delete k\r\n"), std::string("incr k 1\r\n"), std::string("touch k 10\r\n"),
+        std::string("flush_all objects\r\n"), Set("session:x", "v")}) {
+    const std::string reply = c.Do(kSpokeA, request);
+    EXPECT_TRUE(reply.starts_with("SERVER_ERROR")) << request << " -> " << reply;
+  }
+  EXPECT_EQ(c.node(kSpokeA).stats().failed, 10u);  // "gets a b c" fails three keys
+  EXPECT_TRUE(c.Do(kSpokeA, "version\r\n").starts_with("VERSION "));
+  EXPECT_TRUE(c.Do(kSpokeA, "stats\r\n").starts_with("STAT "));
+
+  // Triad servers that have not caught up own nothing either.
+  c.StartNode(0);
+  c.StartNode(1);
+  c.Connect(0, 1);
+  c.Connect(0, kSpokeA);
+  c.Heartbeats();
+  AnswerPtr get = c.Send(0, "get k\r\n");
+  EXPECT_EQ(get->calls, 1);
+  EXPECT_TRUE(get->text.starts_with("SERVER_ERROR")) << get->text;
+  AnswerPtr set = c.Send(kSpokeA, Set("k", "v"));
+  EXPECT_EQ(set->calls, 1);
+  EXPECT_TRUE(set->text.starts_with("SERVER_ERROR")) << set->text;
+
+  // A spoke with a stale idea of server 0 is refused by it.
+  c.node(kSpokeA).OnPeerStoreReady(0, true);
+  get = c.Send(kSpokeA, "get k\r\n");
+  ASSERT_TRUE(c.DeliverOne(kSpokeA, 0));
+  ASSERT_TRUE(c.DeliverOne(0, kSpokeA));
+  EXPECT_EQ(get->calls, 1);
+  EXPECT_TRUE(get->text.starts_with("SERVER_ERROR")) << get->text;
+}
+
+TEST(CacheNodeTest, StopAnswersPendingRequestsWithAnError) {
+  Cluster c;
+  c.StartAll();
+  AnswerPtr get = c.Send(kSpokeA, "get k\r\n");
+  AnswerPtr multi = c.Send(kSpokeA, "get a b c\r\n");
+  AnswerPtr set = c.Send(kSpokeA, Set("k2", "v"));
+  EXPECT_EQ(get->calls + multi->calls + set->calls, 0);
+  c.node(kSpokeA).Stop();
+  for (const AnswerPtr& answer : {get, multi, set}) {
+    EXPECT_EQ(answer->calls, 1);
+    EXPECT_TRUE(answer->text.starts_with("SERVER_ERROR")) << answer->text;
+  }
+  AnswerPtr late = c.Send(kSpokeA, "get k\r\n");
+  EXPECT_EQ(late->calls, 1);
+  EXPECT_TRUE(late->text.starts_with("SERVER_ERROR")) << late->text;
+  c.Pump();  // the owners' answers arrive at a stopped node: ignored
+  for (const AnswerPtr& answer : {get, multi, set}) EXPECT_EQ(answer->calls, 1);
+
+  // An owner stopping while it waits for replicas.
+  const std::string key = Cluster::KeyOwnedBy(1, "default", "stop");
+  c.hold = [](int, int, const Message& message) { return Is<protocol::ReplicateAck>(message); };
+  AnswerPtr direct = c.Send(1, Set(key, "v"));
+  AnswerPtr via_spoke = c.Send(kSpokeB, Set(key, "w"));
+  c.Pump();
+  EXPECT_EQ(direct->calls, 0);
+  EXPECT_EQ(via_spoke->calls, 0);
+  c.node(1).Stop();
+  EXPECT_EQ(direct->calls, 1);
+  EXPECT_TRUE(direct->text.starts_with("SERVER_ERROR")) << direct->text;
+  c.hold = nullptr;
+  c.Pump();
+  EXPECT_EQ(direct->calls, 1);
+  // The spoke learns when the connection closes.
+  c.Kill(1);
+  EXPECT_EQ(via_spoke->calls, 1);
+  EXPECT_TRUE(via_spoke->text.starts_with("SERVER_ERROR")) << via_spoke->text;
+}
+
+// A delayed flush_all's timer must not outlive the node it belongs to. Run in a
+// child process: a use after free aborts the child (under ASan), not the tests.
+void DestroyANodeWithADelayedFlushPending() {
+  Cluster c;
+  c.StartAll();
+  const std::string reply = c.Do(0, "flush_all objects 1\r\n");
+  c.Kill(0);
+  c.RunTimers(std::chrono::milliseconds(1300));
+  std::exit(reply == "OK\r\n" ? 0 : 3);
+}
+
+TEST(CacheNodeDeathTest, DelayedFlushDoesNotOutliveTheNode) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(DestroyANodeWithADelayedFlushPending(), ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace cb::cache
