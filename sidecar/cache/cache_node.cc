@@ -55,9 +55,8 @@ CacheNode::~CacheNode() { Stop(); }
 void CacheNode::Start() {
   started_unix_ms_ = static_cast<uint64_t>(now_());
   if (!is_triad()) return;
-  const bool alone_by_config = config_.servers.size() == 1;
-  if (alone_by_config) {
-    ready_ = true;
+  if (config_.servers.size() == 1) {
+    BecomeReady("the only server");
   } else {
     ArmAloneTimer();
   }
@@ -69,11 +68,59 @@ void CacheNode::ArmAloneTimer() {
   // and this server carries on alone with what it has.
   alone_timer_.expires_after(config_.heartbeat_timeout);
   alone_timer_.async_wait([this](const boost::system::error_code& error) {
-    if (error || stopped_ || ready_ || !pulls_outstanding_.empty()) return;
-    ready_ = true;
-    spdlog::info("store ready: no other triad server to catch up from within {} ms",
-                 config_.heartbeat_timeout.count());
+    if (error || stopped_ || ready_ || !counting_pulls_.empty()) return;
+    bool pulling = false;
+    (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
+      StartPull(peer, true);
+      pulling = pulling || counting_pulls_.Contains(peer);
+    });
+    if (!pulling) BecomeReady("no ready triad server to catch up from");
   });
+}
+
+void CacheNode::BecomeReady(const char* why) {
+  if (ready_) return;
+  ready_ = true;
+  spdlog::info("store ready: {} ({} buckets, {} records pulled)", why, stats_.buckets_pulled,
+               stats_.records_pulled);
+  link_.AnnounceStoreState();
+}
+
+uint64_t CacheNode::triad_links() const {
+  ServerSet links = connected_ & ServerSet::Triad();
+  if (is_triad()) links.Add(options_.self_index);
+  return links.bits();
+}
+
+uint64_t CacheNode::ready_seen() const {
+  // The ready triad servers this one is connected to (itself included): the ones
+  // that may own keys.
+  ServerSet owners = peers_ready_ & connected_ & ServerSet::Triad();
+  if (is_triad() && ready_) owners.Add(options_.self_index);
+  ServerSet seen;
+  (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
+    const ServerSet theirs = ServerSet::FromBits(peer_triad_links_[static_cast<std::size_t>(peer)]);
+    // A peer not yet connected to one of those would be taken for down there, and
+    // that server would go on owning the peer's keys.
+    if (owners.Without(theirs).Without(ServerSet::FromBits(uint64_t{1} << peer)).empty()) {
+      seen.Add(peer);
+    }
+  });
+  if (is_triad() && ready_) seen.Add(options_.self_index);
+  return seen.bits();
+}
+
+bool CacheNode::owning() const {
+  if (!is_triad() || !ready_) return false;
+  bool acknowledged = true;
+  (connected_ & ServerSet::Triad()).ForEach([&](int peer) {
+    if (peer == options_.self_index) return;
+    if (!ServerSet::FromBits(peer_ready_seen_[static_cast<std::size_t>(peer)])
+             .Contains(options_.self_index)) {
+      acknowledged = false;
+    }
+  });
+  return acknowledged;
 }
 
 void CacheNode::Stop() {
@@ -89,6 +136,12 @@ void CacheNode::Stop() {
     pending.done(protocol::CacheOpReply{id, ServerError("sidecar stopping"), false, false, ""});
   }
   for (auto& [id, pending] : replications) pending.done(false);
+  std::map<uint64_t, PendingRetry> retries = std::move(retries_);
+  for (auto& [id, pending] : retries) {
+    pending.timer->cancel();
+    pending.done(
+        protocol::CacheOpReply{pending.op.id, ServerError("sidecar stopping"), false, false, ""});
+  }
 }
 
 const CacheConfig* CacheNode::FindCache(std::string_view name) const {
@@ -101,11 +154,7 @@ memcache::CacheLimits CacheNode::LimitsOf(std::string_view cache) const {
   return limits;
 }
 
-ServerSet CacheNode::ReadyTriad() const {
-  ServerSet ready = peers_ready_ & connected_ & ServerSet::Triad();
-  if (is_triad() && ready_) ready.Add(options_.self_index);
-  return ready;
-}
+ServerSet CacheNode::ReadyTriad() const { return ServerSet::FromBits(ready_seen()); }
 
 void CacheNode::Handle(memcache::Request request, Done done) {
   using memcache::Command;
@@ -122,7 +171,18 @@ void CacheNode::Handle(memcache::Request request, Done done) {
       done(request.noreply ? "" : "OK\r\n");
       return;
     case Command::kStats:
-      done(StatsReply());
+      if (request.keys.empty()) {
+        done(StatsReply());
+      } else if (request.keys.size() == 1 && request.keys[0] == "reset") {
+        done("RESET\r\n");
+      } else if (request.keys.size() == 1 &&
+                 (request.keys[0] == "settings" || request.keys[0] == "items" ||
+                  request.keys[0] == "slabs" || request.keys[0] == "sizes" ||
+                  request.keys[0] == "conns")) {
+        done("END\r\n");  // memcached's memory layout has no counterpart here
+      } else {
+        done("ERROR\r\n");  // as memcached answers an unknown "stats <what>"
+      }
       return;
     case Command::kQuit:
       done("");
@@ -226,17 +286,25 @@ void CacheNode::Handle(memcache::Request request, Done done) {
   });
 }
 
-void CacheNode::Run(protocol::CacheOp op, OpDone done) {
+void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
+  if (deadline == 0) deadline = now_() + config_.heartbeat_timeout.count();
   const int owner = OwnerAmongLiveTriad(SpokeKey(op.cache, op.key), ReadyTriad());
   if (owner < 0) {
-    ++stats_.failed;
-    done(protocol::CacheOpReply{op.id, ServerError("no triad server is ready"), false, false, ""});
+    // Transient when a triad server has just returned or caught up; permanent
+    // (an error at the deadline) when the whole triad is down.
+    RetryLater(std::move(op), std::move(done), deadline);
     return;
   }
   if (owner == options_.self_index) {
-    RunAsOwner(op, std::move(done));
+    if (owning()) {
+      RunAsOwner(op, std::move(done));
+    } else {
+      RetryLater(std::move(op), std::move(done), deadline);
+    }
     return;
   }
+  op.known_clock = 0;
+  op.known_server = 0;
   const auto command = static_cast<memcache::Command>(op.command);
   std::optional<store::Record> known;
   const std::string spoke_key = SpokeKey(op.cache, op.key);
@@ -256,8 +324,12 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done) {
   }
   ++stats_.forwarded;
   forwarded_[id] = Forwarded{
-      owner, [this, done = std::move(done), known = std::move(known), spoke_key,
-              command](const protocol::CacheOpReply& reply) {
+      owner, [this, done = std::move(done), known = std::move(known), spoke_key, command,
+              retry_op = op, deadline](const protocol::CacheOpReply& reply) {
+        if (reply.retry) {
+          RetryLater(retry_op, done, deadline);
+          return;
+        }
         if (is_triad()) {
           done(reply);
           return;
@@ -286,6 +358,29 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done) {
         }
         done(reply);
       }};
+}
+
+void CacheNode::RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline) {
+  if (stopped_ || now_() >= deadline) {
+    ++stats_.failed;
+    done(protocol::CacheOpReply{
+        op.id,
+        ServerError(ReadyTriad().empty() ? "no triad server is ready"
+                                         : "the key has no owner yet; try again"),
+        false, false, ""});
+    return;
+  }
+  const uint64_t id = next_id_++;
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(20));
+  retries_[id] = PendingRetry{std::move(op), std::move(done), deadline, timer};
+  timer->async_wait([this, id](const boost::system::error_code& error) {
+    if (error || stopped_) return;
+    const auto found = retries_.find(id);
+    if (found == retries_.end()) return;
+    PendingRetry retry = std::move(found->second);
+    retries_.erase(found);
+    Run(std::move(retry.op), std::move(retry.done), retry.deadline);
+  });
 }
 
 void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
@@ -481,13 +576,19 @@ void CacheNode::FlushAsTriad(const std::string& cache, std::function<void(bool o
 }
 
 void CacheNode::OnPeerUp(int index) {
+  // The pull from a triad peer starts with its first heartbeat, which says whether
+  // it is ready (whether its data can make this server ready).
   connected_.Add(index);
-  if (is_triad() && index < 3) StartPull(index);
 }
 
 void CacheNode::OnPeerDown(int index) {
   connected_.Remove(index);
   peers_ready_.Remove(index);
+  pulled_.Remove(index);
+  if (index >= 0 && index < 3) {
+    peer_ready_seen_[static_cast<std::size_t>(index)] = 0;
+    peer_triad_links_[static_cast<std::size_t>(index)] = 0;
+  }
   std::vector<std::pair<uint64_t, Forwarded>> lost;
   for (auto it = forwarded_.begin(); it != forwarded_.end();) {
     if (it->second.owner == index) {
@@ -507,13 +608,16 @@ void CacheNode::OnPeerDown(int index) {
       ++it;
     }
   }
-  if (pulls_outstanding_.erase(index) > 0 && pulls_outstanding_.empty() && !ready_) {
-    // A pull cut short proves nothing: pull again from the triad servers still
-    // here, or, with none, wait out the timeout as at the start.
-    connected_.ForEach([&](int peer) {
-      if (peer < 3 && peer != options_.self_index) StartPull(peer);
+  pulls_outstanding_.erase(index);
+  const bool was_counting = counting_pulls_.Contains(index);
+  counting_pulls_.Remove(index);
+  if (is_triad() && !ready_ && was_counting && counting_pulls_.empty()) {
+    // A pull cut short proves nothing: pull again from the ready triad servers
+    // still here, or, with none, wait out the timeout as at the start.
+    (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
+      StartPull(peer, true);
     });
-    if (pulls_outstanding_.empty()) ArmAloneTimer();
+    if (counting_pulls_.empty()) ArmAloneTimer();
   }
   // A server that dies while we wait is no longer live: the write is on every
   // live triad server without it.
@@ -529,21 +633,36 @@ void CacheNode::OnPeerDown(int index) {
   }
 }
 
-void CacheNode::OnPeerStoreReady(int index, bool ready) {
-  if (ready && index < 3) {
+void CacheNode::OnPeerStoreReady(int index, bool ready, uint64_t ready_seen, uint64_t triad_links) {
+  if (index < 0 || index >= 3 || index == options_.self_index) return;
+  const bool was_ready = peers_ready_.Contains(index);
+  const uint64_t counted_before = this->ready_seen();
+  peer_triad_links_[static_cast<std::size_t>(index)] = triad_links;
+  if (ready) {
     peers_ready_.Add(index);
   } else {
     peers_ready_.Remove(index);
   }
+  peer_ready_seen_[static_cast<std::size_t>(index)] = ready_seen;
+  if (is_triad() && !pulled_.Contains(index)) {
+    pulled_.Add(index);
+    StartPull(index, ready && !ready_);
+  } else if (is_triad() && ready && !was_ready && !ready_ && !counting_pulls_.Contains(index)) {
+    StartPull(index, true);
+  }
+  // Tell it at once that we count it ready: it owns keys only after that.
+  if (this->ready_seen() != counted_before) link_.AnnounceStoreState();
 }
 
 void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {
   if (stopped_) return;
   if (const auto* op = std::get_if<protocol::CacheOp>(&message)) {
     const uint64_t id = op->id;
-    if (!is_triad() || !ready_) {
-      link_.Send(index, protocol::CacheOpReply{id, ServerError("this server does not own keys now"),
-                                               false, false, ""});
+    if (!owning() ||
+        OwnerAmongLiveTriad(SpokeKey(op->cache, op->key), ReadyTriad()) != options_.self_index) {
+      protocol::CacheOpReply retry{id, ServerError("not the key's owner now"), false, false, ""};
+      retry.retry = true;
+      link_.Send(index, retry);
       return;
     }
     RunAsOwner(*op, [this, index](const protocol::CacheOpReply& reply) {
@@ -605,12 +724,18 @@ void CacheNode::OnReplicate(int peer, const protocol::Replicate& replicate) {
   link_.Send(peer, protocol::ReplicateAck{replicate.id, ok});
 }
 
-void CacheNode::StartPull(int peer) {
+void CacheNode::StartPull(int peer, bool counts) {
   int& outstanding = pulls_outstanding_[peer];
+  int sent = 0;
   for (const CacheConfig& cache : config_.caches) {
-    if (link_.Send(peer, protocol::DigestRequest{cache.name})) ++outstanding;
+    if (link_.Send(peer, protocol::DigestRequest{cache.name})) ++sent;
   }
-  if (outstanding == 0) pulls_outstanding_.erase(peer);
+  outstanding += sent;
+  if (outstanding == 0) {
+    pulls_outstanding_.erase(peer);
+  } else if (counts && sent > 0) {
+    counting_pulls_.Add(peer);
+  }
 }
 
 void CacheNode::FinishPullStep(int peer) {
@@ -618,11 +743,9 @@ void CacheNode::FinishPullStep(int peer) {
   if (found == pulls_outstanding_.end()) return;
   if (--found->second > 0) return;
   pulls_outstanding_.erase(found);
-  if (pulls_outstanding_.empty() && !ready_) {
-    ready_ = true;
-    spdlog::info("store ready: caught up with the triad ({} buckets, {} records pulled)",
-                 stats_.buckets_pulled, stats_.records_pulled);
-  }
+  if (!counting_pulls_.Contains(peer)) return;
+  counting_pulls_.Remove(peer);
+  if (counting_pulls_.empty()) BecomeReady("caught up with the triad");
 }
 
 void CacheNode::OnDigestRequest(int peer, const protocol::DigestRequest& request) {

@@ -3,8 +3,15 @@
 // three times.
 //
 // Ownership. The owner of (cache, key) is the rendezvous choice
-// (shared/rendezvous.h) among the READY triad servers: connected (or this one)
-// and whose store has caught up (below). Every key-level request goes to the
+// (shared/rendezvous.h) among the READY triad servers (ready_seen()): this one
+// when its store has caught up (below), and each connected triad peer that has
+// caught up and is connected to every triad server this one sees. Views of who is ready differ for
+// a moment (heartbeats carry them), so a server executes a request only if it is the owner in its
+// own view AND every connected triad peer has seen it caught up (heartbeat's ready_seen); otherwise
+// the sender asks again a little later, for up to the heartbeat timeout. Two triad servers that see
+// each other therefore never both act as owner of one key: a server joins the owners only after the
+// others count it, and rendezvous over sets that differ only in servers that do
+// not own yet picks the same owner for every other key. Every key-level request goes to the
 // owner, which reads its record, executes the command (memcache/commands.h),
 // stamps a version from its hybrid logical clock, stores it, and sends it to every
 // other connected triad server; the client gets its answer only once each of them
@@ -17,11 +24,13 @@
 // the highest version (store/record_store.h).
 //
 // Catch-up. A triad server starts not ready. From every triad peer it connects
-// to, it pulls what it lacks: per cache, the peer's 256 bucket digests, then the
+// to, it pulls what it lacks, and it is ready once a pull from every connected
+// peer that was itself ready has finished (a peer that is catching up too has
+// nothing to vouch for): per cache, the peer's 256 bucket digests, then the
 // records of each bucket whose digest differs from its own (anti-entropy by
 // digests: a server that missed a few writes transfers a few buckets, not the
-// store). It is ready once every pull has finished, or when no triad peer has
-// connected within the heartbeat timeout after its start (it is alone). Both sides
+// store). With no ready peer within the heartbeat timeout (the others are down,
+// or restarting too) it becomes ready with what it has. Both sides
 // of each triad connection pull, so a wiped server is rebuilt and a server that
 // was cut off brings back what it took meanwhile.
 //
@@ -36,6 +45,7 @@
 #ifndef CLUSTER_BALANCE_SIDECAR_CACHE_CACHE_NODE_H_
 #define CLUSTER_BALANCE_SIDECAR_CACHE_CACHE_NODE_H_
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
@@ -65,6 +75,8 @@ class PeerLink {
   // Queues `message` to the authenticated peer at `index`; false when there is
   // none (or the queue is full, which closes that connection).
   virtual bool Send(int index, const protocol::Message& message) = 0;
+  // Sends a heartbeat to every peer now: the store's state changed.
+  virtual void AnnounceStoreState() = 0;
 };
 
 struct CacheNodeOptions {
@@ -115,11 +127,19 @@ class CacheNode : public memcache::CacheService {
   // in its heartbeat whether its store is ready; a store message arrived.
   void OnPeerUp(int index);
   void OnPeerDown(int index);
-  void OnPeerStoreReady(int index, bool ready);
+  void OnPeerStoreReady(int index, bool ready, uint64_t ready_seen, uint64_t triad_links);
   void OnPeerMessage(int index, const protocol::Message& message);
 
   bool is_triad() const { return options_.store != nullptr; }
   bool store_ready() const { return ready_; }
+  // The triad servers this one counts as ready (for the heartbeat): itself when
+  // caught up, and every connected triad peer that said it is caught up and is
+  // connected to every triad server this one is connected to.
+  uint64_t ready_seen() const;
+  // The triad servers this one is connected to, itself included (heartbeat).
+  uint64_t triad_links() const;
+  // Caught up, and every connected triad peer has seen it: it may act as owner.
+  bool owning() const;
   // The triad servers that may own keys now.
   ServerSet ReadyTriad() const;
   const CacheNodeStats& stats() const { return stats_; }
@@ -147,8 +167,10 @@ class CacheNode : public memcache::CacheService {
 
   const CacheConfig* FindCache(std::string_view name) const;
   memcache::CacheLimits LimitsOf(std::string_view cache) const;
-  // One key-level operation wherever its owner is.
-  void Run(protocol::CacheOp op, OpDone done);
+  // One key-level operation wherever its owner is; asked again until `deadline`
+  // (0: the heartbeat timeout from now) while ownership is settling.
+  void Run(protocol::CacheOp op, OpDone done, int64_t deadline = 0);
+  void RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline);
   void RunAsOwner(const protocol::CacheOp& op, OpDone done);
   void Flush(const std::string& cache, Done done);
   void FlushAsTriad(const std::string& cache, std::function<void(bool ok)> done);
@@ -170,7 +192,9 @@ class CacheNode : public memcache::CacheService {
   std::string StatsReply() const;
 
   // Catch-up.
-  void StartPull(int peer);
+  // `counts`: the peer is ready, so finishing this pull makes this server ready.
+  void StartPull(int peer, bool counts);
+  void BecomeReady(const char* why);
   void FinishPullStep(int peer);
   void OnDigestRequest(int peer, const protocol::DigestRequest& request);
   void OnDigestReply(int peer, const protocol::DigestReply& reply);
@@ -195,6 +219,17 @@ class CacheNode : public memcache::CacheService {
   bool ready_ = false;
   ServerSet connected_;
   ServerSet peers_ready_;
+  std::array<uint64_t, 3> peer_ready_seen_{};
+  std::array<uint64_t, 3> peer_triad_links_{};
+  ServerSet pulled_;          // triad peers pulled from since they connected
+  ServerSet counting_pulls_;  // pulls under way from peers that were ready
+  struct PendingRetry {
+    protocol::CacheOp op;
+    OpDone done;
+    int64_t deadline = 0;
+    std::shared_ptr<boost::asio::steady_timer> timer;
+  };
+  std::map<uint64_t, PendingRetry> retries_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, Forwarded> forwarded_;
   std::map<uint64_t, Replication> replications_;

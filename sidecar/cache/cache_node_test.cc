@@ -127,6 +127,8 @@ class FakeLink : public PeerLink {
  public:
   FakeLink(Cluster& cluster, int self) : cluster_(cluster), self_(self) {}
   bool Send(int index, const Message& message) override;
+  // The tests send heartbeats themselves (Cluster::Heartbeats).
+  void AnnounceStoreState() override {}
 
  private:
   Cluster& cluster_;
@@ -187,6 +189,11 @@ class Cluster {
     up_[a][b] = up_[b][a] = true;
     nodes_[a]->OnPeerUp(b);
     nodes_[b]->OnPeerUp(a);
+    // The daemon sends a heartbeat as soon as a connection is authenticated.
+    nodes_[b]->OnPeerStoreReady(a, nodes_[a]->store_ready(), nodes_[a]->ready_seen(),
+                                nodes_[a]->triad_links());
+    nodes_[a]->OnPeerStoreReady(b, nodes_[b]->store_ready(), nodes_[b]->ready_seen(),
+                                nodes_[b]->triad_links());
   }
 
   // Connects every pair of running nodes that is not connected yet.
@@ -218,11 +225,18 @@ class Cluster {
     }
   }
 
-  // Every node tells every connected peer whether its store is ready.
+  // Every node tells every connected peer whether its store is ready and whom it
+  // has seen ready; two rounds, so that what one round taught comes back as the
+  // acknowledgement a server needs before it owns keys.
   void Heartbeats() {
-    for (int a = 0; a < kNodes; ++a) {
-      for (int b = 0; b < kNodes; ++b) {
-        if (up_[a][b]) nodes_[b]->OnPeerStoreReady(a, nodes_[a]->store_ready());
+    for (int round = 0; round < 2; ++round) {
+      for (int a = 0; a < kNodes; ++a) {
+        for (int b = 0; b < kNodes; ++b) {
+          if (up_[a][b]) {
+            nodes_[b]->OnPeerStoreReady(a, nodes_[a]->store_ready(), nodes_[a]->ready_seen(),
+                                        nodes_[a]->triad_links());
+          }
+        }
       }
     }
   }
@@ -234,7 +248,14 @@ class Cluster {
     ConnectAll();
     Pump();
     Heartbeats();
+    Pump();
+    // A new cluster: nobody is ready to vouch for anybody, so each triad node
+    // becomes ready with what it has once the heartbeat timeout has passed.
+    RunTimers(std::chrono::milliseconds(120));
+    Heartbeats();
+    Pump();
     for (int i = 0; i < 3; ++i) EXPECT_TRUE(node(i).store_ready()) << i;
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(node(i).owning()) << i;
     EXPECT_EQ(node(kSpokeA).ReadyTriad(), ServerSet::Triad());
   }
 
@@ -311,6 +332,19 @@ class Cluster {
   // Send, then Pump: the reply (a test failure unless exactly one came).
   std::string Do(int index, std::string_view text) {
     AnswerPtr answer = Send(index, text);
+    Pump();
+    EXPECT_EQ(answer->calls, 1) << "node " << index << ": " << text;
+    return answer->text;
+  }
+
+  // Do, for a request that finds no owner: it is asked again until the heartbeat
+  // timeout (of the injected clock) has passed, then answered with an error.
+  std::string DoPastDeadline(int index, std::string_view text) {
+    AnswerPtr answer = Send(index, text);
+    Pump();
+    EXPECT_EQ(answer->calls, 0) << "answered before its deadline: " << answer->text;
+    Advance(10'000);
+    RunTimers(std::chrono::milliseconds(60));
     Pump();
     EXPECT_EQ(answer->calls, 1) << "node " << index << ": " << text;
     return answer->text;
@@ -670,7 +704,9 @@ TEST(CacheNodeTest, EmptyServerCatchesUpWhileWritesGoOn) {
   for (int i : {0, 1, kSpokeA, kSpokeB}) c.StartNode(i);
   c.ConnectAll();
   c.Pump();
+  c.RunTimers(std::chrono::milliseconds(120));  // new cluster: ready after the timeout
   c.Heartbeats();
+  c.Pump();
   ASSERT_TRUE(c.node(0).store_ready());
   ASSERT_TRUE(c.node(1).store_ready());
   std::vector<std::string> keys;
@@ -765,17 +801,31 @@ TEST(CacheNodeTest, LoneTriadServerIsReadyAfterTheHeartbeatTimeout) {
   EXPECT_EQ(c.Do(0, "get alone\r\n"), OneHit("alone", "yes"));
 }
 
-TEST(CacheNodeTest, UnansweredPullKeepsAServerNotReadyPastTheTimeout) {
+// Two servers of a new cluster have nothing to vouch for each other: once the
+// timeout has passed, each is ready with what it has, answered pulls or not.
+TEST(CacheNodeTest, ServersStartingTogetherAreReadyAfterTheTimeout) {
   Cluster c;
   c.StartNode(0);
   c.StartNode(1);
   c.Connect(0, 1);
-  c.RunTimers(std::chrono::milliseconds(200));
   EXPECT_FALSE(c.node(0).store_ready());
-  EXPECT_FALSE(c.node(1).store_ready());
-  c.Pump();
+  c.RunTimers(std::chrono::milliseconds(200));
   EXPECT_TRUE(c.node(0).store_ready());
   EXPECT_TRUE(c.node(1).store_ready());
+}
+
+// A pull from a READY peer that goes unanswered keeps a server not ready past the
+// timeout: that peer has what it lacks.
+TEST(CacheNodeTest, UnansweredPullFromAReadyPeerKeepsAServerNotReady) {
+  Cluster c;
+  c.StartAll();
+  c.Kill(2);
+  c.StartNode(2);
+  c.Connect(2, 0);  // its pull from ready server 0 stays queued: never pumped
+  c.RunTimers(std::chrono::milliseconds(200));
+  EXPECT_FALSE(c.node(2).store_ready());
+  c.Pump();
+  EXPECT_TRUE(c.node(2).store_ready());
 }
 
 // A server catching up from its only connected triad peer, which dies mid-pull,
@@ -849,7 +899,7 @@ TEST(CacheNodeTest, SpokeValidatesItsCopyAndNeverAnswersFromAStaleOne) {
 
   // Cut off from the triad: no answer from the copy.
   for (int i = 0; i < 3; ++i) c.Disconnect(kSpokeA, i);
-  const std::string cut_off = c.Do(kSpokeA, "get s\r\n");
+  const std::string cut_off = c.DoPastDeadline(kSpokeA, "get s\r\n");
   EXPECT_TRUE(cut_off.starts_with("SERVER_ERROR")) << cut_off;
   // Deleted meanwhile: back in touch, the spoke says it is gone.
   ASSERT_EQ(c.Do(kSpokeB, "delete s\r\n"), "DELETED\r\n");
@@ -1051,7 +1101,7 @@ TEST(CacheNodeTest, NoReadyTriadServerMeansServerErrorNotACrash) {
        {std::string("get k\r\n"), std::string("gets a b c\r\n"), Set("k", "v"),
         std::string("delete k\r\n"), std::string("incr k 1\r\n"), std::string("touch k 10\r\n"),
         std::string("flush_all objects\r\n"), Set("session:x", "v")}) {
-    const std::string reply = c.Do(kSpokeA, request);
+    const std::string reply = c.DoPastDeadline(kSpokeA, request);
     EXPECT_TRUE(reply.starts_with("SERVER_ERROR")) << request << " -> " << reply;
   }
   EXPECT_EQ(c.node(kSpokeA).stats().failed, 10u);  // "gets a b c" fails three keys
@@ -1064,18 +1114,24 @@ TEST(CacheNodeTest, NoReadyTriadServerMeansServerErrorNotACrash) {
   c.Connect(0, 1);
   c.Connect(0, kSpokeA);
   c.Heartbeats();
+  ASSERT_FALSE(c.node(0).store_ready());  // the timeout has not passed
+  // They answer nothing from a store that has not caught up: the requests wait.
   AnswerPtr get = c.Send(0, "get k\r\n");
-  EXPECT_EQ(get->calls, 1);
-  EXPECT_TRUE(get->text.starts_with("SERVER_ERROR")) << get->text;
   AnswerPtr set = c.Send(kSpokeA, Set("k", "v"));
-  EXPECT_EQ(set->calls, 1);
-  EXPECT_TRUE(set->text.starts_with("SERVER_ERROR")) << set->text;
+  c.Pump();
+  EXPECT_EQ(get->calls, 0) << get->text;
+  EXPECT_EQ(set->calls, 0) << set->text;
 
-  // A spoke with a stale idea of server 0 is refused by it.
-  c.node(kSpokeA).OnPeerStoreReady(0, true);
+  // A spoke with a stale idea of server 0 is refused by it, asks again until the
+  // heartbeat timeout, then answers the client with an error.
+  c.node(kSpokeA).OnPeerStoreReady(0, true, 1, 1);
   get = c.Send(kSpokeA, "get k\r\n");
   ASSERT_TRUE(c.DeliverOne(kSpokeA, 0));
   ASSERT_TRUE(c.DeliverOne(0, kSpokeA));
+  EXPECT_EQ(get->calls, 0);  // a retry is scheduled
+  c.Advance(10'000);
+  c.RunTimers(std::chrono::milliseconds(60));
+  c.Pump();
   EXPECT_EQ(get->calls, 1);
   EXPECT_TRUE(get->text.starts_with("SERVER_ERROR")) << get->text;
 }

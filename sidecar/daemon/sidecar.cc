@@ -474,7 +474,8 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
   const int64_t now = NowUnixMs();
   if (const auto* heartbeat = std::get_if<protocol::Heartbeat>(&message)) {
     ++counters_.heartbeats_received;
-    cache_->OnPeerStoreReady(index, heartbeat->store_ready);
+    cache_->OnPeerStoreReady(index, heartbeat->store_ready, heartbeat->ready_seen,
+                             heartbeat->triad_links);
     Publish(membership_.OnHeartbeat(index, *heartbeat, now));
   } else if (const auto* update = std::get_if<protocol::ViewUpdate>(&message)) {
     const bool changed = membership_.OnViewUpdate(index, *update, now);
@@ -517,7 +518,17 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
 protocol::Heartbeat Sidecar::MakeHeartbeat(int64_t now_unix_ms) const {
   protocol::Heartbeat heartbeat = membership_.MakeHeartbeat(now_unix_ms);
   heartbeat.store_ready = cache_->store_ready();
+  heartbeat.ready_seen = cache_->ready_seen();
+  heartbeat.triad_links = cache_->triad_links();
   return heartbeat;
+}
+
+void Sidecar::AnnounceStoreState() {
+  if (stopped_) return;
+  const protocol::Heartbeat heartbeat = MakeHeartbeat(NowUnixMs());
+  for (const auto& peer : peers_) {
+    if (peer && peer->connection->Send(heartbeat).ok()) ++counters_.heartbeats_sent;
+  }
 }
 
 bool Sidecar::Send(int index, const protocol::Message& message) {

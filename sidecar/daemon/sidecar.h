@@ -92,6 +92,7 @@ class Sidecar : private cache::PeerLink {
   Status Bind();
   // cache::PeerLink.
   bool Send(int index, const protocol::Message& message) override;
+  void AnnounceStoreState() override;
   protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
   void StartDialers();
   void OnConnection(std::shared_ptr<transport::Connection> connection, auth::Handshake::Role role,

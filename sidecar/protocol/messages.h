@@ -23,7 +23,7 @@
 
 namespace cb::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 3;
+inline constexpr uint32_t kProtocolVersion = 4;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -103,10 +103,17 @@ struct Heartbeat {
   uint64_t incarnation = 0;
   uint64_t view_generation = 0;
   int64_t sent_unix_ms = 0;
-  // A triad server's store has caught up with the other live triad servers, so it
-  // may own keys (cache/cache_node.h).
+  // A triad server's store has caught up with the other live triad servers
+  // (cache/cache_node.h), and the triad servers whose caught-up state the sender
+  // has seen (bit i: index i; its own bit when it has caught up). A server owns
+  // keys only once every connected triad peer has seen it caught up.
   bool store_ready = false;
-  MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms, store_ready)
+  uint64_t ready_seen = 0;
+  // The triad servers the sender is connected to (itself included when it is
+  // one): a peer counts a server as ready only once it is connected to all the
+  // triad servers that peer sees, so no triad server still takes it for down.
+  uint64_t triad_links = 0;
+  MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms, store_ready, ready_seen, triad_links)
 };
 
 struct ViewUpdate {
@@ -170,7 +177,9 @@ struct CacheOpReply {
   bool found = false;      // get: the key has a value
   bool unchanged = false;  // get: it is the version the sender knows
   std::string record;      // get, gat: the record, when found and not unchanged
-  MSGPACK_DEFINE(id, reply, found, unchanged, record)
+  // The receiver does not own the key (yet) in its view: ask again shortly.
+  bool retry = false;
+  MSGPACK_DEFINE(id, reply, found, unchanged, record, retry)
 };
 
 // The owner's write (or a flush) to another triad server: applied (highest
