@@ -15,6 +15,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "sidecar/transport/listen_on.h"
+
 // g++ 12 wrongly reports -Wmismatched-new-delete for Asio 1.74's coroutine frames
 // (awaitable_frame_base pairs its own operator new and sized operator delete).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -183,14 +185,6 @@ asio::awaitable<void> Accept(std::shared_ptr<AdminServerState> state) {
   }
 }
 
-std::string Describe(const beast::error_code& ec) {
-  std::string message = ec.message();
-  if (!message.empty()) {
-    message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
-  }
-  return message;
-}
-
 }  // namespace
 
 AdminServer::AdminServer(std::shared_ptr<detail::AdminServerState> state, uint16_t bound_port)
@@ -202,43 +196,16 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(asio::io_context& io,
                                                         const HostPort& address,
                                                         AdminHandlers handlers,
                                                         AdminServerOptions options) {
-  HostPort where = address;
-  if (where.host.empty()) where.host = "127.0.0.1";
-  const std::string prefix = "admin " + where.ToString() + ": ";
+  const std::string prefix =
+      "admin " +
+      HostPort{address.host.empty() ? "127.0.0.1" : address.host, address.port}.ToString() + ": ";
   try {
-    beast::error_code ec;
-    tcp::endpoint endpoint;
-    asio::ip::address ip = asio::ip::make_address(where.host, ec);
-    if (!ec) {
-      endpoint = tcp::endpoint(ip, where.port);
-    } else {
-      tcp::resolver resolver(io);
-      auto results = resolver.resolve(where.host, std::to_string(where.port),
-                                      tcp::resolver::numeric_service, ec);
-      if (ec || results.empty()) {
-        return Status::IoError(prefix +
-                               "cannot resolve host: " + (ec ? Describe(ec) : "no address"));
-      }
-      endpoint = results.begin()->endpoint();
-    }
-
     auto state = std::make_shared<detail::AdminServerState>(io, std::move(handlers), options);
-    tcp::acceptor& acceptor = state->acceptor;
-    if (acceptor.open(endpoint.protocol(), ec); ec) {
-      return Status::IoError(prefix + Describe(ec));
-    }
-    // Lets a restart bind while old connections linger in TIME_WAIT; on Linux a
-    // port somebody listens on is still refused.
-    acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (acceptor.bind(endpoint, ec); ec) return Status::IoError(prefix + Describe(ec));
-    if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
-      return Status::IoError(prefix + Describe(ec));
-    }
-    uint16_t port = acceptor.local_endpoint(ec).port();
-    if (ec) return Status::IoError(prefix + Describe(ec));
+    Result<uint16_t> port = transport::ListenOn(io, state->acceptor, address, "admin");
+    if (!port.ok()) return port.status();
 
     asio::co_spawn(io, Accept(state), [](const std::exception_ptr&) {});
-    return std::unique_ptr<AdminServer>(new AdminServer(std::move(state), port));
+    return std::unique_ptr<AdminServer>(new AdminServer(std::move(state), *port));
   } catch (const std::exception& e) {
     return Status::IoError(prefix + e.what());
   }

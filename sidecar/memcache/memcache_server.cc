@@ -14,6 +14,8 @@
 #include <variant>
 #include <vector>
 
+#include "sidecar/transport/listen_on.h"
+
 namespace cb::memcache {
 
 namespace asio = boost::asio;
@@ -34,14 +36,6 @@ constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 constexpr std::size_t kFeedBytes = 512;
 // memcached's answer to a connection over its limit.
 constexpr std::string_view kTooManyConnections = "ERROR Too many open connections\r\n";
-
-std::string Describe(const error_code& ec) {
-  std::string message = ec.message();
-  if (!message.empty()) {
-    message[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(message[0])));
-  }
-  return message;
-}
 
 std::string PeerText(const tcp::socket& socket) {
   error_code ec;
@@ -288,7 +282,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_requests_ = 0;
     if (closed_) return;
     if (ec) {
-      spdlog::debug("memcached {}: client {}: write: {}", server_->where, peer_, Describe(ec));
+      spdlog::debug("memcached {}: client {}: write: {}", server_->where, peer_,
+                    transport::DescribeError(ec));
       Close();
       return;
     }
@@ -323,7 +318,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     if (ec) {
-      spdlog::debug("memcached {}: client {}: read: {}", server_->where, peer_, Describe(ec));
+      spdlog::debug("memcached {}: client {}: read: {}", server_->where, peer_,
+                    transport::DescribeError(ec));
       Close();
       return;
     }
@@ -434,8 +430,8 @@ void Reject(tcp::socket& socket) {
 bool OnAccepted(const std::shared_ptr<MemcacheServerState>& state, const error_code& ec,
                 tcp::socket& socket) {
   if (ec) {
-    spdlog::warn("memcached {}: accept: {}; retrying in {} ms", state->where, Describe(ec),
-                 kAcceptRetryDelay.count());
+    spdlog::warn("memcached {}: accept: {}; retrying in {} ms", state->where,
+                 transport::DescribeError(ec), kAcceptRetryDelay.count());
     return false;
   }
   if (state->connections.size() >= state->options.max_connections) {
@@ -493,35 +489,11 @@ Result<std::unique_ptr<MemcacheServer>> MemcacheServer::Start(asio::io_context& 
   if (where.host.empty()) where.host = "127.0.0.1";
   const std::string prefix = "memcached " + where.ToString() + ": ";
   try {
-    error_code ec;
-    tcp::endpoint endpoint;
-    asio::ip::address ip = asio::ip::make_address(where.host, ec);
-    if (!ec) {
-      endpoint = tcp::endpoint(ip, where.port);
-    } else {
-      tcp::resolver resolver(io);
-      auto results = resolver.resolve(where.host, std::to_string(where.port),
-                                      tcp::resolver::numeric_service, ec);
-      if (ec || results.empty()) {
-        return Status::IoError(prefix +
-                               "cannot resolve host: " + (ec ? Describe(ec) : "no address"));
-      }
-      endpoint = results.begin()->endpoint();
-    }
-
     auto state =
         std::make_shared<detail::MemcacheServerState>(io, service, options, where.ToString());
-    tcp::acceptor& acceptor = state->acceptor;
-    if (acceptor.open(endpoint.protocol(), ec); ec) return Status::IoError(prefix + Describe(ec));
-    // Lets a restart bind while old connections linger in TIME_WAIT; on Linux a
-    // port somebody listens on is still refused.
-    acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (acceptor.bind(endpoint, ec); ec) return Status::IoError(prefix + Describe(ec));
-    if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
-      return Status::IoError(prefix + Describe(ec));
-    }
-    const uint16_t port = acceptor.local_endpoint(ec).port();
-    if (ec) return Status::IoError(prefix + Describe(ec));
+    Result<uint16_t> bound = transport::ListenOn(io, state->acceptor, where, "memcached");
+    if (!bound.ok()) return bound.status();
+    const uint16_t port = *bound;
     state->where = HostPort{where.host, port}.ToString();  // with the port chosen for 0
 
     Accept(state);

@@ -1,5 +1,7 @@
 #include "sidecar/transport/connection.h"
 
+#include "sidecar/transport/listen_on.h"
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -21,13 +23,7 @@ std::string EndpointText(const asio::ip::tcp::endpoint& endpoint) {
   return address + ":" + port;
 }
 
-std::string ErrorText(const boost::system::error_code& error) {
-  std::string text = error.message();
-  if (!text.empty()) {
-    text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
-  }
-  return text;
-}
+std::string ErrorText(const boost::system::error_code& error) { return DescribeError(error); }
 
 std::shared_ptr<Connection> Connection::Create(asio::ip::tcp::socket socket, FrameLimits limits,
                                                std::size_t max_queued_bytes) {

@@ -1,5 +1,7 @@
 #include "sidecar/transport/listener.h"
 
+#include "sidecar/transport/listen_on.h"
+
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <exception>
@@ -66,38 +68,12 @@ struct Listener::State : std::enable_shared_from_this<Listener::State> {
 Result<std::unique_ptr<Listener>> Listener::Listen(asio::io_context& io, const HostPort& address,
                                                    FrameLimits limits, AcceptHandler on_accept,
                                                    std::size_t max_queued_bytes) {
-  const std::string where = address.ToString();
-  boost::system::error_code error;
-  tcp::endpoint endpoint;
-  const asio::ip::address ip = asio::ip::make_address(address.host, error);
-  if (!error) {
-    endpoint = tcp::endpoint(ip, address.port);
-  } else {
-    tcp::resolver resolver(io);
-    const auto results =
-        resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, error);
-    if (error || results.empty()) {
-      return Status::IoError(where + ": cannot resolve " + address.host + ": " +
-                             (error ? ErrorText(error) : std::string("no address")));
-    }
-    endpoint = results.begin()->endpoint();
-  }
-
   auto state = std::make_shared<State>(io, limits, max_queued_bytes, std::move(on_accept));
-  tcp::acceptor& acceptor = state->acceptor;
-  if (acceptor.open(endpoint.protocol(), error)) {
-    return Status::IoError(where + ": cannot open a socket: " + ErrorText(error));
-  }
-  if (acceptor.set_option(tcp::acceptor::reuse_address(true), error)) {
-    return Status::IoError(where + ": cannot set SO_REUSEADDR: " + ErrorText(error));
-  }
-  if (acceptor.bind(endpoint, error)) return Status::IoError(where + ": " + ErrorText(error));
-  if (acceptor.listen(asio::socket_base::max_listen_connections, error)) {
-    return Status::IoError(where + ": listen: " + ErrorText(error));
-  }
-  const tcp::endpoint bound = acceptor.local_endpoint(error);
-  if (error) return Status::IoError(where + ": " + ErrorText(error));
-  state->port = bound.port();
+  Result<uint16_t> port = ListenOn(io, state->acceptor, address, "");
+  if (!port.ok()) return port.status();
+  boost::system::error_code error;
+  const tcp::endpoint bound = state->acceptor.local_endpoint(error);
+  state->port = *port;
   state->local_endpoint = EndpointText(bound);
   state->Accept();
   return std::unique_ptr<Listener>(new Listener(std::move(state)));
