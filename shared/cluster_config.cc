@@ -252,6 +252,7 @@ void ReadNodeSettings(TableReader& reader, NodeSettings& node) {
     node.data_dir = *data_dir;
   }
   if (auto view_file = reader.String("view_file")) node.view_file = *view_file;
+  reader.ByteSize("spoke_cache_size", node.spoke_cache_bytes);
 }
 
 void ReadClusterSection(const toml::table* table, ClusterConfig& config, Problems& problems) {

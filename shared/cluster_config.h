@@ -4,7 +4,7 @@
 //   [cluster]   name, key_file, heartbeat_interval, heartbeat_timeout,
 //               dynamic_server_timeout, slow_start, max_frame_size
 //   [node]      settings of each server's own sidecar: admin_listen,
-//               memcached_listen, data_dir, view_file
+//               memcached_listen, data_dir, view_file, spoke_cache_size
 //   [[server]]  id, cluster_address, http_address, weight, and any [node] key to
 //               override it for that server; in cluster order (index 0, 1, ...)
 //   [cache.N]   idle_timeout or ttl, max_entry_size ("session" and "default"
@@ -41,6 +41,9 @@ struct NodeSettings {
   // Where the sidecar publishes its view; empty = its default
   // (/run/cluster-balance/view when writable, else <data_dir>/view).
   std::string view_file;
+  // A spoke's memory for recently read records (validated with their owner on
+  // every read, so only bandwidth depends on it).
+  uint64_t spoke_cache_bytes = 64 * 1024 * 1024;
 
   bool operator==(const NodeSettings&) const = default;
 };

@@ -310,6 +310,18 @@ admin_listen = "127.0.0.1:6900"
   EXPECT_EQ(config.servers[2].line, 19);
 }
 
+TEST(ClusterConfigTest, SpokeCacheSizeDefaultsAndOverrides) {
+  EXPECT_EQ(ParseOk(kValidHead).servers[0].node.spoke_cache_bytes, 64u * 1024 * 1024);
+  const ClusterConfig config = ParseOk(WithHead(R"(spoke_cache_size = "8MiB"
+[node]
+spoke_cache_size = 1000
+)"));
+  EXPECT_EQ(config.node_defaults.spoke_cache_bytes, 1000u);
+  EXPECT_EQ(config.servers[0].node.spoke_cache_bytes, 8u * 1024 * 1024);
+  EXPECT_NE(ParseError(WithHead("[node]\nspoke_cache_size = \"lots\"\n")).find("spoke_cache_size"),
+            std::string::npos);
+}
+
 TEST(ClusterConfigTest, TriadIsTheFirstThreeServersInFileOrder) {
   std::string text = "[cluster]\nname = \"c\"\nkey_file = \"k\"\n";
   const char* const ids[] = {"zeta", "alpha", "mu", "beta", "omega"};

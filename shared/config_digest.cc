@@ -40,7 +40,8 @@ void RenderNode(Canonical& out, const NodeSettings& node) {
   out.Field("admin_listen", node.admin_listen)
       .Field("memcached_listen", node.memcached_listen)
       .Field("data_dir", node.data_dir)
-      .Field("view_file", node.view_file);
+      .Field("view_file", node.view_file)
+      .Field("spoke_cache_size", node.spoke_cache_bytes);
 }
 
 Digest128 DigestServers(std::vector<const ServerConfig*> servers) {

@@ -106,6 +106,7 @@ Sidecar::~Sidecar() { Stop(); }
 Status Sidecar::OpenStore() {
   cache::CacheNodeOptions options;
   options.self_index = options_.self.index;
+  options.spoke_cache_bytes = options_.self.node.spoke_cache_bytes;
   if (membership_.is_triad(options_.self.index)) {
     // Only the triad stores; spokes ask it.
     Result<std::unique_ptr<store::RecordStore>> opened =
