@@ -146,7 +146,6 @@ class CacheNode : public memcache::CacheService {
   // How long the oldest write still waiting for a replica has waited (0: none):
   // the replication lag.
   int64_t OldestReplicationMs() const;
-  const store::RecordStore* store() const { return options_.store; }
 
  private:
   using OpDone = std::function<void(const protocol::CacheOpReply&)>;

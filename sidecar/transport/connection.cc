@@ -23,8 +23,6 @@ std::string EndpointText(const asio::ip::tcp::endpoint& endpoint) {
   return address + ":" + port;
 }
 
-std::string ErrorText(const boost::system::error_code& error) { return DescribeError(error); }
-
 std::shared_ptr<Connection> Connection::Create(asio::ip::tcp::socket socket, FrameLimits limits,
                                                std::size_t max_queued_bytes) {
   return std::shared_ptr<Connection>(new Connection(std::move(socket), limits, max_queued_bytes));
@@ -70,7 +68,7 @@ void Connection::OnRead(const boost::system::error_code& error, std::size_t byte
   if (closed_) return;
   if (error) {
     Close(error == asio::error::eof ? Status::IoError("peer closed the connection")
-                                    : Status::IoError("read: " + ErrorText(error)));
+                                    : Status::IoError("read: " + DescribeError(error)));
     return;
   }
   stats_.bytes_received += bytes;
@@ -144,7 +142,7 @@ void Connection::OnWritten(const boost::system::error_code& error, std::size_t b
   write_in_flight_ = false;
   if (closed_) return;
   if (error) {
-    Close(Status::IoError("write: " + ErrorText(error)));
+    Close(Status::IoError("write: " + DescribeError(error)));
     return;
   }
   stats_.bytes_written += bytes;

@@ -54,9 +54,6 @@ inline constexpr std::size_t kDefaultMaxQueuedBytes = 64 * 1024 * 1024;
 
 // "127.0.0.1:6800", "[::1]:6800".
 std::string EndpointText(const asio::ip::tcp::endpoint& endpoint);
-// The error's text, first letter in lower case ("address already in use"), for
-// messages of the form "<what>: <error>".
-std::string ErrorText(const boost::system::error_code& error);
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:

@@ -1,5 +1,7 @@
 #include "sidecar/transport/peer_dialer.h"
 
+#include "sidecar/transport/listen_on.h"
+
 #include <boost/asio/steady_timer.hpp>
 #include <string>
 #include <vector>
@@ -62,7 +64,8 @@ struct PeerDialer::State : std::enable_shared_from_this<PeerDialer::State> {
                   const tcp::resolver::results_type& results) {
     if (stopped || for_attempt != attempt) return;
     if (timed_out) return Fail(TimedOut());
-    if (error) return Fail(Status::IoError(peer_text + ": cannot resolve: " + ErrorText(error)));
+    if (error)
+      return Fail(Status::IoError(peer_text + ": cannot resolve: " + DescribeError(error)));
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     ConnectNext();
   }
@@ -73,7 +76,7 @@ struct PeerDialer::State : std::enable_shared_from_this<PeerDialer::State> {
     boost::system::error_code error;
     socket.close(error);
     if (socket.open(endpoint.protocol(), error)) {
-      last_error = Status::IoError(EndpointText(endpoint) + ": " + ErrorText(error));
+      last_error = Status::IoError(EndpointText(endpoint) + ": " + DescribeError(error));
       return ConnectNext();
     }
     socket.async_connect(endpoint, [self = shared_from_this(), current_attempt = attempt,
@@ -87,7 +90,7 @@ struct PeerDialer::State : std::enable_shared_from_this<PeerDialer::State> {
     if (stopped || for_attempt != attempt) return;
     if (timed_out) return Fail(TimedOut());
     if (error) {
-      last_error = Status::IoError(EndpointText(endpoint) + ": " + ErrorText(error));
+      last_error = Status::IoError(EndpointText(endpoint) + ": " + DescribeError(error));
       return ConnectNext();
     }
     boost::system::error_code local_error;
@@ -96,7 +99,7 @@ struct PeerDialer::State : std::enable_shared_from_this<PeerDialer::State> {
     const tcp::endpoint remote = socket.remote_endpoint(remote_error);
     if (local_error || remote_error) {
       last_error = Status::IoError(EndpointText(endpoint) + ": " +
-                                   ErrorText(local_error ? local_error : remote_error));
+                                   DescribeError(local_error ? local_error : remote_error));
       return ConnectNext();
     }
     if (local == remote) {
