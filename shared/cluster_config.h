@@ -92,6 +92,12 @@ struct ClusterConfig {
   std::vector<CacheConfig> caches;    // sorted by name
   DeployConfig deploy;
 
+  // The longest a sidecar waits before dialing a lost peer again: one heartbeat
+  // interval, so a server that comes back is connected again within about one
+  // interval, and one that hears from no peer within the heartbeat timeout plus
+  // this knows that no peer is there to hear from.
+  milliseconds reconnect_cap() const { return heartbeat_interval; }
+
   const ServerConfig* FindServer(std::string_view id) const;
   const CacheConfig* FindCache(std::string_view name) const;
   // `path` as the sidecar should open it: relative paths are taken relative to the

@@ -64,9 +64,11 @@ void CacheNode::Start() {
 }
 
 void CacheNode::ArmAloneTimer() {
-  // No triad peer to pull from within the heartbeat timeout: the others are down,
-  // and this server carries on alone with what it has.
-  alone_timer_.expires_after(config_.heartbeat_timeout);
+  // A live triad peer dials a restarted one again within reconnect_cap() and
+  // says whether it is ready in its first heartbeat; a peer not heard of within
+  // that and the heartbeat timeout is down, and this server carries on alone
+  // with what it has.
+  alone_timer_.expires_after(config_.heartbeat_timeout + config_.reconnect_cap());
   alone_timer_.async_wait([this](const boost::system::error_code& error) {
     if (error || stopped_ || ready_ || !counting_pulls_.empty()) return;
     bool pulling = false;
@@ -86,6 +88,22 @@ void CacheNode::BecomeReady(const char* why) {
   link_.AnnounceStoreState();
 }
 
+bool CacheNode::synced() const {
+  if (!is_triad() || !ready_) return false;
+  return (peers_ready_ & connected_ & ServerSet::Triad()).Without(synced_).empty();
+}
+
+ServerSet CacheNode::SyncedPeers() const {
+  // A peer's own bit in the ready_seen it sends is its synced().
+  ServerSet peers;
+  (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
+    if (ServerSet::FromBits(peer_ready_seen_[static_cast<std::size_t>(peer)]).Contains(peer)) {
+      peers.Add(peer);
+    }
+  });
+  return peers;
+}
+
 uint64_t CacheNode::triad_links() const {
   ServerSet links = connected_ & ServerSet::Triad();
   if (is_triad()) links.Add(options_.self_index);
@@ -95,10 +113,10 @@ uint64_t CacheNode::triad_links() const {
 uint64_t CacheNode::ready_seen() const {
   // The ready triad servers this one is connected to (itself included): the ones
   // that may own keys.
-  ServerSet owners = peers_ready_ & connected_ & ServerSet::Triad();
-  if (is_triad() && ready_) owners.Add(options_.self_index);
+  ServerSet owners = SyncedPeers();
+  if (synced()) owners.Add(options_.self_index);
   ServerSet seen;
-  (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
+  SyncedPeers().ForEach([&](int peer) {
     const ServerSet theirs = ServerSet::FromBits(peer_triad_links_[static_cast<std::size_t>(peer)]);
     // A peer not yet connected to one of those would be taken for down there, and
     // that server would go on owning the peer's keys.
@@ -106,12 +124,12 @@ uint64_t CacheNode::ready_seen() const {
       seen.Add(peer);
     }
   });
-  if (is_triad() && ready_) seen.Add(options_.self_index);
+  if (synced()) seen.Add(options_.self_index);
   return seen.bits();
 }
 
 bool CacheNode::owning() const {
-  if (!is_triad() || !ready_) return false;
+  if (!synced()) return false;
   bool acknowledged = true;
   (connected_ & ServerSet::Triad()).ForEach([&](int peer) {
     if (peer == options_.self_index) return;
@@ -582,9 +600,12 @@ void CacheNode::OnPeerUp(int index) {
 }
 
 void CacheNode::OnPeerDown(int index) {
+  const uint64_t counted_before = ready_seen();
   connected_.Remove(index);
   peers_ready_.Remove(index);
   pulled_.Remove(index);
+  synced_.Remove(index);
+  syncing_.Remove(index);
   if (index >= 0 && index < 3) {
     peer_ready_seen_[static_cast<std::size_t>(index)] = 0;
     peer_triad_links_[static_cast<std::size_t>(index)] = 0;
@@ -619,6 +640,8 @@ void CacheNode::OnPeerDown(int index) {
     });
     if (counting_pulls_.empty()) ArmAloneTimer();
   }
+  // Its going may leave this server synced with every ready peer still here.
+  if (ready_seen() != counted_before) link_.AnnounceStoreState();
   // A server that dies while we wait is no longer live: the write is on every
   // live triad server without it.
   for (Replication& replication : finished) {
@@ -633,25 +656,48 @@ void CacheNode::OnPeerDown(int index) {
   }
 }
 
-void CacheNode::OnPeerStoreReady(int index, bool ready, uint64_t ready_seen, uint64_t triad_links) {
+void CacheNode::StampHeartbeat(protocol::Heartbeat& heartbeat) const {
+  heartbeat.store_ready = ready_;
+  heartbeat.ready_seen = ready_seen();
+  heartbeat.triad_links = triad_links();
+  heartbeat.caught_up_from = caught_up_from_.bits();
+}
+
+void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat) {
   if (index < 0 || index >= 3 || index == options_.self_index) return;
+  const bool ready = heartbeat.store_ready;
   const bool was_ready = peers_ready_.Contains(index);
-  const uint64_t counted_before = this->ready_seen();
-  peer_triad_links_[static_cast<std::size_t>(index)] = triad_links;
+  const uint64_t counted_before = ready_seen();
+  peer_triad_links_[static_cast<std::size_t>(index)] = heartbeat.triad_links;
   if (ready) {
     peers_ready_.Add(index);
   } else {
     peers_ready_.Remove(index);
   }
-  peer_ready_seen_[static_cast<std::size_t>(index)] = ready_seen;
+  peer_ready_seen_[static_cast<std::size_t>(index)] = heartbeat.ready_seen;
   if (is_triad() && !pulled_.Contains(index)) {
     pulled_.Add(index);
+    // A ready peer may hold what this server never saw (it was cut off from the
+    // peer, or down): this server owns keys beside it only once it has pulled.
+    if (ready) syncing_.Add(index);
     StartPull(index, ready && !ready_);
-  } else if (is_triad() && ready && !was_ready && !ready_ && !counting_pulls_.Contains(index)) {
-    StartPull(index, true);
+  } else if (is_triad() && ready && !was_ready) {
+    // Turned ready while connected: it may have pulled records from a server
+    // this one has not synced with (one this one cannot reach), and those must
+    // be here before this one owns keys. If it caught up only from servers this
+    // one has synced with, it has nothing this one lacks, and the pull (for
+    // what it held before it restarted) need not hold up ownership.
+    ServerSet covered = synced_;
+    covered.Add(options_.self_index);
+    if (ServerSet::FromBits(heartbeat.caught_up_from).Without(covered).empty()) {
+      synced_.Add(index);
+    } else {
+      syncing_.Add(index);
+    }
+    StartPull(index, !ready_);
   }
   // Tell it at once that we count it ready: it owns keys only after that.
-  if (this->ready_seen() != counted_before) link_.AnnounceStoreState();
+  if (ready_seen() != counted_before) link_.AnnounceStoreState();
 }
 
 void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {
@@ -743,9 +789,17 @@ void CacheNode::FinishPullStep(int peer) {
   if (found == pulls_outstanding_.end()) return;
   if (--found->second > 0) return;
   pulls_outstanding_.erase(found);
-  if (!counting_pulls_.Contains(peer)) return;
-  counting_pulls_.Remove(peer);
-  if (counting_pulls_.empty()) BecomeReady("caught up with the triad");
+  const uint64_t counted_before = ready_seen();
+  if (syncing_.Contains(peer)) {
+    syncing_.Remove(peer);
+    synced_.Add(peer);
+  }
+  if (counting_pulls_.Contains(peer)) {
+    counting_pulls_.Remove(peer);
+    caught_up_from_.Add(peer);
+    if (counting_pulls_.empty()) BecomeReady("caught up with the triad");
+  }
+  if (ready_seen() != counted_before) link_.AnnounceStoreState();
 }
 
 void CacheNode::OnDigestRequest(int peer, const protocol::DigestRequest& request) {

@@ -4,8 +4,8 @@
 //
 // Ownership. The owner of (cache, key) is the rendezvous choice
 // (shared/rendezvous.h) among the READY triad servers (ready_seen()): this one
-// when its store has caught up (below), and each connected triad peer that has
-// caught up and is connected to every triad server this one sees. Views of who is ready differ for
+// when its store has caught up and synced (below), and each connected triad peer
+// that has, and is connected to every triad server this one sees. Views of who is ready differ for
 // a moment (heartbeats carry them), so a server executes a request only if it is the owner in its
 // own view AND every connected triad peer has seen it caught up (heartbeat's ready_seen); otherwise
 // the sender asks again a little later, for up to the heartbeat timeout. Two triad servers that see
@@ -29,10 +29,18 @@
 // nothing to vouch for): per cache, the peer's 256 bucket digests, then the
 // records of each bucket whose digest differs from its own (anti-entropy by
 // digests: a server that missed a few writes transfers a few buckets, not the
-// store). With no ready peer within the heartbeat timeout (the others are down,
-// or restarting too) it becomes ready with what it has. Both sides
-// of each triad connection pull, so a wiped server is rebuilt and a server that
-// was cut off brings back what it took meanwhile.
+// store). With no ready peer within the heartbeat timeout plus the reconnect cap
+// (a live peer would have dialed it and said so by then: the others are down, or
+// restarting too) it becomes ready with what it has. Both sides of each triad
+// connection pull, so a wiped server is rebuilt and a server that was cut off
+// brings back what it took meanwhile.
+//
+// Ready is not yet owning. A ready server is SYNCED, and so may own keys, once it
+// has also pulled from every connected ready triad peer since that peer connected
+// (or turned ready): a server that was cut off, or became ready alone while a
+// peer it could not reach held newer records, must not answer for keys before it
+// has those records. Its own bit in the ready_seen it sends says it is synced;
+// peers count only synced servers as owners, and keep the keys meanwhile.
 //
 // Spokes keep no store: every read asks the owner. They keep recently read
 // records in a bounded LRU and send the version they hold with a get; the owner
@@ -127,18 +135,25 @@ class CacheNode : public memcache::CacheService {
   // in its heartbeat whether its store is ready; a store message arrived.
   void OnPeerUp(int index);
   void OnPeerDown(int index);
-  void OnPeerStoreReady(int index, bool ready, uint64_t ready_seen, uint64_t triad_links);
+  void OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat);
+  // Fills in the store's part of a heartbeat this server sends.
+  void StampHeartbeat(protocol::Heartbeat& heartbeat) const;
   void OnPeerMessage(int index, const protocol::Message& message);
 
   bool is_triad() const { return options_.store != nullptr; }
+  // Caught up (or alone when the triad was down): what it holds may make other
+  // triad servers ready.
   bool store_ready() const { return ready_; }
-  // The triad servers this one counts as ready (for the heartbeat): itself when
-  // caught up, and every connected triad peer that said it is caught up and is
+  // Ready, and has pulled from every connected ready triad peer since it
+  // connected: it may own keys (its own bit in ready_seen()).
+  bool synced() const;
+  // The triad servers this one counts as owners (for the heartbeat): itself when
+  // synced, and every connected triad peer that said it is synced and is
   // connected to every triad server this one is connected to.
   uint64_t ready_seen() const;
   // The triad servers this one is connected to, itself included (heartbeat).
   uint64_t triad_links() const;
-  // Caught up, and every connected triad peer has seen it: it may act as owner.
+  // Synced, and every connected triad peer has seen it: it may act as owner.
   bool owning() const;
   // The triad servers that may own keys now.
   ServerSet ReadyTriad() const;
@@ -194,6 +209,8 @@ class CacheNode : public memcache::CacheService {
   // `counts`: the peer is ready, so finishing this pull makes this server ready.
   void StartPull(int peer, bool counts);
   void BecomeReady(const char* why);
+  // The connected ready triad peers that said they are synced.
+  ServerSet SyncedPeers() const;
   void FinishPullStep(int peer);
   void OnDigestRequest(int peer, const protocol::DigestRequest& request);
   void OnDigestReply(int peer, const protocol::DigestReply& reply);
@@ -221,6 +238,9 @@ class CacheNode : public memcache::CacheService {
   std::array<uint64_t, 3> peer_ready_seen_{};
   std::array<uint64_t, 3> peer_triad_links_{};
   ServerSet pulled_;          // triad peers pulled from since they connected
+  ServerSet syncing_;         // ready triad peers whose pull is under way
+  ServerSet synced_;          // ready triad peers pulled from since they connected
+  ServerSet caught_up_from_;  // the ready peers whose pulls made this server ready
   ServerSet counting_pulls_;  // pulls under way from peers that were ready
   struct PendingRetry {
     protocol::CacheOp op;

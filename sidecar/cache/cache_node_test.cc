@@ -3,7 +3,7 @@
 // PeerLink that queues every message per (from, to). The test pumps the queues
 // itself, so it decides the order of deliveries, holds messages back, drops them
 // and kills nodes between any two of them; it plays the daemon's part too
-// (OnPeerUp/OnPeerDown for connections, OnPeerStoreReady for heartbeats). Time is
+// (OnPeerUp/OnPeerDown for connections, OnPeerStoreState for heartbeats). Time is
 // an injected clock (per node, with an optional offset); timers run on one
 // io_context in bounded steps.
 #include "sidecar/cache/cache_node.h"
@@ -190,10 +190,8 @@ class Cluster {
     nodes_[a]->OnPeerUp(b);
     nodes_[b]->OnPeerUp(a);
     // The daemon sends a heartbeat as soon as a connection is authenticated.
-    nodes_[b]->OnPeerStoreReady(a, nodes_[a]->store_ready(), nodes_[a]->ready_seen(),
-                                nodes_[a]->triad_links());
-    nodes_[a]->OnPeerStoreReady(b, nodes_[b]->store_ready(), nodes_[b]->ready_seen(),
-                                nodes_[b]->triad_links());
+    nodes_[b]->OnPeerStoreState(a, HeartbeatOf(a));
+    nodes_[a]->OnPeerStoreState(b, HeartbeatOf(b));
   }
 
   // Connects every pair of running nodes that is not connected yet.
@@ -225,6 +223,12 @@ class Cluster {
     }
   }
 
+  protocol::Heartbeat HeartbeatOf(int index) const {
+    protocol::Heartbeat heartbeat;
+    nodes_[index]->StampHeartbeat(heartbeat);
+    return heartbeat;
+  }
+
   // Every node tells every connected peer whether its store is ready and whom it
   // has seen ready; two rounds, so that what one round taught comes back as the
   // acknowledgement a server needs before it owns keys.
@@ -233,8 +237,7 @@ class Cluster {
       for (int a = 0; a < kNodes; ++a) {
         for (int b = 0; b < kNodes; ++b) {
           if (up_[a][b]) {
-            nodes_[b]->OnPeerStoreReady(a, nodes_[a]->store_ready(), nodes_[a]->ready_seen(),
-                                        nodes_[a]->triad_links());
+            nodes_[b]->OnPeerStoreState(a, HeartbeatOf(a));
           }
         }
       }
@@ -859,6 +862,92 @@ TEST(CacheNodeTest, PullCutShortDoesNotMakeAServerOwnKeysItNeverPulled) {
   EXPECT_EQ(c.Do(kSpokeA, "get " + key + "\r\n"), OneHit(key, "acknowledged"));
 }
 
+// Servers 1 and 2 miss a write, then restart together. Server 0 has not dialed 1
+// again yet, so 1 hears of no ready peer and becomes ready alone with its old
+// record, while 2 catches up from 0. Server 1 owns no key before it has pulled from 2 what 2
+// brought from 0: never the old record.
+TEST(CacheNodeTest, ServerReadyAloneOwnsNothingBeforeItHasWhatAPeerCaughtUpElsewhere) {
+  Cluster c;
+  c.StartAll();
+  const std::string key = Cluster::KeyOwnedBy(1, "default", "late");
+  ASSERT_EQ(c.Do(kSpokeA, Set(key, "old")), "STORED\r\n");
+  c.Kill(1);
+  c.Kill(2);
+  c.Heartbeats();
+  ASSERT_EQ(c.Do(kSpokeA, Set(key, "new")), "STORED\r\n");  // on 0 alone
+
+  c.StartNode(1);
+  c.StartNode(2);
+  c.Connect(1, 2);
+  c.Pump();
+  c.hold = [](int, int to, const Message& message) {
+    return (to == 1 || to == 2) && Is<protocol::BucketRecords>(message);
+  };
+  c.Connect(2, 0);
+  c.Pump();
+  c.RunTimers(std::chrono::milliseconds(120));
+  ASSERT_TRUE(c.node(1).store_ready());   // alone: it heard of no ready peer
+  ASSERT_FALSE(c.node(2).store_ready());  // its pull from 0 is held
+  for (int spoke : {kSpokeA, kSpokeB}) {
+    for (int triad : {1, 2}) c.Connect(triad, spoke);
+  }
+  c.Heartbeats();
+  c.Pump();
+  c.hold = [](int, int to, const Message& message) {
+    return to == 1 && Is<protocol::BucketRecords>(message);
+  };
+  c.Pump();
+  ASSERT_TRUE(c.node(2).store_ready());
+  c.Heartbeats();
+  c.Pump();
+  EXPECT_FALSE(c.node(1).synced());  // its pull from 2 is held
+  EXPECT_FALSE(c.node(kSpokeA).ReadyTriad().Contains(1));
+  EXPECT_EQ(c.Do(kSpokeA, "get " + key + "\r\n"), OneHit(key, "new"));
+
+  c.hold = nullptr;
+  c.Connect(0, 1);  // at last
+  c.Pump();
+  c.Heartbeats();
+  EXPECT_TRUE(c.node(1).owning());
+  EXPECT_EQ(c.node(kSpokeA).ReadyTriad(), ServerSet::Triad());
+  EXPECT_EQ(c.Do(kSpokeA, "get " + key + "\r\n"), OneHit(key, "new"));
+  c.ExpectSameStores({0, 1, 2});
+}
+
+// Two ready servers that were cut off from each other both took writes: once
+// they see each other again, neither owns a key before it has pulled the other's.
+TEST(CacheNodeTest, ServersMeetingAgainOwnNothingBeforeTheyPulledEachOther) {
+  Cluster c;
+  c.StartAll();
+  c.Disconnect(0, 1);
+  c.Kill(2);
+  c.Disconnect(0, kSpokeB);
+  c.Disconnect(1, kSpokeA);
+  c.Heartbeats();
+  ASSERT_EQ(c.Do(kSpokeA, Set("k", "on-0")), "STORED\r\n");
+  ASSERT_EQ(c.Do(kSpokeB, Set("j", "on-1")), "STORED\r\n");
+
+  c.hold = [](int, int, const Message& message) { return Is<protocol::BucketRecords>(message); };
+  c.Connect(0, 1);
+  c.Connect(0, kSpokeB);
+  c.Connect(1, kSpokeA);
+  c.Pump();
+  c.Heartbeats();
+  EXPECT_FALSE(c.node(0).synced());
+  EXPECT_FALSE(c.node(1).synced());
+  EXPECT_TRUE(c.node(kSpokeA).ReadyTriad().empty());
+
+  c.hold = nullptr;
+  c.Pump();
+  c.Heartbeats();
+  EXPECT_TRUE(c.node(0).owning());
+  EXPECT_TRUE(c.node(1).owning());
+  for (int spoke : {kSpokeA, kSpokeB}) {
+    EXPECT_EQ(c.Do(spoke, "get k j\r\n"), Hit("k", "on-0") + Hit("j", "on-1") + "END\r\n");
+  }
+  c.ExpectSameStores({0, 1});
+}
+
 TEST(CacheNodeTest, EmptyKeyOfANamedCacheCatchesUp) {
   Cluster c;
   c.StartAll();
@@ -1124,7 +1213,11 @@ TEST(CacheNodeTest, NoReadyTriadServerMeansServerErrorNotACrash) {
 
   // A spoke with a stale idea of server 0 is refused by it, asks again until the
   // heartbeat timeout, then answers the client with an error.
-  c.node(kSpokeA).OnPeerStoreReady(0, true, 1, 1);
+  protocol::Heartbeat stale;
+  stale.store_ready = true;
+  stale.ready_seen = 1;
+  stale.triad_links = 1;
+  c.node(kSpokeA).OnPeerStoreState(0, stale);
   get = c.Send(kSpokeA, "get k\r\n");
   ASSERT_TRUE(c.DeliverOne(kSpokeA, 0));
   ASSERT_TRUE(c.DeliverOne(0, kSpokeA));

@@ -167,6 +167,9 @@ Status Sidecar::Bind() {
 void Sidecar::StartDialers() {
   transport::DialerOptions dialer_options;
   dialer_options.limits.max_payload_bytes = options_.config.max_frame_bytes;
+  dialer_options.max_backoff = options_.config.reconnect_cap();
+  dialer_options.initial_backoff =
+      std::min(dialer_options.initial_backoff, dialer_options.max_backoff);
   membership_.PeersToDial().ForEach([&](int index) {
     const ServerConfig& peer = options_.config.servers[static_cast<std::size_t>(index)];
     auto dialer = std::make_unique<transport::PeerDialer>(
@@ -475,8 +478,7 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
   const int64_t now = NowUnixMs();
   if (const auto* heartbeat = std::get_if<protocol::Heartbeat>(&message)) {
     ++counters_.heartbeats_received;
-    cache_->OnPeerStoreReady(index, heartbeat->store_ready, heartbeat->ready_seen,
-                             heartbeat->triad_links);
+    cache_->OnPeerStoreState(index, *heartbeat);
     Publish(membership_.OnHeartbeat(index, *heartbeat, now));
   } else if (const auto* update = std::get_if<protocol::ViewUpdate>(&message)) {
     const bool changed = membership_.OnViewUpdate(index, *update, now);
@@ -518,9 +520,7 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
 
 protocol::Heartbeat Sidecar::MakeHeartbeat(int64_t now_unix_ms) const {
   protocol::Heartbeat heartbeat = membership_.MakeHeartbeat(now_unix_ms);
-  heartbeat.store_ready = cache_->store_ready();
-  heartbeat.ready_seen = cache_->ready_seen();
-  heartbeat.triad_links = cache_->triad_links();
+  cache_->StampHeartbeat(heartbeat);
   return heartbeat;
 }
 
@@ -681,6 +681,8 @@ nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
   nlohmann::json store = {
       {"stores_records", store_ != nullptr},
       {"ready", cache_->store_ready()},
+      {"synced", cache_->synced()},
+      {"owning", cache_->owning()},
       {"ready_triad", nlohmann::json::array()},
       {"caches", caches},
       {"writes_waiting", cache_stats.writes_waiting},
@@ -730,8 +732,12 @@ std::string Sidecar::MetricsText() const {
              static_cast<double>(membership_.generation()));
 
   const cache::CacheNodeStats& cache_stats = cache_->stats();
-  text.Gauge("cluster_store_ready", "1 when this triad server's store may own keys.",
+  text.Gauge("cluster_store_ready", "1 when this triad server's store has caught up.",
              cache_->store_ready() ? 1 : 0);
+  text.Gauge("cluster_store_owning",
+             "1 when this triad server owns keys: caught up, synced with every connected "
+             "ready triad server, and counted by them.",
+             cache_->owning() ? 1 : 0);
   for (const CacheConfig& cache : options_.config.caches) {
     const store::CacheStats stored = store_ ? store_->Stats(cache.name) : store::CacheStats{};
     const auto counters = cache_stats.per_cache.find(cache.name);

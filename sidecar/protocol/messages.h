@@ -23,7 +23,7 @@
 
 namespace cb::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 4;
+inline constexpr uint32_t kProtocolVersion = 5;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -113,7 +113,12 @@ struct Heartbeat {
   // one): a peer counts a server as ready only once it is connected to all the
   // triad servers that peer sees, so no triad server still takes it for down.
   uint64_t triad_links = 0;
-  MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms, store_ready, ready_seen, triad_links)
+  // The ready triad servers whose records made the sender ready (none when it
+  // became ready alone): a peer that holds all of them already need not wait for
+  // a pull from the sender before it owns keys.
+  uint64_t caught_up_from = 0;
+  MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms, store_ready, ready_seen, triad_links,
+                 caught_up_from)
 };
 
 struct ViewUpdate {

@@ -780,27 +780,28 @@ class RecoveryTest(CacheTestCase):
             wrong += [k for k in batch if got.get(k) != expected[k]]
         return wrong
 
-    def restart(self, servers):
+    def restart(self, c, servers):
         offsets = {s.id: log_size(s) for s in servers}
         for s in servers:
             s.start()
         for s in servers:
             wait_for(lambda: "store ready" in log_since(s, offsets[s.id]), 15,
                      f"{s.id} to say store ready")
+        self.wait_settled(c)
 
     def restart_and_compare(self, c, servers, spoke, expected, problems):
-        """Restarts `servers` together. Once they say "store ready" they own keys, so
-        they must have caught up by then: each triad server holds the same records
-        (count, tombstones, bytes per cache) and every key reads as last written."""
-        self.restart(servers)
+        """Restarts `servers` together. Once every server counts them as owners, they
+        must have caught up: each triad server holds the same records (count,
+        tombstones, bytes per cache) and every key reads as last written."""
+        self.restart(c, servers)
         stores = {s.id: store_summary(s) for s in c.servers[:3]}
         wrong = self.read_all(spoke, expected)
         names = " and ".join(s.id for s in servers)
         if len({repr(v) for v in stores.values()}) != 1:
-            problems.append(f"restarted {names}: stores differ at 'store ready': {stores}")
+            problems.append(f"restarted {names}: stores differ once they own keys: {stores}")
         if wrong:
             problems.append(f"restarted {names}: {len(wrong)} of {len(expected)} keys read "
-                            f"wrong at 'store ready' (first: {wrong[:5]})")
+                            f"wrong once they own keys (first: {wrong[:5]})")
 
     def only_owner(self, c, owner, spoke, expected, problems):
         """Kills the other triad servers, reads everything back through `spoke` (so
