@@ -14,7 +14,10 @@ namespace cb::cache {
 namespace {
 
 constexpr const char* kVersionReply = "VERSION cluster-balance-0.4\r\n";
-constexpr std::size_t kMaxBucketMessageBytes = 4 * 1024 * 1024;
+// Buckets asked for at once from one peer: its replies queue at most this many
+// pages (of pull_page_bytes) on the connection, far below the connection's
+// send-queue limit, whatever the size of the store.
+constexpr int kBucketsInFlight = 2;
 constexpr int64_t kThirtyDaysSeconds = 30 * 24 * 3600;
 
 std::string ServerError(std::string_view why) {
@@ -630,6 +633,7 @@ void CacheNode::OnPeerDown(int index) {
     }
   }
   pulls_outstanding_.erase(index);
+  bucket_pulls_.erase(index);
   const bool was_counting = counting_pulls_.Contains(index);
   counting_pulls_.Remove(index);
   if (is_triad() && !ready_ && was_counting && counting_pulls_.empty()) {
@@ -820,13 +824,28 @@ void CacheNode::OnDigestReply(int peer, const protocol::DigestReply& reply) {
   }
   const auto mine = options_.store->BucketDigests(reply.cache);
   int& outstanding = pulls_outstanding_[peer];
+  BucketPulls& pulls = bucket_pulls_[peer];
   for (uint32_t bucket = 0; bucket < store::RecordStore::kBuckets; ++bucket) {
-    if (reply.digests[bucket] != 0 && reply.digests[bucket] != mine[bucket] &&
-        link_.Send(peer, protocol::BucketRequest{reply.cache, bucket})) {
+    if (reply.digests[bucket] != 0 && reply.digests[bucket] != mine[bucket]) {
+      pulls.waiting.push_back(protocol::BucketRequest{reply.cache, bucket, false, ""});
       ++outstanding;
     }
   }
+  AskForBuckets(peer);
   FinishPullStep(peer);
+}
+
+void CacheNode::AskForBuckets(int peer) {
+  const auto found = bucket_pulls_.find(peer);
+  if (found == bucket_pulls_.end()) return;
+  BucketPulls& pulls = found->second;
+  while (pulls.in_flight < kBucketsInFlight && !pulls.waiting.empty()) {
+    // A failed send means the connection is closing; OnPeerDown drops the rest.
+    if (!link_.Send(peer, pulls.waiting.front())) return;
+    pulls.waiting.pop_front();
+    ++pulls.in_flight;
+  }
+  if (pulls.in_flight == 0 && pulls.waiting.empty()) bucket_pulls_.erase(found);
 }
 
 void CacheNode::OnBucketRequest(int peer, const protocol::BucketRequest& request) {
@@ -837,24 +856,24 @@ void CacheNode::OnBucketRequest(int peer, const protocol::BucketRequest& request
       request.bucket < store::RecordStore::kBuckets) {
     const int64_t now = now_();
     std::size_t bytes = 0;
-    const Status listed = options_.store->ForEachInBucket(
-        request.cache, request.bucket, [&](std::string_view key, const store::Record& record) {
-          if (options_.store->IsSweepable(record, now)) return true;
-          out.keys.emplace_back(key);
-          out.records.push_back(store::EncodeRecord(record));
-          bytes += key.size() + out.records.back().size();
-          if (bytes >= kMaxBucketMessageBytes) {
-            out.last = false;
-            link_.Send(peer, out);
-            out.keys.clear();
-            out.records.clear();
-            bytes = 0;
-          }
-          return true;
-        });
-    if (!listed.ok()) spdlog::error("store: {}", listed.message());
+    const auto add = [&](std::string_view key, const store::Record& record) {
+      if (options_.store->IsSweepable(record, now)) return true;
+      out.keys.emplace_back(key);
+      out.records.push_back(store::EncodeRecord(record));
+      bytes += key.size() + out.records.back().size();
+      if (bytes < options_.pull_page_bytes) return true;
+      out.last = false;  // a full page: the puller asks for the rest
+      return false;
+    };
+    const Status listed = request.resume
+                              ? options_.store->ForEachInBucketAfter(request.cache, request.bucket,
+                                                                     request.after, add)
+                              : options_.store->ForEachInBucket(request.cache, request.bucket, add);
+    if (!listed.ok()) {
+      spdlog::error("store: {}", listed.message());
+      out.last = true;  // what was listed; the next anti-entropy pass brings the rest
+    }
   }
-  out.last = true;
   link_.Send(peer, out);
 }
 
@@ -884,10 +903,17 @@ void CacheNode::OnBucketRecords(int peer, const protocol::BucketRecords& records
           static_cast<uint64_t>(std::count(applied->begin(), applied->end(), true));
     }
   }
-  if (records.last) {
-    ++stats_.buckets_pulled;
-    FinishPullStep(peer);
+  const auto pulls = bucket_pulls_.find(peer);
+  if (pulls == bucket_pulls_.end() || pulls->second.in_flight == 0) return;  // not asked for
+  if (!records.last && !records.keys.empty()) {
+    link_.Send(peer,
+               protocol::BucketRequest{records.cache, records.bucket, true, records.keys.back()});
+    return;
   }
+  --pulls->second.in_flight;
+  ++stats_.buckets_pulled;
+  AskForBuckets(peer);
+  FinishPullStep(peer);
 }
 
 void CacheNode::OnSweepTimer() {

@@ -57,6 +57,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <map>
@@ -95,6 +96,9 @@ struct CacheNodeOptions {
   uint64_t spoke_cache_bytes = 64 * 1024 * 1024;
   // Records per anti-entropy or sweep step.
   std::size_t sweep_batch = 1000;
+  // Bytes of records per page of a bucket sent to a catching-up peer (a page
+  // holds at least one record, however large).
+  std::size_t pull_page_bytes = 4 * 1024 * 1024;
 };
 
 struct CacheCounters {
@@ -214,6 +218,8 @@ class CacheNode : public memcache::CacheService {
   void FinishPullStep(int peer);
   void OnDigestRequest(int peer, const protocol::DigestRequest& request);
   void OnDigestReply(int peer, const protocol::DigestReply& reply);
+  // Asks `peer` for waiting buckets while fewer than kBucketsInFlight are in flight.
+  void AskForBuckets(int peer);
   void OnBucketRequest(int peer, const protocol::BucketRequest& request);
   void OnBucketRecords(int peer, const protocol::BucketRecords& records);
   void OnReplicate(int peer, const protocol::Replicate& replicate);
@@ -253,6 +259,11 @@ class CacheNode : public memcache::CacheService {
   std::map<uint64_t, Forwarded> forwarded_;
   std::map<uint64_t, Replication> replications_;
   std::map<int, int> pulls_outstanding_;  // triad peer -> requests not yet answered
+  struct BucketPulls {
+    std::deque<protocol::BucketRequest> waiting;  // differing buckets not asked for yet
+    int in_flight = 0;
+  };
+  std::map<int, BucketPulls> bucket_pulls_;  // triad peer -> its buckets to pull
   boost::asio::steady_timer alone_timer_;
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> delayed_flushes_;

@@ -163,6 +163,7 @@ class Cluster {
     ASSERT_EQ(nodes_[index], nullptr) << index;
     CacheNodeOptions options;
     options.self_index = index;
+    options.pull_page_bytes = pull_page_bytes;
     if (index < 3) {
       Result<std::unique_ptr<store::RecordStore>> opened =
           store::RecordStore::Open(StoreDir(index));
@@ -431,6 +432,9 @@ class Cluster {
     ADD_FAILURE() << "no key for owner " << owner;
     return std::string(prefix);
   }
+
+  // For the nodes started next.
+  std::size_t pull_page_bytes = 4 * 1024 * 1024;
 
   // Holds back the messages it matches (see Pump).
   std::function<bool(int from, int to, const Message& message)> hold;
@@ -946,6 +950,35 @@ TEST(CacheNodeTest, ServersMeetingAgainOwnNothingBeforeTheyPulledEachOther) {
     EXPECT_EQ(c.Do(spoke, "get k j\r\n"), Hit("k", "on-0") + Hit("j", "on-1") + "END\r\n");
   }
   c.ExpectSameStores({0, 1});
+}
+
+// A store far larger than a page comes over in pages, asked for one at a time
+// with at most two buckets in flight: what a peer queues for a catching-up server
+// stays bounded whatever the size of the store.
+TEST(CacheNodeTest, WipedServerPullsInPagesWithFewInFlight) {
+  Cluster c;
+  c.StartAll();
+  constexpr int kKeys = 600;
+  for (int n = 0; n < kKeys; ++n) {
+    ASSERT_EQ(c.Do(kSpokeA, Set("p" + std::to_string(n), std::string(100, 'v'))), "STORED\r\n");
+  }
+  c.Kill(2);
+  c.WipeStore(2);
+  c.pull_page_bytes = 300;  // a page: a couple of records
+  c.StartNode(2);
+  std::size_t most_queued = 0;
+  c.hold = [&](int from, int to, const Message&) {
+    if (to == 2) most_queued = std::max(most_queued, c.Queued<protocol::BucketRecords>(from, 2));
+    return false;
+  };
+  c.ConnectAll();
+  c.Pump();
+  c.hold = nullptr;
+  EXPECT_TRUE(c.node(2).store_ready());
+  EXPECT_GE(most_queued, 1u);
+  EXPECT_LE(most_queued, 2u);
+  EXPECT_EQ(c.node(2).stats().records_pulled, static_cast<uint64_t>(kKeys));
+  c.ExpectSameStores({0, 1, 2});
 }
 
 TEST(CacheNodeTest, EmptyKeyOfANamedCacheCatchesUp) {

@@ -218,10 +218,16 @@ struct DigestReply {
   MSGPACK_DEFINE(cache, caches, digests)
 };
 
+// One page of a bucket's records: from the start, or (resume) from the key after
+// `after`, the last key of the previous page. The puller asks for the next page
+// only once a page has arrived, and keeps a few buckets in flight, so neither
+// side ever queues more than a few pages whatever the size of the store.
 struct BucketRequest {
   std::string cache;
   uint32_t bucket = 0;
-  MSGPACK_DEFINE(cache, bucket)
+  bool resume = false;
+  std::string after;
+  MSGPACK_DEFINE(cache, bucket, resume, after)
 };
 
 struct BucketRecords {
@@ -229,7 +235,7 @@ struct BucketRecords {
   uint32_t bucket = 0;
   std::vector<std::string> keys;
   std::vector<std::string> records;
-  bool last = true;  // a large bucket comes in several messages
+  bool last = true;  // false: more of the bucket after keys.back(), on request
   MSGPACK_DEFINE(cache, bucket, keys, records, last)
 };
 

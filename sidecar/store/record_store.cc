@@ -507,6 +507,18 @@ std::array<uint64_t, RecordStore::kBuckets> RecordStore::BucketDigests(
 Status RecordStore::ForEachInBucket(
     std::string_view cache, uint32_t bucket,
     const std::function<bool(std::string_view key, const Record& record)>& fn) const {
+  return ScanBucket(cache, bucket, nullptr, fn);
+}
+
+Status RecordStore::ForEachInBucketAfter(
+    std::string_view cache, uint32_t bucket, std::string_view after,
+    const std::function<bool(std::string_view key, const Record& record)>& fn) const {
+  return ScanBucket(cache, bucket, &after, fn);
+}
+
+Status RecordStore::ScanBucket(
+    std::string_view cache, uint32_t bucket, const std::string_view* after,
+    const std::function<bool(std::string_view key, const Record& record)>& fn) const {
   if (Status checked = CheckCacheName(cache); !checked.ok()) {
     return checked;
   }
@@ -516,17 +528,23 @@ Status RecordStore::ForEachInBucket(
   }
   std::string prefix = CachePrefix(cache);
   prefix.push_back(static_cast<char>(bucket));
+  std::string start = prefix;
+  if (after != nullptr) start.append(*after);
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ScanOptions()));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
+  for (it->Seek(start); it->Valid(); it->Next()) {
     const std::string_view storage_key = ToView(it->key());
     if (!storage_key.starts_with(prefix)) {
       break;
+    }
+    const std::string_view key = storage_key.substr(prefix.size());
+    if (after != nullptr && key == *after) {
+      continue;
     }
     Result<Record> record = DecodeRecord(ToView(it->value()));
     if (!record.ok()) {
       continue;
     }
-    if (!fn(storage_key.substr(prefix.size()), *record)) {
+    if (!fn(key, *record)) {
       break;
     }
   }

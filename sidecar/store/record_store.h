@@ -197,6 +197,11 @@ class RecordStore {
   Status ForEachInBucket(
       std::string_view cache, uint32_t bucket,
       const std::function<bool(std::string_view key, const Record& record)>& fn) const;
+  // The same for the keys after `after` only (byte order): a listing resumed
+  // where an earlier one stopped.
+  Status ForEachInBucketAfter(
+      std::string_view cache, uint32_t bucket, std::string_view after,
+      const std::function<bool(std::string_view key, const Record& record)>& fn) const;
 
   const std::string& dir() const { return dir_; }
   const RecordStoreOptions& options() const { return options_; }
@@ -206,6 +211,11 @@ class RecordStore {
   static std::string StorageKey(std::string_view cache, std::string_view key);
 
  private:
+  // ForEachInBucket (after == nullptr) and ForEachInBucketAfter.
+  Status ScanBucket(
+      std::string_view cache, uint32_t bucket, const std::string_view* after,
+      const std::function<bool(std::string_view key, const Record& record)>& fn) const;
+
   // What one stored entry contributes to its cache's counts and digest.
   struct EntryInfo {
     bool corrupt = false;

@@ -543,6 +543,47 @@ TEST_F(RecordStoreTest, ForEachInBucketListsExactlyThatBucket) {
   EXPECT_EQ(out_of_range.code(), Status::Code::kInvalidArgument);
 }
 
+// A listing resumed after each key it stopped at, one key per call, visits every
+// key of the bucket once, in order, and nothing of the next bucket.
+TEST_F(RecordStoreTest, ForEachInBucketAfterResumesWhereAListingStopped) {
+  auto store = OpenOrDie(Dir());
+  ASSERT_TRUE(store);
+  std::map<uint32_t, std::vector<std::string>> by_bucket;
+  for (int i = 0; i < 600; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_TRUE(ApplyOrDie(*store, "c", key, Value(key, At(kT0 + i))));
+    by_bucket[RecordStore::BucketOf(key)].push_back(key);
+  }
+  const uint32_t bucket = by_bucket.begin()->first;
+  std::vector<std::string> expected = by_bucket.begin()->second;
+  std::sort(expected.begin(), expected.end());
+  ASSERT_GE(expected.size(), 2u);
+
+  std::vector<std::string> listed;
+  auto one = [&](std::string_view key, const Record&) {
+    listed.emplace_back(key);
+    return false;  // one key per call, as a paged pull takes them
+  };
+  ASSERT_TRUE(store->ForEachInBucket("c", bucket, one).ok());
+  for (std::size_t calls = 0; calls < expected.size() + 1; ++calls) {
+    const std::size_t before = listed.size();
+    ASSERT_TRUE(store->ForEachInBucketAfter("c", bucket, listed.back(), one).ok());
+    if (listed.size() == before) break;
+  }
+  EXPECT_EQ(listed, expected);
+
+  // After a key that is not stored: the keys that sort after it.
+  std::vector<std::string> rest;
+  ASSERT_TRUE(store
+                  ->ForEachInBucketAfter("c", bucket, expected[0] + '\0',
+                                         [&](std::string_view key, const Record&) {
+                                           rest.emplace_back(key);
+                                           return true;
+                                         })
+                  .ok());
+  EXPECT_EQ(rest, std::vector<std::string>(expected.begin() + 1, expected.end()));
+}
+
 TEST_F(RecordStoreTest, FlushTombstonesOneCacheAndLeavesTheOthers) {
   auto store = OpenOrDie(Dir(), RecordStoreOptions{.flush_batch_records = 3});
   ASSERT_TRUE(store);
