@@ -1,10 +1,12 @@
 #include "sidecar/clusterctl/cache_client.h"
 
-#include <boost/asio/connect.hpp>
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <charconv>
+#include <functional>
 #include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 
 namespace cb {
@@ -92,26 +94,56 @@ Result<std::optional<std::string>> ParseCacheReply(CacheVerb verb, std::string_v
 }
 
 Result<std::string> CallMemcache(const HostPort& address, CacheVerb verb,
-                                 const std::string& request) {
+                                 const std::string& request, std::chrono::milliseconds timeout) {
   const std::string where = "memcached " + address.ToString();
+  boost::asio::io_context io;
+  boost::beast::tcp_stream stream(io);
+  std::string reply;
+  std::array<char, 16 * 1024> chunk{};
+  boost::beast::error_code failure;
+  // Reads until the reply is whole; the stream's deadline (asynchronous
+  // operations only) bounds the whole exchange.
+  std::function<void()> read_more = [&] {
+    if (CacheReplyComplete(verb, reply)) return;
+    stream.async_read_some(boost::asio::buffer(chunk),
+                           [&](const boost::beast::error_code& error, std::size_t got) {
+                             reply.append(chunk.data(), got);
+                             if (error) {
+                               failure = error;
+                               return;
+                             }
+                             read_more();
+                           });
+  };
   try {
-    boost::asio::io_context io;
     boost::asio::ip::tcp::resolver resolver(io);
-    boost::asio::ip::tcp::socket socket(io);
-    boost::asio::connect(socket, resolver.resolve(address.host, std::to_string(address.port)));
-    boost::asio::write(socket, boost::asio::buffer(request));
-    std::string reply;
-    char chunk[16 * 1024];
-    while (!CacheReplyComplete(verb, reply)) {
-      boost::system::error_code error;
-      const std::size_t got = socket.read_some(boost::asio::buffer(chunk), error);
-      if (error) return Status::IoError(where + ": " + error.message());
-      reply.append(chunk, got);
-    }
-    return reply;
+    const auto endpoints = resolver.resolve(address.host, std::to_string(address.port));
+    stream.expires_after(timeout);
+    stream.async_connect(endpoints, [&](const boost::beast::error_code& connected, const auto&) {
+      if (connected) {
+        failure = connected;
+        return;
+      }
+      boost::asio::async_write(stream, boost::asio::buffer(request),
+                               [&](const boost::beast::error_code& written, std::size_t) {
+                                 if (written) {
+                                   failure = written;
+                                   return;
+                                 }
+                                 read_more();
+                               });
+    });
+    io.run();
   } catch (const std::exception& error) {
     return Status::IoError(where + ": " + error.what() + " (is the sidecar running?)");
   }
+  if (failure == boost::beast::error::timeout) {
+    return Status::IoError(where + ": no answer within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (failure && !CacheReplyComplete(verb, reply)) {
+    return Status::IoError(where + ": " + failure.message() + " (is the sidecar running?)");
+  }
+  return reply;
 }
 
 }  // namespace cb

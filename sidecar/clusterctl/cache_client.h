@@ -1,10 +1,11 @@
 // clusterctl's `cache get|set|delete`: one memcached text-protocol request to a
 // sidecar's memcached port, so operators see exactly what applications see. The
 // request building and reply parsing are pure (tested alone); CallMemcache owns
-// the socket (blocking, one request per call).
+// the socket (blocking, with a timeout, one request per call).
 #ifndef CLUSTER_BALANCE_SIDECAR_CLUSTERCTL_CACHE_CLIENT_H_
 #define CLUSTER_BALANCE_SIDECAR_CLUSTERCTL_CACHE_CLIENT_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,9 +33,11 @@ bool CacheReplyComplete(CacheVerb verb, std::string_view reply);
 Result<std::optional<std::string>> ParseCacheReply(CacheVerb verb, std::string_view reply);
 
 // Sends `request` and reads until CacheReplyComplete; IoError naming `address`
-// when it cannot connect or the connection ends first.
+// when it cannot connect, the connection ends first, or the whole exchange takes
+// longer than `timeout`.
 Result<std::string> CallMemcache(const HostPort& address, CacheVerb verb,
-                                 const std::string& request);
+                                 const std::string& request,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 }  // namespace cb
 
