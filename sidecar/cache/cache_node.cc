@@ -18,6 +18,8 @@ constexpr const char* kVersionReply = "VERSION cluster-balance-0.4\r\n";
 // pages (of pull_page_bytes) on the connection, far below the connection's
 // send-queue limit, whatever the size of the store.
 constexpr int kBucketsInFlight = 2;
+// What msgpack adds to a page per key and record (their length headers), with room.
+constexpr std::size_t kPageEntryOverhead = 16;
 constexpr int64_t kThirtyDaysSeconds = 30 * 24 * 3600;
 
 std::string ServerError(std::string_view why) {
@@ -67,10 +69,12 @@ void CacheNode::Start() {
 }
 
 void CacheNode::ArmAloneTimer() {
-  // A live triad peer dials a restarted one again within reconnect_cap() and
-  // says whether it is ready in its first heartbeat; a peer not heard of within
-  // that and the heartbeat timeout is down, and this server carries on alone
-  // with what it has.
+  // A live triad peer dials a restarted one again within reconnect_cap() (unless
+  // a connect attempt hangs on a lossy network) and says whether it is ready in
+  // its first heartbeat; a peer not heard of within that and the heartbeat
+  // timeout is taken for down, and this server carries on alone with what it
+  // has. If that was wrong, the peer's records still come before this server
+  // owns keys beside it (synced()).
   alone_timer_.expires_after(config_.heartbeat_timeout + config_.reconnect_cap());
   alone_timer_.async_wait([this](const boost::system::error_code& error) {
     if (error || stopped_ || ready_ || !counting_pulls_.empty()) return;
@@ -689,11 +693,13 @@ void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat
     // Turned ready while connected: it may have pulled records from a server
     // this one has not synced with (one this one cannot reach), and those must
     // be here before this one owns keys. If it caught up only from servers this
-    // one has synced with, it has nothing this one lacks, and the pull (for
-    // what it held before it restarted) need not hold up ownership.
+    // one has synced with, and this one's pull of what it held when it connected
+    // (records it may have taken while cut off) is over, it has nothing this one
+    // lacks: the pull started now, for convergence, need not hold up ownership.
     ServerSet covered = synced_;
     covered.Add(options_.self_index);
-    if (ServerSet::FromBits(heartbeat.caught_up_from).Without(covered).empty()) {
+    if (ServerSet::FromBits(heartbeat.caught_up_from).Without(covered).empty() &&
+        !pulls_outstanding_.contains(index)) {
       synced_.Add(index);
     } else {
       syncing_.Add(index);
@@ -855,15 +861,23 @@ void CacheNode::OnBucketRequest(int peer, const protocol::BucketRequest& request
   if (is_triad() && FindCache(request.cache) != nullptr &&
       request.bucket < store::RecordStore::kBuckets) {
     const int64_t now = now_();
+    // Half a frame at most: a page of several records always fits one, and a
+    // lone record fits by the config's rule (an entry fits a frame).
+    const std::size_t budget =
+        std::min<std::size_t>(options_.pull_page_bytes, config_.max_frame_bytes / 2);
     std::size_t bytes = 0;
     const auto add = [&](std::string_view key, const store::Record& record) {
       if (options_.store->IsSweepable(record, now)) return true;
+      std::string encoded = store::EncodeRecord(record);
+      const std::size_t size = key.size() + encoded.size() + kPageEntryOverhead;
+      if (!out.keys.empty() && bytes + size > budget) {
+        out.last = false;  // a full page: the puller asks for the rest
+        return false;
+      }
       out.keys.emplace_back(key);
-      out.records.push_back(store::EncodeRecord(record));
-      bytes += key.size() + out.records.back().size();
-      if (bytes < options_.pull_page_bytes) return true;
-      out.last = false;  // a full page: the puller asks for the rest
-      return false;
+      out.records.push_back(std::move(encoded));
+      bytes += size;
+      return true;
     };
     const Status listed = request.resume
                               ? options_.store->ForEachInBucketAfter(request.cache, request.bucket,
@@ -874,7 +888,16 @@ void CacheNode::OnBucketRequest(int peer, const protocol::BucketRequest& request
       out.last = true;  // what was listed; the next anti-entropy pass brings the rest
     }
   }
-  link_.Send(peer, out);
+  if (!link_.Send(peer, out) && !out.keys.empty()) {
+    // Still refused (the connection is closing, or the page broke a limit): an
+    // empty last page, so that a puller still connected does not wait for ever.
+    spdlog::error("store: a page of bucket {} of cache \"{}\" could not be sent to index {}",
+                  request.bucket, request.cache.substr(0, 64), peer);
+    out.keys.clear();
+    out.records.clear();
+    out.last = true;
+    link_.Send(peer, out);
+  }
 }
 
 void CacheNode::OnBucketRecords(int peer, const protocol::BucketRecords& records) {

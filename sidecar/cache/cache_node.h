@@ -7,7 +7,7 @@
 // when its store has caught up and synced (below), and each connected triad peer
 // that has, and is connected to every triad server this one sees. Views of who is ready differ for
 // a moment (heartbeats carry them), so a server executes a request only if it is the owner in its
-// own view AND every connected triad peer has seen it caught up (heartbeat's ready_seen); otherwise
+// own view AND every connected triad peer counts it (heartbeat's ready_seen); otherwise
 // the sender asks again a little later, for up to the heartbeat timeout. Two triad servers that see
 // each other therefore never both act as owner of one key: a server joins the owners only after the
 // others count it, and rendezvous over sets that differ only in servers that do
@@ -40,7 +40,9 @@
 // (or turned ready): a server that was cut off, or became ready alone while a
 // peer it could not reach held newer records, must not answer for keys before it
 // has those records. Its own bit in the ready_seen it sends says it is synced;
-// peers count only synced servers as owners, and keep the keys meanwhile.
+// peers count only synced servers as owners, and own its keys meanwhile (when
+// two ready servers meet again with the third down, neither owns any key until
+// both pulls are over: requests wait, for up to the heartbeat timeout).
 //
 // Spokes keep no store: every read asks the owner. They keep recently read
 // records in a bounded LRU and send the version they hold with a get; the owner
@@ -149,7 +151,8 @@ class CacheNode : public memcache::CacheService {
   // triad servers ready.
   bool store_ready() const { return ready_; }
   // Ready, and has pulled from every connected ready triad peer since it
-  // connected: it may own keys (its own bit in ready_seen()).
+  // connected (or that peer turned ready having caught up only from servers this
+  // one has synced with): it may own keys (its own bit in ready_seen()).
   bool synced() const;
   // The triad servers this one counts as owners (for the heartbeat): itself when
   // synced, and every connected triad peer that said it is synced and is

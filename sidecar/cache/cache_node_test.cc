@@ -957,6 +957,7 @@ TEST(CacheNodeTest, ServersMeetingAgainOwnNothingBeforeTheyPulledEachOther) {
 // stays bounded whatever the size of the store.
 TEST(CacheNodeTest, WipedServerPullsInPagesWithFewInFlight) {
   Cluster c;
+  c.pull_page_bytes = 300;  // a page: a couple of records
   c.StartAll();
   constexpr int kKeys = 600;
   for (int n = 0; n < kKeys; ++n) {
@@ -964,11 +965,20 @@ TEST(CacheNodeTest, WipedServerPullsInPagesWithFewInFlight) {
   }
   c.Kill(2);
   c.WipeStore(2);
-  c.pull_page_bytes = 300;  // a page: a couple of records
   c.StartNode(2);
   std::size_t most_queued = 0;
-  c.hold = [&](int from, int to, const Message&) {
-    if (to == 2) most_queued = std::max(most_queued, c.Queued<protocol::BucketRecords>(from, 2));
+  std::size_t pages = 0, oversized = 0;
+  c.hold = [&](int from, int to, const Message& message) {
+    if (to != 2) return false;
+    most_queued = std::max(most_queued, c.Queued<protocol::BucketRecords>(from, 2));
+    if (const auto* page = std::get_if<protocol::BucketRecords>(&message)) {
+      std::size_t bytes = 0;
+      for (std::size_t i = 0; i < page->keys.size(); ++i) {
+        bytes += page->keys[i].size() + page->records[i].size();
+      }
+      ++pages;
+      if (page->keys.size() > 1 && bytes > 300) ++oversized;
+    }
     return false;
   };
   c.ConnectAll();
@@ -977,6 +987,8 @@ TEST(CacheNodeTest, WipedServerPullsInPagesWithFewInFlight) {
   EXPECT_TRUE(c.node(2).store_ready());
   EXPECT_GE(most_queued, 1u);
   EXPECT_LE(most_queued, 2u);
+  EXPECT_GT(pages, 256u);    // more pages than buckets: they were split
+  EXPECT_EQ(oversized, 0u);  // a page goes over its size only with a single record
   EXPECT_EQ(c.node(2).stats().records_pulled, static_cast<uint64_t>(kKeys));
   c.ExpectSameStores({0, 1, 2});
 }

@@ -104,9 +104,10 @@ struct Heartbeat {
   uint64_t view_generation = 0;
   int64_t sent_unix_ms = 0;
   // A triad server's store has caught up with the other live triad servers
-  // (cache/cache_node.h), and the triad servers whose caught-up state the sender
-  // has seen (bit i: index i; its own bit when it has caught up). A server owns
-  // keys only once every connected triad peer has seen it caught up.
+  // (cache/cache_node.h), and the triad servers the sender counts as owners (bit
+  // i: index i; its own bit when it is synced: caught up, and has pulled from
+  // every connected ready triad peer). A server owns keys only once every
+  // connected triad peer counts it.
   bool store_ready = false;
   uint64_t ready_seen = 0;
   // The triad servers the sender is connected to (itself included when it is
