@@ -286,20 +286,17 @@ class Cluster {
     return delivered;
   }
 
-  // Delivers the first (or the last: out of order) message queued from `from` to `to`.
-  bool DeliverOne(int from, int to) {
+  // Delivers the first (or, with `last`, the last: out of order) message queued
+  // from `from` to `to`.
+  bool DeliverOne(int from, int to, bool last = false) {
     std::deque<Message>& queue = queues_[from][to];
     if (queue.empty()) return false;
-    Message message = std::move(queue.front());
-    queue.pop_front();
-    Deliver(from, to, message);
-    return true;
-  }
-  bool DeliverLast(int from, int to) {
-    std::deque<Message>& queue = queues_[from][to];
-    if (queue.empty()) return false;
-    Message message = std::move(queue.back());
-    queue.pop_back();
+    Message message = std::move(last ? queue.back() : queue.front());
+    if (last) {
+      queue.pop_back();
+    } else {
+      queue.pop_front();
+    }
     Deliver(from, to, message);
     return true;
   }
@@ -647,7 +644,7 @@ TEST(CacheNodeTest, ConcurrentSetsEndWithTheHighestVersionEverywhere) {
   ASSERT_TRUE(c.DeliverOne(kSpokeB, owner));
   // One replica receives the newer write first, the other in order.
   ASSERT_EQ(c.Queued<protocol::Replicate>(owner, replicas[0]), 2u);
-  ASSERT_TRUE(c.DeliverLast(owner, replicas[0]));
+  ASSERT_TRUE(c.DeliverOne(owner, replicas[0], /*last=*/true));
   c.Pump();
   EXPECT_EQ(a->text, "STORED\r\n");
   EXPECT_EQ(b->text, "STORED\r\n");
