@@ -1,7 +1,6 @@
 #include "shared/view_file.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,11 +143,18 @@ Result<std::unique_ptr<ViewWriter>> ViewWriter::Open(const std::string& path) {
   // replaced, so that two writers can never both own the path: not when both start
   // with no file, and not when one would replace the file the other publishes to.
   const std::string lock_path = path + ".lock";
-  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // Readable by all: web server workers test the lock (PublisherIsRunning) to tell a
+  // view whose sidecar is gone from a live one.
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (lock_fd < 0) return Status::IoError(Errno("opening " + lock_path));
-  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  // An open-file-description lock (not flock): readers can test it with F_OFD_GETLK
+  // without taking it, so a reader can never make a starting sidecar fail here.
+  struct flock exclusive {};
+  exclusive.l_type = F_WRLCK;
+  exclusive.l_whence = SEEK_SET;
+  if (fchmod(lock_fd, 0644) != 0 || fcntl(lock_fd, F_OFD_SETLK, &exclusive) != 0) {
     const Status status =
-        errno == EWOULDBLOCK
+        errno == EAGAIN || errno == EACCES
             ? Status::IoError(path + ": another process is already publishing this view file")
             : Status::IoError(Errno("locking " + lock_path));
     close(lock_fd);
@@ -289,6 +295,18 @@ Result<const ClusterView*> ViewReader::Current() {
   }
   if (have_snapshot_) return snapshot_.get();
   return Status::IoError(path_ + ": the view is being rewritten continuously; no stable copy");
+}
+
+bool ViewReader::PublisherIsRunning() const {
+  const std::string lock_path = path_ + ".lock";
+  const int fd = open(lock_path.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno != ENOENT;  // unreadable: cannot tell, so trust the view
+  struct flock probe {};
+  probe.l_type = F_RDLCK;
+  probe.l_whence = SEEK_SET;
+  const bool tested = fcntl(fd, F_OFD_GETLK, &probe) == 0;
+  close(fd);
+  return !tested || probe.l_type != F_UNLCK;
 }
 
 bool ViewReader::MappingIsStale() const {

@@ -26,9 +26,9 @@
 
 namespace cb {
 
-// Publishes views into one file. Holds an exclusive flock on "<path>.lock" for its
-// lifetime, so a second sidecar pointed at the same path fails to open it instead
-// of interleaving updates or replacing the file under the first.
+// Publishes views into one file. Holds an exclusive lock (an open-file-description
+// lock, fcntl F_OFD_SETLK) on "<path>.lock" for its lifetime, so a second sidecar pointed at the
+// same path fails to open it instead of interleaving updates or replacing the file under the first.
 // Not thread-safe: one publishing thread.
 class ViewWriter {
  public:
@@ -87,6 +87,13 @@ class ViewReader {
   // at most every second or so. The view's directory must be writable only by the
   // sidecar: a file truncated under a mapping faults (SIGBUS) on the next read.
   bool MappingIsStale() const;
+
+  // False when no process holds the publisher's lock on "<path>.lock": the sidecar
+  // that wrote the view has stopped or died, so the view no longer follows the
+  // cluster. Tests the lock without taking it (no interference with a starting
+  // sidecar). True when it cannot tell (a lock file it may not read). Two system
+  // calls; call it at most every second or so.
+  bool PublisherIsRunning() const;
 
   const std::string& path() const { return path_; }
 

@@ -901,6 +901,29 @@ TEST_F(ViewFileTest, SecondWriterIsRefusedAndAReopenUpdatesInPlace) {
       << fourth.status().message();
 }
 
+TEST_F(ViewFileTest, ReaderTellsWhetherThePublisherIsRunning) {
+  auto writer = OpenWriter();
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Publish(MakeView(7)).ok());
+  auto reader = OpenReader();
+  ASSERT_NE(reader, nullptr);
+  EXPECT_TRUE(reader->PublisherIsRunning());
+  // Testing the lock never takes it: a new writer can start after any number of tests.
+  EXPECT_TRUE(reader->PublisherIsRunning());
+
+  writer.reset();  // the sidecar stops or dies; the kernel drops its lock
+  EXPECT_FALSE(reader->PublisherIsRunning());
+  EXPECT_EQ(GenerationOf(*reader), 7u);  // the last view stays readable
+
+  auto restarted = OpenWriter();
+  ASSERT_NE(restarted, nullptr);
+  EXPECT_TRUE(reader->PublisherIsRunning());
+
+  restarted.reset();
+  ASSERT_EQ(unlink((path_ + ".lock").c_str()), 0);
+  EXPECT_FALSE(reader->PublisherIsRunning());
+}
+
 TEST_F(ViewFileTest, WriterReplacesAFileOfAnotherFormat) {
   auto image = std::make_unique<ViewImage>();
   image->header = GoodHeader(2);
