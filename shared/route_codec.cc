@@ -60,6 +60,16 @@ bool IsValidSessionId(std::string_view value) {
   return true;
 }
 
+bool IsCookieName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return false;
+    if (std::string_view("()<>@,;:\\\"/[]?={}").find(c) != std::string_view::npos) return false;
+  }
+  return true;
+}
+
 int RouteIndexOfSession(std::string_view session_id) {
   return session_id.empty() ? -1 : IndexForRouteChar(session_id.front());
 }

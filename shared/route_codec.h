@@ -50,6 +50,11 @@ std::string_view SessionIdFromPath(std::string_view path,
 // cookie-octet (visible ASCII except space, '"', ',', ';' and '\\').
 bool IsValidSessionId(std::string_view value);
 
+// True when `name` can name a cookie (an RFC 6265 cookie-name, i.e. an RFC 2616
+// token: visible ASCII except separators) of at most 64 bytes. Also the rule for
+// the name of a path parameter.
+bool IsCookieName(std::string_view name);
+
 // The index named by the session id's first character; -1 when the id is empty or
 // starts with a byte that is not a route character.
 int RouteIndexOfSession(std::string_view session_id);

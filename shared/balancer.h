@@ -1,0 +1,68 @@
+// Everything a web server module decides for one balanced group of servers (an
+// nginx upstream block), per process: which part of a request is its session,
+// which server gets it (routing.h on the view a ViewTracker follows), and the
+// cookie of the insert mode. The glue of each web server only converts its
+// request to string views and its configuration to BalancerOptions.
+//
+// Not thread-safe: one Balancer per thread (per nginx worker).
+#ifndef CLUSTER_BALANCE_SHARED_BALANCER_H_
+#define CLUSTER_BALANCE_SHARED_BALANCER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/balancer_options.h"
+#include "shared/routing.h"
+#include "shared/socket_address.h"
+#include "shared/view_tracker.h"
+
+namespace cb {
+
+class Balancer {
+ public:
+  // `configured`: the addresses of the group's own server lines, in cluster order.
+  // `seed` starts the generator of balancing choices and cookie tokens.
+  Balancer(BalancerOptions options, std::vector<SocketAddress> configured, uint64_t seed);
+  Balancer(const Balancer&) = delete;
+  Balancer& operator=(const Balancer&) = delete;
+
+  const BalancerOptions& options() const { return options_; }
+
+  // Once per request, before choosing: see ViewTracker::Refresh. False: no usable
+  // view, the caller balances over its own servers.
+  bool Refresh(int64_t now_monotonic_ms) { return tracker_.Refresh(now_monotonic_ms); }
+
+  // The request's session as found in one Cookie header: in route mode the
+  // session cookie's value, in insert mode the module's own cookie when it is of
+  // the module's form. Empty: none in this header.
+  std::string_view SessionFromCookieHeader(std::string_view cookie_header) const;
+  // The session in the request path's ";jsessionid=" parameter (route mode only;
+  // the cookie comes first). Empty: none.
+  std::string_view SessionFromPath(std::string_view path) const;
+
+  // The server for a request with `session` (empty: none), never one in `exclude`
+  // (servers this request already tried). kNoServer when nothing is eligible.
+  RouteChoice Choose(std::string_view session, ServerSet exclude, int64_t now_unix_ms);
+
+  // Insert mode: the Set-Cookie header value that pins the client to server
+  // `answered` when the request's `session` (from SessionFromCookieHeader) does
+  // not already name it; empty when no cookie is needed (or in route mode).
+  std::string InsertCookieFor(std::string_view session, int answered);
+
+  int Candidates() const { return tracker_.Candidates(); }
+  const SocketAddress* AddressOf(int index) const { return tracker_.AddressOf(index); }
+  std::vector<ViewNotice> TakeNotices() { return tracker_.TakeNotices(); }
+
+ private:
+  uint64_t NextRandom();
+
+  const BalancerOptions options_;
+  ViewTracker tracker_;
+  uint64_t random_state_;
+};
+
+}  // namespace cb
+
+#endif  // CLUSTER_BALANCE_SHARED_BALANCER_H_

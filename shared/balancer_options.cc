@@ -1,0 +1,64 @@
+#include "shared/balancer_options.h"
+
+#include <set>
+
+namespace cb {
+
+Status ParseBalancerWords(std::span<const std::string_view> words, BalancerOptions& options) {
+  if (words.empty() || words.front().empty() || words.front().find('=') != std::string_view::npos) {
+    return Status::InvalidArgument(
+        "the first argument is the view file the sidecar publishes, e.g. "
+        "/run/cluster-balance/view");
+  }
+  options.view_path = words.front();
+  std::set<std::string_view> seen;
+  for (std::string_view word : words.subspan(1)) {
+    const std::size_t equals = word.find('=');
+    const std::string_view key = word.substr(0, equals);
+    const std::string_view value =
+        equals == std::string_view::npos ? std::string_view{} : word.substr(equals + 1);
+    const auto invalid = [&](std::string_view what) {
+      return Status::InvalidArgument("\"" + std::string(word) + "\": " + std::string(what));
+    };
+    if (equals == std::string_view::npos) {
+      return invalid("expected mode=, cookie= or path_parameter=");
+    }
+    if (!seen.insert(key).second) return invalid("given twice");
+    if (key == "mode") {
+      if (value == "route") {
+        options.mode = StickyMode::kRoute;
+      } else if (value == "insert") {
+        options.mode = StickyMode::kInsert;
+      } else if (value == "learn") {
+        return invalid(
+            "the learn mode is not implemented; use mode=route (session ids start with the "
+            "route character) or mode=insert (the module sets its own cookie)");
+      } else {
+        return invalid("expected mode=route or mode=insert");
+      }
+    } else if (key == "cookie") {
+      if (!IsCookieName(value)) return invalid("not a valid cookie name");
+      options.session_cookie = value;
+    } else if (key == "path_parameter") {
+      if (value == "off") {
+        options.path_parameter.clear();
+      } else if (!IsCookieName(value)) {
+        return invalid("not a valid parameter name (or off)");
+      } else {
+        options.path_parameter = value;
+      }
+    } else {
+      return invalid("unknown; expected mode=, cookie= or path_parameter=");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseStickyCookieWords(std::span<const std::string_view> words, StickyCookie& cookie) {
+  for (std::string_view word : words) {
+    if (Status applied = ApplyStickyCookieOption(word, cookie); !applied.ok()) return applied;
+  }
+  return ValidateStickyCookie(cookie);
+}
+
+}  // namespace cb

@@ -1,0 +1,344 @@
+#include "shared/balancer.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "shared/balancer_options.h"
+#include "shared/cluster_view.h"
+#include "shared/rendezvous.h"
+#include "shared/route_codec.h"
+#include "shared/routing.h"
+#include "shared/server_set.h"
+#include "shared/socket_address.h"
+#include "shared/sticky_cookie.h"
+#include "shared/view_file.h"
+
+namespace cb {
+namespace {
+
+constexpr int64_t kNowUnixMs = 1'700'000'000'000;
+
+std::string HttpAddressOf(int index) { return "10.0.0." + std::to_string(index) + ":8080"; }
+
+void AddServer(ClusterView& view, int index, ServerState state) {
+  ViewServer& server = view.server(index);
+  server.state = static_cast<uint8_t>(state);
+  server.index = static_cast<uint8_t>(index);
+  server.weight = 100;
+  ASSERT_TRUE(server.SetId("app-" + std::to_string(index)).ok());
+  ASSERT_TRUE(server.SetHttpAddress(HttpAddressOf(index)).ok());
+}
+
+// Up 0, 1, 2; down 3.
+ClusterView TestView() {
+  ClusterView view;
+  view.generation = 1;
+  EXPECT_TRUE(view.SetClusterName("shop").ok());
+  AddServer(view, 0, ServerState::kUp);
+  AddServer(view, 1, ServerState::kUp);
+  AddServer(view, 2, ServerState::kUp);
+  AddServer(view, 3, ServerState::kDown);
+  return view;
+}
+
+std::vector<SocketAddress> Configured(int count) {
+  std::vector<SocketAddress> addresses;
+  for (int index = 0; index < count; ++index) {
+    Result<SocketAddress> address = ParseNumericSocketAddress(HttpAddressOf(index));
+    EXPECT_TRUE(address.ok()) << address.status().ToString();
+    addresses.push_back(address.ok() ? *address : SocketAddress{});
+  }
+  return addresses;
+}
+
+// A session id created by server `index`.
+std::string SessionOf(int index, std::string_view rest = "abc123") {
+  return std::string(1, RouteCharForIndex(index)) + std::string(rest);
+}
+
+// The cookie value in a Set-Cookie header value ("NAME=value; Path=/...").
+std::string ValueOf(std::string_view header) {
+  const std::size_t equals = header.find('=');
+  const std::size_t end = header.find(';');
+  if (equals == std::string_view::npos || end == std::string_view::npos || end < equals) return {};
+  return std::string(header.substr(equals + 1, end - equals - 1));
+}
+
+class BalancerTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::string base = testing::TempDir();
+    if (base.empty()) base = "/tmp/";
+    if (base.back() != '/') base += '/';
+    std::string pattern = base + "balancer_test.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << pattern << ": " << std::strerror(errno);
+    dir_ = pattern;
+    path_ = dir_ + "/cluster.view";
+  }
+
+  void TearDown() override {
+    writer_.reset();
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+
+  void StartWriterWith(const ClusterView& view) {
+    auto writer = ViewWriter::Open(path_);
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    writer_ = std::move(writer).value();
+    const Status published = writer_->Publish(view);
+    ASSERT_TRUE(published.ok()) << published.ToString();
+  }
+
+  BalancerOptions Options(StickyMode mode = StickyMode::kRoute) const {
+    BalancerOptions options;
+    options.view_path = path_;
+    options.mode = mode;
+    return options;
+  }
+
+  std::unique_ptr<Balancer> MakeBalancer(BalancerOptions options, uint64_t seed = 1) const {
+    return std::make_unique<Balancer>(std::move(options), Configured(3), seed);
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::unique_ptr<ViewWriter> writer_;
+};
+
+// --- Sessions ---------------------------------------------------------------------
+
+TEST_F(BalancerTest, RouteModeTakesTheSessionCookie) {
+  auto balancer = MakeBalancer(Options(StickyMode::kRoute));
+  EXPECT_EQ(balancer->SessionFromCookieHeader("a=1; JSESSIONID=Cabc; CBROUTE=DAAAAAAAAAAA"),
+            "Cabc");
+  EXPECT_EQ(balancer->SessionFromCookieHeader("JSESSIONID=anything-goes"), "anything-goes");
+  // The insert mode's cookie is not a session in route mode.
+  EXPECT_EQ(balancer->SessionFromCookieHeader("CBROUTE=DAAAAAAAAAAA"), "");
+  EXPECT_EQ(balancer->SessionFromCookieHeader(""), "");
+  EXPECT_EQ(balancer->SessionFromCookieHeader("jsessionid=Cabc"), "");  // names are case-sensitive
+}
+
+TEST_F(BalancerTest, RouteModeWithAnotherCookieName) {
+  BalancerOptions options = Options(StickyMode::kRoute);
+  options.session_cookie = "SID";
+  auto balancer = MakeBalancer(std::move(options));
+  EXPECT_EQ(balancer->SessionFromCookieHeader("JSESSIONID=Cabc; SID=Bxyz"), "Bxyz");
+  EXPECT_EQ(balancer->SessionFromCookieHeader("JSESSIONID=Cabc"), "");
+}
+
+TEST_F(BalancerTest, InsertModeTakesOnlyItsOwnCookieOfItsOwnForm) {
+  auto balancer = MakeBalancer(Options(StickyMode::kInsert));
+  const std::string value = StickyCookieValue(2, 0xabcdef);
+  EXPECT_EQ(balancer->SessionFromCookieHeader("a=1; CBROUTE=" + value + "; b=2"), value);
+  EXPECT_EQ(balancer->SessionFromCookieHeader("CBROUTE=\"" + value + "\""), value);
+  for (std::string_view garbage :
+       {"CBROUTE=garbage", "CBROUTE=Cabc", "CBROUTE=CAAAAAAAAAA.", "CBROUTE=CAAAAAAAAAAAA",
+        "CBROUTE=", "JSESSIONID=CAAAAAAAAAAA", "JSESSIONID=Cabc"}) {
+    EXPECT_EQ(balancer->SessionFromCookieHeader(garbage), "") << garbage;
+  }
+}
+
+TEST_F(BalancerTest, InsertModeWithAnotherCookieName) {
+  BalancerOptions options = Options(StickyMode::kInsert);
+  options.insert_cookie.name = "SRV";
+  auto balancer = MakeBalancer(std::move(options));
+  const std::string value = StickyCookieValue(1, 99);
+  EXPECT_EQ(balancer->SessionFromCookieHeader("SRV=" + value), value);
+  EXPECT_EQ(balancer->SessionFromCookieHeader("CBROUTE=" + value), "");
+}
+
+TEST_F(BalancerTest, SessionFromPathInRouteMode) {
+  auto balancer = MakeBalancer(Options(StickyMode::kRoute));
+  EXPECT_EQ(balancer->SessionFromPath("/cart;jsessionid=Cxyz?x=1"), "Cxyz");
+  EXPECT_EQ(balancer->SessionFromPath("/cart;jsessionid=Cxyz/more"), "Cxyz");
+  EXPECT_EQ(balancer->SessionFromPath("/cart?jsessionid=Cxyz"), "");  // the query is not the path
+  EXPECT_EQ(balancer->SessionFromPath("/cart"), "");
+
+  BalancerOptions options = Options(StickyMode::kRoute);
+  options.path_parameter = "sid";
+  auto other = MakeBalancer(std::move(options));
+  EXPECT_EQ(other->SessionFromPath("/a;sid=Bq"), "Bq");
+  EXPECT_EQ(other->SessionFromPath("/a;jsessionid=Bq"), "");
+}
+
+TEST_F(BalancerTest, SessionFromPathOffOrInInsertMode) {
+  BalancerOptions off = Options(StickyMode::kRoute);
+  off.path_parameter.clear();  // path_parameter=off
+  EXPECT_EQ(MakeBalancer(std::move(off))->SessionFromPath("/cart;jsessionid=Cxyz"), "");
+  // With the parsed option too.
+  BalancerOptions parsed;
+  const std::vector<std::string_view> words = {path_, "path_parameter=off"};
+  ASSERT_TRUE(ParseBalancerWords(words, parsed).ok());
+  EXPECT_EQ(MakeBalancer(std::move(parsed))->SessionFromPath("/cart;jsessionid=Cxyz"), "");
+
+  auto insert = MakeBalancer(Options(StickyMode::kInsert));
+  EXPECT_EQ(insert->SessionFromPath("/cart;jsessionid=Cxyz"), "");
+  EXPECT_EQ(insert->SessionFromPath("/cart;jsessionid=" + StickyCookieValue(2, 5)), "");
+}
+
+// --- The insert mode's cookie ---------------------------------------------------------
+
+TEST_F(BalancerTest, InsertCookieIsNeverSetInRouteMode) {
+  auto balancer = MakeBalancer(Options(StickyMode::kRoute));
+  EXPECT_EQ(balancer->InsertCookieFor("", 1), "");
+  EXPECT_EQ(balancer->InsertCookieFor(SessionOf(2), 1), "");
+  EXPECT_EQ(balancer->InsertCookieFor(StickyCookieValue(2, 5), 1), "");
+}
+
+TEST_F(BalancerTest, InsertCookieNotNeededWhenTheSessionNamesTheServer) {
+  auto balancer = MakeBalancer(Options(StickyMode::kInsert));
+  for (int index : {0, 2, 63}) {
+    EXPECT_EQ(balancer->InsertCookieFor(StickyCookieValue(index, 77), index), "") << index;
+  }
+}
+
+TEST_F(BalancerTest, InsertCookieRepinsKeepingTheToken) {
+  auto balancer = MakeBalancer(Options(StickyMode::kInsert));
+  const std::string session = StickyCookieValue(2, 0x1234567890ULL);
+  const std::string header = balancer->InsertCookieFor(session, 3);
+  const std::string expected = "D" + session.substr(1);
+  EXPECT_EQ(header, "CBROUTE=" + expected + "; Path=/; HttpOnly; SameSite=Lax");
+  // The same answer every time: the token does not depend on the generator.
+  EXPECT_EQ(balancer->InsertCookieFor(session, 3), header);
+}
+
+TEST_F(BalancerTest, InsertCookieForANewSession) {
+  auto balancer = MakeBalancer(Options(StickyMode::kInsert), 42);
+  const std::string first = balancer->InsertCookieFor("", 1);
+  ASSERT_EQ(first.rfind("CBROUTE=", 0), 0u) << first;
+  const std::string value = ValueOf(first);
+  EXPECT_TRUE(IsStickyCookieValue(value)) << first;
+  EXPECT_EQ(value.front(), RouteCharForIndex(1));
+  EXPECT_EQ(first, SetCookieHeader(StickyCookie(), value));
+  // The balancer's own cookie reads back as the session that names the server.
+  EXPECT_EQ(balancer->SessionFromCookieHeader("CBROUTE=" + value), value);
+  EXPECT_EQ(balancer->InsertCookieFor(value, 1), "");
+
+  // Each new session gets its own token; the seed makes the sequence repeatable.
+  const std::string second = balancer->InsertCookieFor("", 1);
+  EXPECT_NE(ValueOf(second), value);
+  auto same_seed = MakeBalancer(Options(StickyMode::kInsert), 42);
+  EXPECT_EQ(same_seed->InsertCookieFor("", 1), first);
+  auto other_seed = MakeBalancer(Options(StickyMode::kInsert), 43);
+  EXPECT_NE(other_seed->InsertCookieFor("", 1), first);
+}
+
+TEST_F(BalancerTest, InsertCookieUsesTheConfiguredAttributes) {
+  BalancerOptions options = Options(StickyMode::kInsert);
+  const std::vector<std::string_view> words = {"name=SRV", "path=/shop", "max_age=1h", "secure",
+                                               "samesite=none"};
+  ASSERT_TRUE(ParseStickyCookieWords(words, options.insert_cookie).ok());
+  auto balancer = MakeBalancer(std::move(options));
+  const std::string session = StickyCookieValue(0, 1);
+  EXPECT_EQ(
+      balancer->InsertCookieFor(session, 2),
+      "SRV=C" + session.substr(1) + "; Path=/shop; Max-Age=3600; Secure; HttpOnly; SameSite=None");
+}
+
+TEST_F(BalancerTest, InsertCookieForAnIndexWithoutRouteCharacterIsEmpty) {
+  auto balancer = MakeBalancer(Options(StickyMode::kInsert));
+  EXPECT_EQ(balancer->InsertCookieFor("", -1), "");
+  EXPECT_EQ(balancer->InsertCookieFor("", 64), "");
+}
+
+// --- Choosing -------------------------------------------------------------------
+
+TEST_F(BalancerTest, ChooseWithoutAViewIsNoServer) {
+  auto balancer = MakeBalancer(Options());
+  EXPECT_FALSE(balancer->Refresh(0));
+  const std::vector<ViewNotice> notices = balancer->TakeNotices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].level, ViewNotice::Level::kWarning);
+  EXPECT_NE(notices[0].text.find(path_), std::string::npos) << notices[0].text;
+  const RouteChoice choice = balancer->Choose(SessionOf(1), ServerSet(), kNowUnixMs);
+  EXPECT_EQ(choice.index, -1);
+  EXPECT_EQ(choice.reason, RouteReason::kNoServer);
+  EXPECT_EQ(balancer->Candidates(), 0);
+}
+
+TEST_F(BalancerTest, ChooseDelegatesToTheView) {
+  const ClusterView view = TestView();
+  StartWriterWith(view);
+  auto balancer = MakeBalancer(Options());
+  ASSERT_TRUE(balancer->Refresh(0));
+  const std::vector<ViewNotice> notices = balancer->TakeNotices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].level, ViewNotice::Level::kInfo);
+  EXPECT_EQ(balancer->Candidates(), 3);
+  ASSERT_NE(balancer->AddressOf(1), nullptr);
+  EXPECT_EQ(balancer->AddressOf(1)->text, HttpAddressOf(1));
+
+  // Sticky to an up server.
+  for (int index : {0, 1, 2}) {
+    const RouteChoice sticky = balancer->Choose(SessionOf(index), ServerSet(), kNowUnixMs);
+    EXPECT_EQ(sticky.index, index);
+    EXPECT_EQ(sticky.reason, RouteReason::kSticky);
+  }
+  // A down server's session goes to its backup, an excluded one too.
+  const ServerSet up = view.ServersIn(ServerState::kUp);
+  const RouteChoice backup = balancer->Choose(SessionOf(3), ServerSet(), kNowUnixMs);
+  EXPECT_EQ(backup.reason, RouteReason::kBackup);
+  EXPECT_EQ(backup.index, RendezvousFirst(RendezvousKeyHash(SessionOf(3)), up));
+  ServerSet exclude;
+  exclude.Add(2);
+  const RouteChoice retried = balancer->Choose(SessionOf(2), exclude, kNowUnixMs);
+  EXPECT_EQ(retried.reason, RouteReason::kBackup);
+  EXPECT_EQ(retried.index, RendezvousFirst(RendezvousKeyHash(SessionOf(2)), up.Without(exclude)));
+
+  // New sessions: spread over the up servers by the balancer's own generator.
+  std::set<int> chosen;
+  for (int i = 0; i < 300; ++i) {
+    const RouteChoice balanced = balancer->Choose("", ServerSet(), kNowUnixMs);
+    ASSERT_EQ(balanced.reason, RouteReason::kBalanced);
+    chosen.insert(balanced.index);
+  }
+  EXPECT_EQ(chosen, (std::set<int>{0, 1, 2}));
+  EXPECT_EQ(balancer->Choose("", up, kNowUnixMs).reason, RouteReason::kNoServer);
+}
+
+TEST_F(BalancerTest, InsertModeSessionIsStickyAndRepinnedAfterAFailover) {
+  StartWriterWith(TestView());
+  auto balancer = MakeBalancer(Options(StickyMode::kInsert), 7);
+  ASSERT_TRUE(balancer->Refresh(0));
+
+  // First request: no cookie; the answering server pins the client.
+  const RouteChoice first = balancer->Choose("", ServerSet(), kNowUnixMs);
+  ASSERT_EQ(first.reason, RouteReason::kBalanced);
+  const std::string pinned = ValueOf(balancer->InsertCookieFor("", first.index));
+  const std::string cookie_header = "CBROUTE=" + pinned;  // the session points into it
+  const std::string_view session = balancer->SessionFromCookieHeader(cookie_header);
+  ASSERT_EQ(session, pinned);
+
+  // Next requests stick to it and need no new cookie.
+  const RouteChoice again = balancer->Choose(session, ServerSet(), kNowUnixMs);
+  EXPECT_EQ(again.index, first.index);
+  EXPECT_EQ(again.reason, RouteReason::kSticky);
+  EXPECT_EQ(balancer->InsertCookieFor(session, again.index), "");
+
+  // Its server fails this request: the backup answers and the cookie moves there.
+  ServerSet exclude;
+  exclude.Add(first.index);
+  const RouteChoice failover = balancer->Choose(session, exclude, kNowUnixMs);
+  ASSERT_EQ(failover.reason, RouteReason::kBackup);
+  ASSERT_NE(failover.index, first.index);
+  const std::string repinned = ValueOf(balancer->InsertCookieFor(session, failover.index));
+  EXPECT_EQ(repinned.front(), RouteCharForIndex(failover.index));
+  EXPECT_EQ(repinned.substr(1), pinned.substr(1));
+}
+
+}  // namespace
+}  // namespace cb

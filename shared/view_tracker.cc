@@ -1,0 +1,138 @@
+#include "shared/view_tracker.h"
+
+#include <utility>
+
+namespace cb {
+
+ViewTracker::ViewTracker(std::string path, std::vector<SocketAddress> configured,
+                         int64_t recheck_ms)
+    : path_(std::move(path)), configured_(std::move(configured)), recheck_ms_(recheck_ms) {}
+
+ViewTracker::~ViewTracker() = default;
+
+bool ViewTracker::Refresh(int64_t now_ms) {
+  if (!checked_once_ || now_ms >= next_recheck_ms_) {
+    checked_once_ = true;
+    next_recheck_ms_ = now_ms + recheck_ms_;
+    Recheck();
+  }
+  if (reader_ == nullptr) return false;  // Recheck() said why
+  if (!publisher_running_) {
+    BecomeUnusable(path_ + ": the sidecar that publishes it is not running");
+    return false;
+  }
+  Result<const ClusterView*> view = reader_->Current();
+  if (!view.ok()) {
+    BecomeUnusable(view.status().message());
+    return false;
+  }
+  if (reader_->snapshot_id() != table_snapshot_) Rebuild(**view);
+  // Candidates() counts only while usable; count from the table itself here.
+  if ((table_.up() | table_.draining()).Without(unreachable_).empty()) {
+    BecomeUnusable(path_ + ": no server is up or draining in the view");
+    return false;
+  }
+  BecomeUsable(**view);
+  return true;
+}
+
+void ViewTracker::Recheck() {
+  if (reader_ != nullptr && reader_->MappingIsStale()) {
+    reader_.reset();
+    table_snapshot_ = 0;
+  }
+  if (reader_ == nullptr) {
+    Result<std::unique_ptr<ViewReader>> opened = ViewReader::Open(path_);
+    if (!opened.ok()) {
+      BecomeUnusable(opened.status().message());
+      return;
+    }
+    reader_ = std::move(opened).value();
+  }
+  publisher_running_ = reader_->PublisherIsRunning();
+}
+
+void ViewTracker::Rebuild(const ClusterView& view) {
+  table_ = RoutingTable(view);
+  table_snapshot_ = reader_->snapshot_id();
+  unreachable_ = ServerSet();
+  for (int index = 0; index < kMaxServers; ++index) {
+    const auto slot = static_cast<std::size_t>(index);
+    view_addresses_[slot] = SocketAddress();
+    const ViewServer& server = view.server(index);
+    if (server.server_state() == ServerState::kAbsent) {
+      reported_address_[slot].clear();  // a server that comes back is checked anew
+      continue;
+    }
+    const std::string_view text = server.http_address_view();
+    Result<SocketAddress> parsed = ParseNumericSocketAddress(text);
+    std::string problem;
+    if (slot < configured_.size()) {
+      const SocketAddress& own = configured_[slot];
+      if (parsed.ok() && !SameSocketAddress(parsed->get(), parsed->length, own.get(), own.length)) {
+        problem = "server " + std::to_string(index) + " (" + std::string(server.id_view()) +
+                  ") is at " + parsed->text + " in the view but at " + own.text +
+                  " in this web server's configuration; using " + own.text +
+                  " (the server lines must follow the cluster file's order)";
+      }
+    } else if (parsed.ok()) {
+      view_addresses_[slot] = std::move(parsed).value();
+    } else {
+      unreachable_.Add(index);
+      problem = "server " + std::to_string(index) + " (" + std::string(server.id_view()) +
+                ") gets no requests from this web server: " + parsed.status().message();
+    }
+    if (!problem.empty() && problem != reported_address_[slot]) {
+      notices_.push_back({ViewNotice::Level::kWarning, path_ + ": " + problem});
+    }
+    reported_address_[slot] = std::move(problem);
+  }
+}
+
+void ViewTracker::BecomeUnusable(const std::string& reason) {
+  if (!usable_ && reason == unusable_reason_) return;
+  usable_ = false;
+  unusable_reason_ = reason;
+  notices_.push_back({ViewNotice::Level::kWarning,
+                      "no usable cluster view (" + reason +
+                          "); balancing over the upstream's own servers until it is back"});
+}
+
+void ViewTracker::BecomeUsable(const ClusterView& view) {
+  if (usable_) return;
+  usable_ = true;
+  unusable_reason_.clear();
+  notices_.push_back(
+      {ViewNotice::Level::kInfo, "following the cluster view " + path_ + " (cluster \"" +
+                                     std::string(view.cluster_name_view()) + "\", " +
+                                     std::to_string(table_.up().size()) + " up, " +
+                                     std::to_string(table_.draining().size()) + " draining)"});
+}
+
+RouteChoice ViewTracker::Choose(std::string_view session_id, ServerSet exclude, int64_t now_unix_ms,
+                                uint64_t random) const {
+  if (!usable_) return {};
+  RouteRequest request;
+  request.session_id = session_id;
+  request.now_unix_ms = now_unix_ms;
+  request.random = random;
+  request.exclude = exclude | unreachable_;
+  return table_.Choose(request);
+}
+
+int ViewTracker::Candidates() const {
+  if (!usable_) return 0;
+  return (table_.up() | table_.draining()).Without(unreachable_).size();
+}
+
+const SocketAddress* ViewTracker::AddressOf(int index) const {
+  if (index < 0 || index >= kMaxServers) return nullptr;
+  const auto slot = static_cast<std::size_t>(index);
+  if (slot < configured_.size()) return &configured_[slot];
+  if (unreachable_.Contains(index) || view_addresses_[slot].length == 0) return nullptr;
+  return &view_addresses_[slot];
+}
+
+std::vector<ViewNotice> ViewTracker::TakeNotices() { return std::exchange(notices_, {}); }
+
+}  // namespace cb
