@@ -1,0 +1,251 @@
+"""A web site on 127.0.0.1 for the nginx integration tests: the demo's cluster
+(conf-examples/demo-cluster.toml) of sidecars, one demo backend per server, and
+Debian's nginx with the module, configured by conf-examples/nginx.conf.
+
+Both example files are loaded as they are and only moved to free ports and
+private paths; a substitution that no longer finds its text fails the test, so
+the examples cannot drift from what the tests run. Every process started here is
+killed by PID (nginx by its process group) when the test ends, pass or fail.
+"""
+
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import tomllib
+import urllib.request
+
+from sidecar_cluster import Cluster, free_ports, run_clusterctl, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "conf-examples"))
+NGINX = os.environ.get("CLUSTER_NGINX", "/usr/sbin/nginx")
+NGINX_MODULE = os.environ.get("CLUSTER_NGINX_MODULE", "")
+BACKEND = os.environ.get("CLUSTER_DEMO_BACKEND",
+                         os.path.normpath(os.path.join(HERE, "..", "..", "demo",
+                                                       "cluster-demo-backend")))
+ROUTE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def replace_exactly(text, old, new, count=1):
+    """`text` with `old` replaced; fails when `old` does not occur `count` times."""
+    found = text.count(old)
+    if found != count:
+        raise AssertionError(f"example file drifted: {old!r} occurs {found} times, not {count}")
+    return text.replace(old, new)
+
+
+class DemoCluster(Cluster):
+    """conf-examples/demo-cluster.toml on free ports, with a backend per server."""
+
+    def __init__(self):
+        self.example_path = os.path.join(EXAMPLES, "demo-cluster.toml")
+        with open(self.example_path, "rb") as f:
+            example = tomllib.load(f)
+        self.example_servers = example["server"]
+        cluster = example["cluster"]
+        super().__init__(len(self.example_servers),
+                         heartbeat_interval=cluster["heartbeat_interval"],
+                         heartbeat_timeout=cluster["heartbeat_timeout"],
+                         cluster_name=cluster["name"])
+        # nginx's workers run as another user: they must reach the view files.
+        os.chmod(self.dir, 0o755)
+        self.backends = {}
+        self.nginx = []  # Popen of every nginx master started for this cluster
+
+    def write_config(self, name, cluster_name="itest", order=None, key=None):
+        if order is not None or key is not None:
+            return super().write_config(name, cluster_name, order, key)
+        with open(self.example_path) as f:
+            text = f.read()
+        for server, entry in zip(self.servers, self.example_servers):
+            server.id = entry["id"]
+            server.data_dir = os.path.join(self.dir, server.id)
+            server.view_file = os.path.join(self.dir, server.id + ".view")
+            server.log_path = os.path.join(self.dir, server.id + ".log")
+            for key_name, port in (("cluster_address", server.cluster_port),
+                                   ("http_address", server.http_port),
+                                   ("admin_listen", server.admin_port),
+                                   ("memcached_listen", server.memcached_port)):
+                text = replace_exactly(text, f'{key_name} = "{entry[key_name]}"',
+                                       f'{key_name} = "127.0.0.1:{port}"')
+            text = replace_exactly(text, f'data_dir = "{entry["data_dir"]}"',
+                                   f'data_dir = "{server.data_dir}"')
+            text = replace_exactly(text, f'view_file = "{entry["view_file"]}"',
+                                   f'view_file = "{server.view_file}"')
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def server(self, sid):
+        return next(s for s in self.servers if s.id == sid)
+
+    def route_char(self, server):
+        index = server.index if server.index is not None else server.status()["server"]["index"]
+        return ROUTE_CHARS[index]
+
+    # -- backends
+    def start_backend(self, server, route_char=None):
+        args = [BACKEND, "--listen", f"127.0.0.1:{server.http_port}", "--server-id", server.id,
+                "--memcached", f"127.0.0.1:{server.memcached_port}"]
+        if route_char or server.index is not None:
+            args += ["--route-char", route_char or ROUTE_CHARS[server.index]]
+        log = open(os.path.join(self.dir, server.id + ".backend.log"), "ab")
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        log.close()
+        self.started.append(process)
+        self.backends[server.id] = process
+        wait_for(lambda: http_get(server.http_port, "/health")[0] == 200, 10,
+                 f"backend {server.id} to answer")
+        return process
+
+    def kill_backend(self, server):
+        process = self.backends.pop(server.id)
+        process.kill()
+        process.wait(timeout=10)
+
+    def close(self):
+        # Masters and workers: each nginx runs in a process group of its own.
+        for master in self.nginx:
+            try:
+                os.killpg(master.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            master.wait(timeout=10)
+        super().close()
+
+    def start_site(self):
+        """Every sidecar and backend; returns when every view shows all servers up."""
+        self.start_all()
+        for server in self.servers:
+            self.start_backend(server)
+        self.wait_states({s.id: "up" for s in self.servers})
+        return self
+
+
+def http_get(port, path="/", cookie=None, headers=None, timeout=10):
+    """(status, headers dict, body text) of one request on a new connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        all_headers = dict(headers or {})
+        if cookie is not None:
+            all_headers["Cookie"] = cookie
+        connection.request("GET", path, headers=all_headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, \
+            response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+def parse_answer(body):
+    """The demo backend's answer line as a dict: server, route, session, count."""
+    return dict(field.split("=", 1) for field in body.split())
+
+
+class Nginx:
+    """Debian's nginx running conf-examples/nginx.conf on free ports and private paths.
+
+    `view_server` is the server whose view file the cluster_balance line follows.
+    `mode` "insert" switches the example's route mode to the insert mode."""
+
+    def __init__(self, cluster, view_server, mode="route", cookie_options=None, edit=None):
+        if not NGINX_MODULE:
+            raise AssertionError("CLUSTER_NGINX_MODULE must name the built module (.so)")
+        self.cluster = cluster
+        self.dir = os.path.join(cluster.dir, f"nginx-{len(os.listdir(cluster.dir))}")
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        self.port = free_ports(1)[0]
+        self.pid_path = os.path.join(self.dir, "nginx.pid")
+        self.error_log = os.path.join(self.dir, "error.log")
+        self.conf_path = os.path.join(self.dir, "nginx.conf")
+        self.process = None
+        text = self.render(view_server.view_file, mode, cookie_options)
+        if edit:
+            text = edit(text)
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+
+    def render(self, view_file, mode, cookie_options):
+        with open(os.path.join(EXAMPLES, "nginx.conf")) as f:
+            text = f.read()
+        text = re.sub(r"^load_module \S+;", f"load_module {NGINX_MODULE};", text, count=1,
+                      flags=re.M)
+        text = re.sub(r"^pid \S+;", f"pid {self.pid_path};", text, count=1, flags=re.M)
+        text = re.sub(r"^error_log \S+ (\w+);", f"error_log {self.error_log} \\1;", text,
+                      count=1, flags=re.M)
+        text = re.sub(r"^(\s*)access_log \S+;", r"\1access_log off;", text, count=1, flags=re.M)
+        text = replace_exactly(text, "listen 127.0.0.1:8080;", f"listen 127.0.0.1:{self.port};")
+        text = re.sub(r"cluster_balance \S+ ", f"cluster_balance {view_file} ", text, count=1)
+        for server, entry in zip(self.cluster.servers, self.cluster.example_servers):
+            text = replace_exactly(text, f"server {entry['http_address']};",
+                                   f"server 127.0.0.1:{server.http_port};")
+        if mode == "insert":
+            text = replace_exactly(text, "mode=route cookie=JSESSIONID;", "mode=insert;")
+            if cookie_options:
+                text = replace_exactly(text, "mode=insert;",
+                                       f"mode=insert;\n        cluster_balance_cookie {cookie_options};")
+        return text
+
+    def start(self):
+        # Its own process group, so that cleanup reaches the workers too.
+        with open(os.path.join(self.dir, "stderr"), "ab") as stderr:
+            self.process = subprocess.Popen([NGINX, "-p", self.dir, "-c", self.conf_path,
+                                             "-g", "daemon off;"],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=stderr, start_new_session=True)
+        self.cluster.nginx.append(self.process)
+        wait_for(lambda: len(self.workers()) == 2 and self.listening(), 10, "nginx to start")
+        return self
+
+    def listening(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+    def workers(self):
+        """PIDs of the master's children (its workers)."""
+        path = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
+        with open(path) as f:
+            return set(int(p) for p in f.read().split())
+
+    def reload(self):
+        """SIGHUP, then waits until only workers of the new configuration remain."""
+        old = self.workers()
+        self.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: (lambda now: len(now) == 2 and not (now & old))(self.workers()), 20,
+                 "nginx to replace its workers")
+
+    def get(self, path="/", cookie=None, headers=None):
+        return http_get(self.port, path, cookie, headers)
+
+    def error_lines(self):
+        with open(self.error_log, errors="replace") as f:
+            return f.read().splitlines()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+
+def route_of(view_file, cookie=None, path=None):
+    """`clusterctl route`: (reason, server id) of the shared decision for a request;
+    reason is "sticky", "backup" or "balanced"."""
+    args = ["route", "--view", view_file]
+    if cookie:
+        args += ["--cookie", cookie]
+    if path:
+        args += ["--path", path]
+    result = run_clusterctl(*args)
+    match = re.search(r"^(sticky to|.*backup|no session; balanced.* to) (\S+) \(index",
+                      result.stdout, re.M)
+    if result.returncode != 0 or not match:
+        raise AssertionError(f"clusterctl route: {result.stdout} {result.stderr}")
+    reason = match.group(1)
+    return ("sticky" if reason.startswith("sticky") else
+            "backup" if reason.endswith("backup") else "balanced"), match.group(2)
