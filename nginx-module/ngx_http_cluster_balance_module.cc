@@ -170,7 +170,9 @@ std::string_view SessionOf(ngx_http_request_t* r, RequestContext* ctx, cb::Balan
     session = balancer.SessionFromCookieHeader(View(cookies[i]->value));
   }
 #endif
-  if (session.empty()) session = balancer.SessionFromPath(View(r->uri));
+  // As the client sent it, like the application and clusterctl read it: no
+  // percent-decoding can make a session of what the application sees as none.
+  if (session.empty()) session = balancer.SessionFromPath(View(r->unparsed_uri));
   ctx->session.data = reinterpret_cast<u_char*>(const_cast<char*>(session.data()));
   ctx->session.len = session.size();
   return session;

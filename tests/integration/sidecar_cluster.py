@@ -7,6 +7,7 @@ bounded polling on a condition, never a fixed sleep.
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,13 +28,24 @@ _SERVER = struct.Struct("<BBBBIQq64s64s64s48s")
 _STATES = {0: "absent", 1: "up", 2: "draining", 3: "down"}
 
 
+# Ports below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
+# picked with bind(0) can be taken again by any outgoing connection of a parallel
+# test before the server that was meant to listen on it starts.
+_PORT_RANGE = (10000, 32000)
+
+
 def free_ports(count):
-    """Ports nobody listens on now; held open together so that they differ."""
+    """Ports nobody uses now, below the ephemeral range; held open together so that
+    they differ."""
     sockets = []
     try:
-        for _ in range(count):
+        while len(sockets) < count:
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", random.randint(*_PORT_RANGE)))
+            except OSError:  # in use: try another
+                s.close()
+                continue
             sockets.append(s)
         return [s.getsockname()[1] for s in sockets]
     finally:
@@ -256,7 +268,7 @@ class Cluster:
 
         wait_for(agreed, timeout, f"{[o.id for o in observers]} to see {expected}")
 
-    def close(self):
+    def close(self, keep_dir=False):
         for process in self.started:
             if process.poll() is None:
                 try:
@@ -265,7 +277,7 @@ class Cluster:
                 except ProcessLookupError:
                     pass
             process.wait(timeout=10)
-        if os.environ.get("KEEP_ITEST_DIRS") != "1":
+        if not keep_dir and os.environ.get("KEEP_ITEST_DIRS") != "1":
             shutil.rmtree(self.dir, ignore_errors=True)
 
 

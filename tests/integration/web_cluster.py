@@ -23,6 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "conf-examples"))
 NGINX = os.environ.get("CLUSTER_NGINX", "/usr/sbin/nginx")
 NGINX_MODULE = os.environ.get("CLUSTER_NGINX_MODULE", "")
+# The sanitizer build's module needs the shared ASan runtime loaded into nginx.
+NGINX_PRELOAD = os.environ.get("CLUSTER_NGINX_PRELOAD", "")
 BACKEND = os.environ.get("CLUSTER_DEMO_BACKEND",
                          os.path.normpath(os.path.join(HERE, "..", "..", "demo",
                                                        "cluster-demo-backend")))
@@ -109,14 +111,27 @@ class DemoCluster(Cluster):
         process.wait(timeout=10)
 
     def close(self):
-        # Masters and workers: each nginx runs in a process group of its own.
-        for master in self.nginx:
+        """Kills everything, then fails if any nginx worker crashed or a sanitizer
+        reported a fault in the module."""
+        problems = []
+        for nginx in self.nginx:
+            # SIGTERM first: the master stops and reaps its workers. Then the whole
+            # process group (each nginx has its own), in case it could not.
+            if nginx.process.poll() is None:
+                nginx.process.send_signal(signal.SIGTERM)
+                try:
+                    nginx.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
             try:
-                os.killpg(master.pid, signal.SIGKILL)
+                os.killpg(nginx.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            master.wait(timeout=10)
-        super().close()
+            nginx.process.wait(timeout=10)
+            problems += nginx.crash_reports()
+        super().close(keep_dir=bool(problems))  # kept for the logs
+        if problems:
+            raise AssertionError("nginx: " + "\n".join(problems[:20]) + f"\n(in {self.dir})")
 
     def start_site(self):
         """Every sidecar and backend; returns when every view shows all servers up."""
@@ -164,6 +179,7 @@ class Nginx:
         self.pid_path = os.path.join(self.dir, "nginx.pid")
         self.error_log = os.path.join(self.dir, "error.log")
         self.conf_path = os.path.join(self.dir, "nginx.conf")
+        self.stderr_path = os.path.join(self.dir, "stderr")
         self.process = None
         text = self.render(view_server.view_file, mode, cookie_options)
         if edit:
@@ -194,12 +210,18 @@ class Nginx:
 
     def start(self):
         # Its own process group, so that cleanup reaches the workers too.
-        with open(os.path.join(self.dir, "stderr"), "ab") as stderr:
+        env = dict(os.environ)
+        if NGINX_PRELOAD:
+            # nginx frees its pools by exit, not piece by piece: no leak reports.
+            env.update(LD_PRELOAD=NGINX_PRELOAD,
+                       ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+                       UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+        with open(self.stderr_path, "ab") as stderr:
             self.process = subprocess.Popen([NGINX, "-p", self.dir, "-c", self.conf_path,
                                              "-g", "daemon off;"],
                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=stderr, start_new_session=True)
-        self.cluster.nginx.append(self.process)
+                                            stderr=stderr, start_new_session=True, env=env)
+        self.cluster.nginx.append(self)
         wait_for(lambda: len(self.workers()) == 2 and self.listening(), 10, "nginx to start")
         return self
 
@@ -226,6 +248,17 @@ class Nginx:
     def error_lines(self):
         with open(self.error_log, errors="replace") as f:
             return f.read().splitlines()
+
+    def crash_reports(self):
+        """Lines that say a worker crashed or a sanitizer found a fault."""
+        lines = []
+        for path in (self.error_log, self.stderr_path):
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    lines += [line.strip() for line in f
+                              if "exited on signal" in line or "Sanitizer" in line
+                              or "runtime error:" in line or "[alert]" in line]
+        return lines
 
     def stop(self):
         if self.process and self.process.poll() is None:
