@@ -14,7 +14,8 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from sidecar_cluster import wait_for
-from web_cluster import ROUTE_CHARS, DemoCluster, Nginx, parse_answer, route_of
+from web_cluster import (ROUTE_CHARS, DemoCluster, Nginx, parse_answer, route_of,
+                         tcp_connections_to)
 
 
 class Client:
@@ -126,6 +127,10 @@ class StickyTest(SiteTestCase):
         self.follow_up(nginx.port, sessions, lambda item: f"JSESSIONID={item[0]}", check)
         self.assertEqual(set(counts.values()), {3}, "each session counted 1, 2, 3")
         self.assertEqual(len(counts), self.SESSIONS)
+        # keepalive stays on: 3,000 requests, yet at most a few connections per
+        # worker and backend (without reuse, nginx leaves one TIME_WAIT per request).
+        backend_ports = [s.http_port for s in self.cluster.servers]
+        self.assertLess(tcp_connections_to(backend_ports), 2 * 32 * len(backend_ports))
 
     def test_insert_mode_pins_every_client_with_its_own_cookie(self):
         nginx = Nginx(self.cluster, self.cluster.server("app-d"), mode="insert",

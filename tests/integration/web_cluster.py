@@ -157,6 +157,14 @@ def http_get(port, path="/", cookie=None, headers=None, timeout=10):
         connection.close()
 
 
+def tcp_connections_to(ports):
+    """How many TCP sockets of this machine (any state, TIME_WAIT included) have one
+    of `ports` on 127.0.0.1 as their remote end: /proc/net/tcp."""
+    wanted = {f"0100007F:{port:04X}" for port in ports}
+    with open("/proc/net/tcp") as f:
+        return sum(1 for line in f.readlines()[1:] if line.split()[2] in wanted)
+
+
 def parse_answer(body):
     """The demo backend's answer line as a dict: server, route, session, count."""
     return dict(field.split("=", 1) for field in body.split())
