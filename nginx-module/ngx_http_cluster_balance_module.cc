@@ -192,6 +192,7 @@ struct PeerData {
   RequestContext* ctx;
   cb::ServerSet tried;
   bool fallback;
+  bool on_server_line;  // the current try is a server line: round robin keeps its score
   // The chosen server's address, copied: the view may change during the request.
   sockaddr_storage sockaddr;
   u_char name_text[NGX_SOCKADDR_STRLEN];
@@ -208,15 +209,107 @@ int RoundRobinIndex(const ngx_http_upstream_rr_peer_data_t* round_robin) {
   return -1;
 }
 
+// nginx's round robin peer of server line `index`; null when there is none.
+ngx_http_upstream_rr_peer_t* ServerLine(ngx_http_upstream_rr_peers_t* peers, int index) {
+  ngx_http_upstream_rr_peer_t* peer = peers->peer;
+  for (int i = 0; peer != nullptr && i < index; ++i) peer = peer->next;
+  return peer;
+}
+
+// The server lines that nginx's passive failure handling holds out now: max_fails
+// failures, fail_timeout not over since the last, and the last one after the
+// server last came up. The view says whether a server's sidecar is up; this
+// remembers that its application did not answer, so that each request of its
+// sessions does not wait for it again. A server that came back since (a new up
+// period in the view) gets its sessions back at once.
+cb::ServerSet ServerLinesHeldOut(ngx_http_upstream_rr_peers_t* peers,
+                                 const cb::Balancer& balancer) {
+  cb::ServerSet held_out;
+  const time_t now = ngx_time();
+  ngx_http_upstream_rr_peers_rlock(peers);
+  int index = 0;
+  for (ngx_http_upstream_rr_peer_t* peer = peers->peer; peer != nullptr;
+       peer = peer->next, ++index) {
+    if (peer->max_fails == 0 || peer->fails < peer->max_fails ||
+        now - peer->checked > peer->fail_timeout) {
+      continue;
+    }
+    const int64_t up_since_ms = balancer.UpSinceUnixMs(index);
+    if (up_since_ms > 0 && static_cast<int64_t>(peer->checked) * 1000 < up_since_ms) continue;
+    held_out.Add(index);
+  }
+  ngx_http_upstream_rr_peers_unlock(peers);
+  return held_out;
+}
+
+// Round robin's choice restricted to server line `index`: every other line is
+// marked tried for the call, so that round robin applies its own rules (down,
+// max_fails, max_conns) to that one line. NGX_BUSY when it may not be used.
+ngx_int_t GetServerLine(ngx_peer_connection_t* pc, ngx_http_upstream_rr_peer_data_t* round_robin,
+                        int index) {
+  constexpr int kBits = 8 * sizeof(uintptr_t);
+  const auto count = static_cast<int>(round_robin->peers->number);
+  // InitUpstream allows at most 64 server lines: the tried bits are one word.
+  if (round_robin->peers->single || index < 0 || index >= count || count > kBits) return NGX_BUSY;
+  const uintptr_t bit = uintptr_t{1} << index;
+  const uintptr_t all = count == kBits ? ~uintptr_t{0} : (uintptr_t{1} << count) - 1;
+  const uintptr_t saved = round_robin->tried[0];
+  if ((saved & bit) != 0) return NGX_BUSY;
+  round_robin->tried[0] = saved | (all & ~bit);
+  const ngx_int_t rc = ngx_http_upstream_get_round_robin_peer(pc, round_robin);
+  round_robin->tried[0] = saved | (rc == NGX_OK ? bit : 0);
+  return rc;
+}
+
+// Without a usable view: nginx's round robin over the server lines, except that a
+// session's first try goes to its own server line (the route character's) while
+// round robin would use that line at all.
 ngx_int_t GetFallbackPeer(ngx_peer_connection_t* pc, PeerData* data) {
   data->fallback = true;
-  const ngx_int_t rc = ngx_http_upstream_get_round_robin_peer(pc, data->round_robin);
-  if (rc == NGX_OK && data->ctx != nullptr) {
-    data->ctx->chosen = RoundRobinIndex(data->round_robin);
-    data->ctx->reason = cb::RouteReason::kNoServer;
-    data->ctx->fallback = true;
+  ngx_int_t rc = NGX_BUSY;
+  RequestContext* ctx = data->ctx;
+  if (ctx != nullptr && data->tried.empty()) {
+    try {
+      const std::string_view session =
+          SessionOf(data->request, ctx, ctx->upstream->WorkerBalancer());
+      rc = GetServerLine(pc, data->round_robin, cb::RouteIndexOfSession(session));
+    } catch (...) {
+      LogException(pc->log, "choosing a server line");
+    }
+  }
+  if (rc != NGX_OK) rc = ngx_http_upstream_get_round_robin_peer(pc, data->round_robin);
+  if (rc == NGX_OK && ctx != nullptr) {
+    ctx->chosen = RoundRobinIndex(data->round_robin);
+    ctx->reason = cb::RouteReason::kNoServer;
+    ctx->fallback = true;
+    data->tried.Add(ctx->chosen);
   }
   return rc;
+}
+
+// Round robin keeps the score of a server line chosen from the view (its
+// connections, and its failures for ServerLinesHeldOut), as if it had chosen it.
+void ScoreServerLine(PeerData* data, int index) {
+  ngx_http_upstream_rr_peers_t* peers = data->round_robin->peers;
+  ngx_http_upstream_rr_peer_t* peer = ServerLine(peers, index);
+  data->on_server_line = peer != nullptr;
+  if (peer == nullptr) return;
+  ngx_http_upstream_rr_peers_wlock(peers);
+  data->round_robin->current = peer;
+  peer->conns++;
+  // After fail_timeout a held-out line gets one request again, as round robin does.
+  if (ngx_time() - peer->checked > peer->fail_timeout) peer->checked = ngx_time();
+  ngx_http_upstream_rr_peers_unlock(peers);
+}
+
+// The view's choice, avoiding server lines that just failed (ServerLinesHeldOut)
+// while any other server is eligible.
+cb::RouteChoice ChooseAvoidingFailures(cb::Balancer& balancer, std::string_view session,
+                                       cb::ServerSet tried, ngx_http_upstream_rr_peers_t* peers) {
+  const cb::ServerSet held_out = ServerLinesHeldOut(peers, balancer);
+  cb::RouteChoice choice = balancer.Choose(session, tried | held_out, NowUnixMs());
+  if (choice.index < 0 && !held_out.empty()) choice = balancer.Choose(session, tried, NowUnixMs());
+  return choice;
 }
 
 ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
@@ -229,7 +322,8 @@ ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
     if (data->tried.empty() && ctx->planned && ctx->planned_index >= 0) {
       choice = {ctx->planned_index, ctx->planned_reason};  // what $cluster_route told it
     } else {
-      choice = balancer.Choose(SessionOf(data->request, ctx, balancer), data->tried, NowUnixMs());
+      choice = ChooseAvoidingFailures(balancer, SessionOf(data->request, ctx, balancer),
+                                      data->tried, data->round_robin->peers);
     }
     const cb::SocketAddress* address = balancer.AddressOf(choice.index);
     if (address == nullptr) {
@@ -241,6 +335,7 @@ ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
     data->tried.Add(choice.index);
     ctx->chosen = choice.index;
     ctx->reason = choice.reason;
+    ScoreServerLine(data, choice.index);
     std::memcpy(&data->sockaddr, &address->storage, address->length);
     const std::size_t name_length = std::min(address->text.size(), sizeof(data->name_text));
     std::memcpy(data->name_text, address->text.data(), name_length);
@@ -265,7 +360,14 @@ void FreePeer(ngx_peer_connection_t* pc, void* opaque, ngx_uint_t state) noexcep
   }
   // The failed server stays in `tried`: a retry never picks it again and follows
   // the session's backup order over the others.
-  if (pc->tries > 0) pc->tries--;
+  const ngx_uint_t tries = pc->tries;
+  if (data->on_server_line) {
+    data->on_server_line = false;
+    // Counts a failure against max_fails (round robin sets tries to 0 for a single
+    // line, but the view may hold more servers).
+    ngx_http_upstream_free_round_robin_peer(pc, data->round_robin, state);
+  }
+  pc->tries = tries > 0 ? tries - 1 : 0;
 }
 
 ngx_int_t InitPeer(ngx_http_request_t* r, ngx_http_upstream_srv_conf_t* uscf) noexcept {
@@ -315,7 +417,10 @@ RequestContext* DecidedContext(ngx_http_request_t* r) {
   if (ctx == nullptr) return nullptr;
   cb::Balancer& balancer = upstream->WorkerBalancer();
   if (!balancer.Refresh(static_cast<int64_t>(ngx_current_msec))) return ctx;  // round robin
-  const cb::RouteChoice choice = balancer.Choose(SessionOf(r, ctx, balancer), {}, NowUnixMs());
+  auto* peers = static_cast<ngx_http_upstream_rr_peers_t*>(r->upstream->conf->upstream->peer.data);
+  const cb::RouteChoice choice =
+      peers == nullptr ? balancer.Choose(SessionOf(r, ctx, balancer), {}, NowUnixMs())
+                       : ChooseAvoidingFailures(balancer, SessionOf(r, ctx, balancer), {}, peers);
   ctx->planned = true;
   ctx->planned_index = choice.index;
   ctx->planned_reason = choice.reason;

@@ -53,6 +53,7 @@ class Balancer {
 
   int Candidates() const { return tracker_.Candidates(); }
   const SocketAddress* AddressOf(int index) const { return tracker_.AddressOf(index); }
+  int64_t UpSinceUnixMs(int index) const { return tracker_.UpSinceUnixMs(index); }
   std::vector<ViewNotice> TakeNotices() { return tracker_.TakeNotices(); }
 
  private:

@@ -60,6 +60,7 @@ void ViewTracker::Rebuild(const ClusterView& view) {
     const auto slot = static_cast<std::size_t>(index);
     view_addresses_[slot] = SocketAddress();
     const ViewServer& server = view.server(index);
+    up_since_unix_ms_[slot] = server.up_since_unix_ms;
     if (server.server_state() == ServerState::kAbsent) {
       reported_address_[slot].clear();  // a server that comes back is checked anew
       continue;
@@ -131,6 +132,11 @@ const SocketAddress* ViewTracker::AddressOf(int index) const {
   if (slot < configured_.size()) return &configured_[slot];
   if (unreachable_.Contains(index) || view_addresses_[slot].length == 0) return nullptr;
   return &view_addresses_[slot];
+}
+
+int64_t ViewTracker::UpSinceUnixMs(int index) const {
+  if (!usable_ || !(table_.up() | table_.draining()).Contains(index)) return 0;
+  return up_since_unix_ms_[static_cast<std::size_t>(index)];
 }
 
 std::vector<ViewNotice> ViewTracker::TakeNotices() { return std::exchange(notices_, {}); }

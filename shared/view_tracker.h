@@ -67,6 +67,10 @@ class ViewTracker {
   // Where server `index` is reached; nullptr when it has no usable address.
   const SocketAddress* AddressOf(int index) const;
 
+  // When server `index` last came up (its warm-up start, unix ms); 0 when it is not
+  // up or draining, or the view is unusable.
+  int64_t UpSinceUnixMs(int index) const;
+
   bool usable() const { return usable_; }
 
   // What changed since the last call, oldest first.
@@ -93,6 +97,7 @@ class ViewTracker {
   RoutingTable table_;
   ServerSet unreachable_;  // present in the view, but with no usable address
   std::array<SocketAddress, kMaxServers> view_addresses_{};
+  std::array<int64_t, kMaxServers> up_since_unix_ms_{};
   std::array<std::string, kMaxServers> reported_address_{};  // problems already reported
 
   bool usable_ = false;

@@ -270,6 +270,27 @@ TEST_F(ViewTrackerTest, NewViewIsSeenWithoutWaitingForARecheck) {
   ExpectNoNotice(*tracker);
 }
 
+TEST_F(ViewTrackerTest, UpSinceIsThatOfTheCurrentViewAndOnlyForUsableServers) {
+  ClusterView view = MixedView();
+  view.server(0).up_since_unix_ms = kNowUnixMs - 5000;
+  view.server(3).up_since_unix_ms = kNowUnixMs - 7000;  // draining
+  view.server(5).up_since_unix_ms = kNowUnixMs - 9000;  // down: not a usable server
+  StartWriterWith(view);
+  auto tracker = MakeTracker(Configured(6));
+  EXPECT_EQ(tracker->UpSinceUnixMs(0), 0);  // nothing read yet
+  ASSERT_TRUE(tracker->Refresh(0));
+  EXPECT_EQ(tracker->UpSinceUnixMs(0), kNowUnixMs - 5000);
+  EXPECT_EQ(tracker->UpSinceUnixMs(3), kNowUnixMs - 7000);
+  EXPECT_EQ(tracker->UpSinceUnixMs(5), 0);
+  EXPECT_EQ(tracker->UpSinceUnixMs(-1), 0);
+  EXPECT_EQ(tracker->UpSinceUnixMs(64), 0);
+
+  view.server(0).up_since_unix_ms = kNowUnixMs;  // it came back
+  Publish(view);
+  ASSERT_TRUE(tracker->Refresh(1));
+  EXPECT_EQ(tracker->UpSinceUnixMs(0), kNowUnixMs);
+}
+
 TEST_F(ViewTrackerTest, StoppedSidecarMakesTheViewUnusableUntilItIsBack) {
   StartWriterWith(ThreeUp());
   auto tracker = MakeTracker();

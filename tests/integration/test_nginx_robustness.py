@@ -416,6 +416,13 @@ class FallbackTest(RobustTestCase):
             per_worker[pid] = per_worker.get(pid, 0) + 1
         self.assertTrue(all(n == 1 for n in per_worker.values()) and len(per_worker) <= 2,
                         f"the warning is repeated: {warnings}")
+        # Round robin still sends a session to its own server line (its route
+        # character) while that line is usable.
+        for char, owner in zip(ROUTE_CHARS, DEMO_SERVERS):
+            cookie = f"JSESSIONID={char}{secrets.token_urlsafe(12)}"
+            for _ in range(3):
+                self.assert_answer(get(nginx.port, "/static", cookie), "fallback", owner,
+                                   what="a session without a view")
 
         # (b) The sidecars start: the view is picked up without a reload.
         cluster.start_all()
@@ -434,7 +441,7 @@ class FallbackTest(RobustTestCase):
         self.replace_view(follower.view_file, good[:len(good) // 2])
         self.wait_fallback(nginx, "a truncated view")
         for _ in range(10):
-            self.follow(nginx.port, session, "fallback")
+            self.follow(nginx.port, session, "fallback", session.owner)
         self.assert_workers_alive(nginx, workers)
         # A sidecar that finds a bad view file replaces it.
         self.restart_sidecar(cluster, follower)
@@ -449,7 +456,7 @@ class FallbackTest(RobustTestCase):
         self.replace_view(follower.view_file, bytes(good))
         self.wait_fallback(nginx, "a view of format version 2")
         for _ in range(10):
-            self.follow(nginx.port, session, "fallback")
+            self.follow(nginx.port, session, "fallback", session.owner)
         self.assert_workers_alive(nginx, workers)
         self.restart_sidecar(cluster, follower)
         self.wait_following(nginx, "the sidecar replaced the version 2 view")
@@ -779,6 +786,47 @@ class NextUpstreamTest(RobustTestCase):
             self.assertEqual((reason, server), ("backup", retried_to[session.id]), session)
             self.follow(nginx.port, session, "backup", server)
         self.assert_workers_alive(nginx, workers)
+
+    def test_a_dead_application_is_not_waited_for_again(self):
+        """nginx's passive failure handling (max_fails=1, fail_timeout=10s by
+        default) remembers a server line whose application failed while the view
+        still says it is up: each worker tries it once, not on every request."""
+        cluster = self.start_site()
+        nginx = self.start_nginx(cluster)
+        self.wait_steady(lambda: get(nginx.port, "/static").reason, {"balanced"},
+                         "nginx to follow the view")
+        failed = cluster.server("app-d")
+        cluster.kill_backend(failed)
+        # In the application's place: a listener that counts the connections nginx
+        # makes and closes each at once, as a crashing application would.
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", failed.http_port))
+        listener.listen(64)
+        self.addCleanup(listener.close)
+        accepted = []
+
+        def accept():
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return  # closed at the end of the test
+                accepted.append(time.monotonic())
+                connection.close()
+
+        threading.Thread(target=accept, daemon=True).start()
+        started = time.monotonic()
+        sessions = [Session("D" + secrets.token_urlsafe(16), "app-d", 0) for _ in range(16)]
+        for _ in range(3):
+            for session in sessions:
+                answer = self.follow(nginx.port, session, "backup")
+                self.assertNotEqual(answer.server, "app-d")
+        elapsed = time.monotonic() - started
+        self.assertLess(elapsed, 10, "all within one fail_timeout")
+        self.assertGreaterEqual(len(accepted), 1, "the failed line was tried")
+        self.assertLessEqual(len(accepted), 2, f"tried once per worker, not per request: "
+                                               f"{len(accepted)} connections for 48 requests")
 
 
 if __name__ == "__main__":
