@@ -22,6 +22,7 @@ extern "C" {
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shared/balancer.h"
@@ -93,6 +94,7 @@ std::string_view ReasonName(cb::RouteReason reason) {
 struct Upstream {
   cb::BalancerOptions options;
   bool cookie_configured = false;  // cluster_balance_cookie was given
+  bool initialized = false;        // InitUpstream ran: no other method replaced it
   std::string name;                // the upstream block's name, for log lines
   std::vector<cb::SocketAddress> configured;
   // Created in each worker on its first request: a worker is one thread, and each
@@ -192,11 +194,13 @@ struct PeerData {
   RequestContext* ctx;
   cb::ServerSet tried;
   bool fallback;
-  bool on_server_line;  // the current try is a server line: round robin keeps its score
+  int current;  // the server of the current try (view path); -1 none
+  // Round robin's peer of the current try when it is a server line: round robin
+  // keeps its score (connections, failures) and its TLS session.
+  ngx_http_upstream_rr_peer_t* line_peer;
+  bool retried_cached;  // a failed cached keepalive connection got its fresh retry
   // The chosen server's address, copied: the view may change during the request.
   sockaddr_storage sockaddr;
-  u_char name_text[NGX_SOCKADDR_STRLEN];
-  ngx_str_t name;
 };
 
 // The index (server line) of the peer nginx's round robin chose; -1 if unknown.
@@ -292,7 +296,7 @@ ngx_int_t GetFallbackPeer(ngx_peer_connection_t* pc, PeerData* data) {
 void ScoreServerLine(PeerData* data, int index) {
   ngx_http_upstream_rr_peers_t* peers = data->round_robin->peers;
   ngx_http_upstream_rr_peer_t* peer = ServerLine(peers, index);
-  data->on_server_line = peer != nullptr;
+  data->line_peer = peer;
   if (peer == nullptr) return;
   ngx_http_upstream_rr_peers_wlock(peers);
   data->round_robin->current = peer;
@@ -312,8 +316,42 @@ cb::RouteChoice ChooseAvoidingFailures(cb::Balancer& balancer, std::string_view 
   return choice;
 }
 
+// Marks the server lines this request tried in round robin's tried bits.
+void MarkTriedLines(ngx_http_upstream_rr_peer_data_t* round_robin, cb::ServerSet tried) {
+  const auto count = static_cast<int>(round_robin->peers->number);
+  if (round_robin->peers->single || count > static_cast<int>(8 * sizeof(uintptr_t))) return;
+  tried.ForEach([&](int index) {
+    if (index < count) round_robin->tried[0] |= uintptr_t{1} << index;
+  });
+}
+
+// When the view offers no (further) server: before any try, and when the view
+// turned unusable during the request, round robin over the lines not tried yet;
+// otherwise every server was tried and nginx answers 502, as round robin does.
+ngx_int_t GetPeerWithoutView(ngx_peer_connection_t* pc, PeerData* data) {
+  if (!data->tried.empty()) {
+    if (data->ctx->upstream->WorkerBalancer().usable()) {
+      pc->name = data->round_robin->peers->name;
+      return NGX_BUSY;
+    }
+    MarkTriedLines(data->round_robin, data->tried);
+  }
+  return GetFallbackPeer(pc, data);
+}
+
+// The name nginx logs for a try ($upstream_addr keeps a pointer per try).
+ngx_str_t* PeerName(PeerData* data, const cb::SocketAddress& address) {
+  if (data->line_peer != nullptr) return &data->line_peer->name;
+  auto* name = static_cast<ngx_str_t*>(ngx_palloc(data->request->pool, sizeof(ngx_str_t)));
+  if (name == nullptr || !CopyToPool(data->request->pool, address.text, *name)) return nullptr;
+  return name;
+}
+
 ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
   auto* data = static_cast<PeerData*>(opaque);
+  // Every balancer starts a try so: keepalive sets them when it has a connection.
+  pc->cached = 0;
+  pc->connection = nullptr;
   if (data->fallback) return GetFallbackPeer(pc, data);
   try {
     RequestContext* ctx = data->ctx;
@@ -326,29 +364,22 @@ ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
                                       data->tried, data->round_robin->peers);
     }
     const cb::SocketAddress* address = balancer.AddressOf(choice.index);
-    if (address == nullptr) {
-      // Nothing left that this request has not tried: nginx answers 502, as its
-      // round robin does. Before any try, round robin serves it instead.
-      if (!data->tried.empty()) return NGX_BUSY;
-      return GetFallbackPeer(pc, data);
-    }
+    if (address == nullptr) return GetPeerWithoutView(pc, data);
+    ScoreServerLine(data, choice.index);
+    ngx_str_t* name = PeerName(data, *address);
+    if (name == nullptr) return NGX_ERROR;
     data->tried.Add(choice.index);
+    data->current = choice.index;
     ctx->chosen = choice.index;
     ctx->reason = choice.reason;
-    ScoreServerLine(data, choice.index);
     std::memcpy(&data->sockaddr, &address->storage, address->length);
-    const std::size_t name_length = std::min(address->text.size(), sizeof(data->name_text));
-    std::memcpy(data->name_text, address->text.data(), name_length);
-    data->name.data = data->name_text;
-    data->name.len = name_length;
     pc->sockaddr = reinterpret_cast<struct sockaddr*>(&data->sockaddr);
     pc->socklen = address->length;
-    pc->name = &data->name;
+    pc->name = name;
     return NGX_OK;
   } catch (...) {
     LogException(pc->log, "choosing a server");
-    if (!data->tried.empty()) return NGX_BUSY;
-    return GetFallbackPeer(pc, data);
+    return GetPeerWithoutView(pc, data);
   }
 }
 
@@ -358,17 +389,43 @@ void FreePeer(ngx_peer_connection_t* pc, void* opaque, ngx_uint_t state) noexcep
     ngx_http_upstream_free_round_robin_peer(pc, data->round_robin, state);
     return;
   }
-  // The failed server stays in `tried`: a retry never picks it again and follows
-  // the session's backup order over the others.
   const ngx_uint_t tries = pc->tries;
-  if (data->on_server_line) {
-    data->on_server_line = false;
-    // Counts a failure against max_fails (round robin sets tries to 0 for a single
-    // line, but the view may hold more servers).
+  ngx_http_upstream_rr_peer_t* line_peer = std::exchange(data->line_peer, nullptr);
+  if (pc->cached && (state & NGX_PEER_FAILED) != 0 && !data->retried_cached) {
+    // A kept-alive connection the server had closed meanwhile is no failure of the
+    // server: once per request, it is tried again on a fresh connection (nginx
+    // gives that try back: it raises tries for a failed cached connection).
+    data->retried_cached = true;
+    data->tried.Remove(data->current);
+    if (line_peer != nullptr) {
+      ngx_http_upstream_rr_peers_wlock(data->round_robin->peers);
+      line_peer->conns--;
+      ngx_http_upstream_rr_peers_unlock(data->round_robin->peers);
+    }
+  } else if (line_peer != nullptr) {
+    // Counts a failure against max_fails. (Round robin sets tries to 0 for a
+    // single line; the view may hold more servers.)
     ngx_http_upstream_free_round_robin_peer(pc, data->round_robin, state);
   }
+  // Otherwise the failed server stays in `tried`: a retry never picks it again and
+  // follows the session's backup order over the others.
   pc->tries = tries > 0 ? tries - 1 : 0;
 }
+
+#if (NGX_HTTP_SSL)
+// TLS session reuse is round robin's, per server line; none for dynamic servers.
+ngx_int_t SetSession(ngx_peer_connection_t* pc, void* opaque) noexcept {
+  auto* data = static_cast<PeerData*>(opaque);
+  if (!data->fallback && data->line_peer == nullptr) return NGX_OK;
+  return ngx_http_upstream_set_round_robin_peer_session(pc, data->round_robin);
+}
+
+void SaveSession(ngx_peer_connection_t* pc, void* opaque) noexcept {
+  auto* data = static_cast<PeerData*>(opaque);
+  if (!data->fallback && data->line_peer == nullptr) return;
+  ngx_http_upstream_save_round_robin_peer_session(pc, data->round_robin);
+}
+#endif
 
 ngx_int_t InitPeer(ngx_http_request_t* r, ngx_http_upstream_srv_conf_t* uscf) noexcept {
   // Round robin first: it is the fallback of every request, and stays in place if
@@ -387,10 +444,15 @@ ngx_int_t InitPeer(ngx_http_request_t* r, ngx_http_upstream_srv_conf_t* uscf) no
     data->request = r;
     data->ctx = ctx;
     data->fallback = !usable;
+    data->current = -1;
     if (usable) r->upstream->peer.tries = static_cast<ngx_uint_t>(balancer.Candidates());
     r->upstream->peer.data = data;
     r->upstream->peer.get = GetPeer;
     r->upstream->peer.free = FreePeer;
+#if (NGX_HTTP_SSL)
+    r->upstream->peer.set_session = SetSession;
+    r->upstream->peer.save_session = SaveSession;
+#endif
   } catch (...) {
     LogException(r->connection->log, "starting a request");
   }
@@ -410,7 +472,12 @@ RequestContext* DecidedContext(ngx_http_request_t* r) {
   auto* ctx =
       static_cast<RequestContext*>(ngx_http_get_module_ctx(r, ngx_http_cluster_balance_module));
   if (ctx != nullptr && (ctx->chosen >= 0 || ctx->planned)) return ctx;
-  if (r->upstream == nullptr || r->upstream->conf == nullptr) return ctx;
+  // A choice is made here only before nginx starts connecting (InitPeer sets
+  // peer.get), never after the fact for a response that no server gave.
+  if (r->upstream == nullptr || r->upstream->conf == nullptr || r->upstream->peer.get != nullptr ||
+      r->cached) {
+    return ctx;
+  }
   Upstream* upstream = UpstreamOf(r->upstream->conf->upstream);
   if (upstream == nullptr) return ctx;
   ctx = ContextOf(r, upstream);
@@ -512,7 +579,7 @@ ngx_int_t HeaderFilter(ngx_http_request_t* r) noexcept {
     // Only a response that a server of the cluster sent (not nginx's own 502 after
     // every try failed) pins the client.
     if (ctx != nullptr && r == r->main && ctx->chosen >= 0 && r->upstream != nullptr &&
-        r->upstream->headers_in.status_n != 0 &&
+        r->upstream->headers_in.status_n != 0 && r->err_status == 0 && !r->cached &&
         ctx->upstream->options.mode == cb::StickyMode::kInsert) {
       const std::string header =
           ctx->upstream->WorkerBalancer().InsertCookieFor(View(ctx->session), ctx->chosen);
@@ -526,7 +593,23 @@ ngx_int_t HeaderFilter(ngx_http_request_t* r) noexcept {
   return next_header_filter(r);
 }
 
-ngx_int_t PostConfiguration(ngx_conf_t*) noexcept {
+// Runs after the upstream blocks were initialized: a balancing method written
+// after cluster_balance (nginx only warns "load balancing method redefined") would
+// leave the module half active, so it is refused.
+ngx_int_t PostConfiguration(ngx_conf_t* cf) noexcept {
+  auto* main_conf = static_cast<ngx_http_upstream_main_conf_t*>(
+      ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module));
+  auto** upstreams = static_cast<ngx_http_upstream_srv_conf_t**>(main_conf->upstreams.elts);
+  for (ngx_uint_t i = 0; i < main_conf->upstreams.nelts; ++i) {
+    const Upstream* upstream = UpstreamOf(upstreams[i]);
+    if (upstream != nullptr && !upstream->initialized) {
+      ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                    "cluster_balance: upstream \"%V\": another balancing method (hash, "
+                    "ip_hash, least_conn, random) follows cluster_balance; use one of them",
+                    &upstreams[i]->host);
+      return NGX_ERROR;
+    }
+  }
   next_header_filter = ngx_http_top_header_filter;
   ngx_http_top_header_filter = HeaderFilter;
   return NGX_OK;
@@ -562,7 +645,13 @@ char* BalanceDirective(ngx_conf_t* cf, ngx_command_t*, void* conf) noexcept {
                     "replaces them");
     }
     auto upstream = std::make_unique<Upstream>();
-    const std::vector<std::string_view> words = Arguments(cf);
+    std::vector<std::string_view> words = Arguments(cf);
+    // A relative view path is taken relative to nginx's prefix, as nginx's own paths.
+    ngx_str_t view_path = static_cast<ngx_str_t*>(cf->args->elts)[1];
+    if (ngx_conf_full_name(cf->cycle, &view_path, 0) != NGX_OK) {
+      return static_cast<char*>(NGX_CONF_ERROR);
+    }
+    words[0] = View(view_path);
     if (cb::Status parsed = cb::ParseBalancerWords(words, upstream->options); !parsed.ok()) {
       return Refuse(cf, "cluster_balance: " + parsed.message());
     }
@@ -637,6 +726,9 @@ ngx_int_t InitUpstream(ngx_conf_t* cf, ngx_http_upstream_srv_conf_t* uscf) noexc
                       " is a backup: the cluster computes each session's backup; "
                       "list every server without \"backup\"");
       }
+      if (server.max_conns != 0) {
+        return refuse(line + " has max_conns, which cluster_balance does not keep; remove it");
+      }
       if (server.naddrs != 1) {
         return refuse(line + " resolves to " + std::to_string(server.naddrs) +
                       " addresses; each server line must be one server of the cluster");
@@ -650,6 +742,7 @@ ngx_int_t InitUpstream(ngx_conf_t* cf, ngx_http_upstream_srv_conf_t* uscf) noexc
     }
     if (ngx_http_upstream_init_round_robin(cf, uscf) != NGX_OK) return NGX_ERROR;
     uscf->peer.init = InitPeer;
+    upstream->initialized = true;
     return NGX_OK;
   } catch (...) {
     LogException(cf->log, "cluster_balance");

@@ -32,7 +32,14 @@ RouteChoice Balancer::Choose(std::string_view session, ServerSet exclude, int64_
 
 std::string Balancer::InsertCookieFor(std::string_view session, int answered) {
   if (options_.mode != StickyMode::kInsert || RouteCharForIndex(answered) == '\0') return {};
-  if (!session.empty() && RouteIndexOfSession(session) == answered) return {};
+  if (!session.empty()) {
+    const int pinned = RouteIndexOfSession(session);
+    // Without a view nothing says the pinned server is gone: keep the pin.
+    if (pinned == answered || !tracker_.usable() || tracker_.Serves(pinned)) {
+      if (options_.insert_cookie.max_age_s < 0) return {};
+      return SetCookieHeader(options_.insert_cookie, session);
+    }
+  }
   return SetCookieHeader(options_.insert_cookie,
                          StickyCookieValue(answered, NextRandom(), session));
 }

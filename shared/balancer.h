@@ -33,6 +33,8 @@ class Balancer {
   // Once per request, before choosing: see ViewTracker::Refresh. False: no usable
   // view, the caller balances over its own servers.
   bool Refresh(int64_t now_monotonic_ms) { return tracker_.Refresh(now_monotonic_ms); }
+  // Whether the last Refresh found a usable view.
+  bool usable() const { return tracker_.usable(); }
 
   // The request's session as found in one Cookie header: in route mode the
   // session cookie's value, in insert mode the module's own cookie when it is of
@@ -46,9 +48,17 @@ class Balancer {
   // (servers this request already tried). kNoServer when nothing is eligible.
   RouteChoice Choose(std::string_view session, ServerSet exclude, int64_t now_unix_ms);
 
-  // Insert mode: the Set-Cookie header value that pins the client to server
-  // `answered` when the request's `session` (from SessionFromCookieHeader) does
-  // not already name it; empty when no cookie is needed (or in route mode).
+  // Insert mode: the Set-Cookie header value for a response that server `answered`
+  // gave to a request with `session` (from SessionFromCookieHeader); empty when no
+  // cookie is needed (and always in route mode).
+  //  - no session: a new pin to `answered`;
+  //  - pinned to another server that the view no longer has up or draining (a
+  //    failover): re-pinned to `answered`, keeping its token;
+  //  - pinned to a server that still serves (the answer came from elsewhere after a
+  //    failure the view does not show, or while there is no view): the pin stays,
+  //    so that the client returns to its server;
+  //  - with a max_age, a pin that stays is sent again, so that an active client's
+  //    cookie does not expire in the middle of its session.
   std::string InsertCookieFor(std::string_view session, int answered);
 
   int Candidates() const { return tracker_.Candidates(); }

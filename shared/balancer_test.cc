@@ -99,6 +99,10 @@ class BalancerTest : public testing::Test {
     auto writer = ViewWriter::Open(path_);
     ASSERT_TRUE(writer.ok()) << writer.status().ToString();
     writer_ = std::move(writer).value();
+    Publish(view);
+  }
+
+  void Publish(const ClusterView& view) {
     const Status published = writer_->Publish(view);
     ASSERT_TRUE(published.ok()) << published.ToString();
   }
@@ -206,14 +210,24 @@ TEST_F(BalancerTest, InsertCookieNotNeededWhenTheSessionNamesTheServer) {
   }
 }
 
-TEST_F(BalancerTest, InsertCookieRepinsKeepingTheToken) {
+TEST_F(BalancerTest, InsertCookieRepinsKeepingTheTokenOnlyWhenItsServerIsGone) {
+  StartWriterWith(TestView());  // 0, 1, 2 up; 3 down
   auto balancer = MakeBalancer(Options(StickyMode::kInsert));
-  const std::string session = StickyCookieValue(2, 0x1234567890ULL);
-  const std::string header = balancer->InsertCookieFor(session, 3);
-  const std::string expected = "D" + session.substr(1);
-  EXPECT_EQ(header, "CBROUTE=" + expected + "; Path=/; HttpOnly; SameSite=Lax");
+  const std::string on_down = StickyCookieValue(3, 0x1234567890ULL);
+  const std::string on_up = StickyCookieValue(0, 0x1234567890ULL);
+  // Without a view nothing says a server is gone: the pin stays.
+  EXPECT_EQ(balancer->InsertCookieFor(on_down, 2), "");
+  ASSERT_TRUE(balancer->Refresh(0));
+
+  const std::string header = balancer->InsertCookieFor(on_down, 2);
+  EXPECT_EQ(header, "CBROUTE=C" + on_down.substr(1) + "; Path=/; HttpOnly; SameSite=Lax");
   // The same answer every time: the token does not depend on the generator.
-  EXPECT_EQ(balancer->InsertCookieFor(session, 3), header);
+  EXPECT_EQ(balancer->InsertCookieFor(on_down, 2), header);
+  // Pinned to a server still up: another server answered after a failure the view
+  // does not show; the client goes back to its own server next time.
+  EXPECT_EQ(balancer->InsertCookieFor(on_up, 2), "");
+  // Pinned to a server no view has (an index nobody holds): re-pinned.
+  EXPECT_EQ(ValueOf(balancer->InsertCookieFor(StickyCookieValue(40, 9), 1)).front(), 'B');
 }
 
 TEST_F(BalancerTest, InsertCookieForANewSession) {
@@ -242,11 +256,18 @@ TEST_F(BalancerTest, InsertCookieUsesTheConfiguredAttributes) {
   const std::vector<std::string_view> words = {"name=SRV", "path=/shop", "max_age=1h", "secure",
                                                "samesite=none"};
   ASSERT_TRUE(ParseStickyCookieWords(words, options.insert_cookie).ok());
+  StartWriterWith(TestView());
   auto balancer = MakeBalancer(std::move(options));
-  const std::string session = StickyCookieValue(0, 1);
+  ASSERT_TRUE(balancer->Refresh(0));
+  const std::string session = StickyCookieValue(3, 1);  // on the down server
   EXPECT_EQ(
       balancer->InsertCookieFor(session, 2),
       "SRV=C" + session.substr(1) + "; Path=/shop; Max-Age=3600; Secure; HttpOnly; SameSite=None");
+  // With a max_age, a pin that stays is sent again: it lasts max_age after the
+  // client's last request, not after its first.
+  const std::string kept = StickyCookieValue(2, 1);
+  EXPECT_EQ(balancer->InsertCookieFor(kept, 2),
+            "SRV=" + kept + "; Path=/shop; Max-Age=3600; Secure; HttpOnly; SameSite=None");
 }
 
 TEST_F(BalancerTest, InsertCookieForAnIndexWithoutRouteCharacterIsEmpty) {
@@ -329,12 +350,24 @@ TEST_F(BalancerTest, InsertModeSessionIsStickyAndRepinnedAfterAFailover) {
   EXPECT_EQ(again.reason, RouteReason::kSticky);
   EXPECT_EQ(balancer->InsertCookieFor(session, again.index), "");
 
-  // Its server fails this request: the backup answers and the cookie moves there.
+  // Its server fails this request but the view still has it: the backup answers
+  // and the pin stays, so the client returns to its server.
   ServerSet exclude;
   exclude.Add(first.index);
-  const RouteChoice failover = balancer->Choose(session, exclude, kNowUnixMs);
+  const RouteChoice retry = balancer->Choose(session, exclude, kNowUnixMs);
+  ASSERT_EQ(retry.reason, RouteReason::kBackup);
+  ASSERT_NE(retry.index, first.index);
+  EXPECT_EQ(balancer->InsertCookieFor(session, retry.index), "");
+
+  // The view marks it down: the backup answers and the cookie moves there.
+  ClusterView down = TestView();
+  down.generation = 2;
+  AddServer(down, first.index, ServerState::kDown);
+  Publish(down);
+  ASSERT_TRUE(balancer->Refresh(1));
+  const RouteChoice failover = balancer->Choose(session, ServerSet(), kNowUnixMs);
   ASSERT_EQ(failover.reason, RouteReason::kBackup);
-  ASSERT_NE(failover.index, first.index);
+  EXPECT_EQ(failover.index, retry.index);
   const std::string repinned = ValueOf(balancer->InsertCookieFor(session, failover.index));
   EXPECT_EQ(repinned.front(), RouteCharForIndex(failover.index));
   EXPECT_EQ(repinned.substr(1), pinned.substr(1));

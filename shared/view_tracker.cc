@@ -134,8 +134,12 @@ const SocketAddress* ViewTracker::AddressOf(int index) const {
   return &view_addresses_[slot];
 }
 
+bool ViewTracker::Serves(int index) const {
+  return usable_ && (table_.up() | table_.draining()).Contains(index);
+}
+
 int64_t ViewTracker::UpSinceUnixMs(int index) const {
-  if (!usable_ || !(table_.up() | table_.draining()).Contains(index)) return 0;
+  if (!Serves(index)) return 0;
   return up_since_unix_ms_[static_cast<std::size_t>(index)];
 }
 

@@ -67,6 +67,9 @@ class ViewTracker {
   // Where server `index` is reached; nullptr when it has no usable address.
   const SocketAddress* AddressOf(int index) const;
 
+  // True when the view is usable and server `index` is up or draining in it.
+  bool Serves(int index) const;
+
   // When server `index` last came up (its warm-up start, unix ms); 0 when it is not
   // up or draining, or the view is unusable.
   int64_t UpSinceUnixMs(int index) const;

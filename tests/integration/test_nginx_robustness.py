@@ -26,9 +26,9 @@ import threading
 import time
 import unittest
 
-from sidecar_cluster import Cluster, read_view, wait_for
-from web_cluster import (BACKEND, ROUTE_CHARS, DemoCluster, Nginx, http_get, parse_answer,
-                         replace_exactly, route_of)
+from sidecar_cluster import Cluster, free_ports, read_view, wait_for
+from web_cluster import (BACKEND, NGINX, ROUTE_CHARS, DemoCluster, Nginx, http_get,
+                         parse_answer, replace_exactly, route_of)
 
 DEMO_SERVERS = ("app-a", "app-b", "app-c", "app-d", "app-e")
 # ViewTracker::kDefaultRecheckMs (1 s) and a margin: a state that every answer has
@@ -749,7 +749,10 @@ class NextUpstreamTest(RobustTestCase):
 
     def test_retry_follows_the_backup_order(self):
         cluster = self.start_site()
-        nginx = self.start_nginx(cluster)
+        # max_fails=0: no passive failure memory, so that every request of the failed
+        # server's sessions goes through proxy_next_upstream's retry.
+        nginx = self.start_nginx(cluster, edit=lambda text: re.sub(
+            r"(server 127\.0\.0\.1:\d+);", r"\1 max_fails=0;", text))
         self.wait_steady(lambda: get(nginx.port, "/static").reason, {"balanced"},
                          "nginx to follow the view")
         workers = nginx.workers()
@@ -827,6 +830,122 @@ class NextUpstreamTest(RobustTestCase):
         self.assertGreaterEqual(len(accepted), 1, "the failed line was tried")
         self.assertLessEqual(len(accepted), 2, f"tried once per worker, not per request: "
                                                f"{len(accepted)} connections for 48 requests")
+
+
+# =============================================================================
+class ConfigTest(unittest.TestCase):
+    """Configurations nginx must refuse at `nginx -t`, with a line saying why,
+    rather than run with the module half active."""
+
+    def setUp(self):
+        self.cluster = DemoCluster()  # files only: no process is started
+        self.addCleanup(self.cluster.close)
+
+    def check(self, edit):
+        nginx = Nginx(self.cluster, self.cluster.server("app-e"), edit=edit)
+        return subprocess.run([NGINX, "-t", "-p", nginx.dir, "-c", nginx.conf_path],
+                              capture_output=True, text=True, timeout=30)
+
+    def assert_refused(self, edit, why):
+        result = self.check(edit)
+        self.assertNotEqual(result.returncode, 0, result.stderr)
+        self.assertIn(why, result.stderr)
+
+    def test_the_example_passes(self):
+        result = self.check(None)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_refused_configurations(self):
+        def after_balance(line):
+            return lambda text: text.replace("mode=route cookie=JSESSIONID;",
+                                             f"mode=route cookie=JSESSIONID;\n        {line}")
+
+        self.assert_refused(after_balance("least_conn;"), "another balancing method")
+        self.assert_refused(after_balance("hash $cookie_x consistent;"),
+                            "another balancing method")
+        self.assert_refused(lambda text: text.replace("        cluster_balance ",
+                                                      "        keepalive 8;\n        cluster_balance "),
+                            "must come before")
+        self.assert_refused(lambda text: re.sub(r"(server 127\.0\.0\.1:\d+);",
+                                                r"\1 max_conns=10;", text, count=1),
+                            "max_conns")
+        self.assert_refused(lambda text: re.sub(r"(server 127\.0\.0\.1:\d+);",
+                                                r"\1 backup;", text, count=1),
+                            "backup")
+        self.assert_refused(lambda text: text.replace("mode=route", "mode=learn"),
+                            "not implemented")
+        self.assert_refused(after_balance("cluster_balance_cookie name=X;"),
+                            "mode=insert only")
+        self.assert_refused(lambda text: text.replace("mode=route", "mode=insert").replace(
+            "cookie=JSESSIONID;", ";\n        cluster_balance_cookie samesite=none;"),
+            "needs secure")
+
+
+# =============================================================================
+class TlsUpstreamTest(RobustTestCase):
+    """cluster_balance in front of HTTPS servers (TLS session reuse goes through the
+    module's peer data), and $upstream_addr after a retry."""
+
+    def test_https_upstream_is_sticky_and_retries_are_logged_per_try(self):
+        cluster = self.start_site()
+        key = os.path.join(cluster.dir, "tls.key")
+        cert = os.path.join(cluster.dir, "tls.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-subj", "/CN=127.0.0.1", "-days", "1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        os.chmod(key, 0o644)
+        tls_ports = free_ports(len(DEMO_SERVERS))
+        closed_port = free_ports(1)[0]  # server line of app-b: nobody listens there
+        lines = [f"server 127.0.0.1:{closed_port if i == 1 else port} max_fails=0;"
+                 for i, port in enumerate(tls_ports)]
+        view = cluster.server("app-e").view_file
+
+        def add_tls(text):
+            backends = "".join(
+                f"    server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; "
+                f"ssl_certificate_key {key}; location / {{ return 200 \"tls-{i}\\n\"; }} }}\n"
+                for i, port in enumerate(tls_ports))
+            upstream = ("    upstream tls_app {\n"
+                        f"        cluster_balance {view} mode=route;\n"
+                        + "".join(f"        {line}\n" for line in lines)
+                        + "        keepalive 8;\n    }\n")
+            location = ("        location /tls/ {\n"
+                        "            proxy_pass https://tls_app;\n"
+                        "            proxy_http_version 1.1;\n"
+                        "            proxy_set_header Connection \"\";\n"
+                        "            proxy_ssl_session_reuse on;\n"
+                        "            add_header X-Upstream-Addr $upstream_addr always;\n"
+                        "            add_header X-Cluster-Route-Reason $cluster_route_reason always;\n"
+                        "        }\n")
+            text = text.replace("    server {\n        listen", upstream + backends
+                                + "    server {\n        listen", 1)
+            return text.replace("        location / {", location + "        location / {", 1)
+
+        nginx = self.start_nginx(cluster, edit=add_tls)
+        self.wait_steady(lambda: get(nginx.port, "/static").reason, {"balanced"},
+                         "nginx to follow the view")
+        workers = nginx.workers()
+        for char, line in zip("ACDE", (0, 2, 3, 4)):
+            expected = f"tls-{line}"
+            cookie = f"JSESSIONID={char}{secrets.token_urlsafe(12)}"
+            for _ in range(4):  # new TLS connections and reused sessions alike
+                status, headers, body = http_get(nginx.port, "/tls/", cookie)
+                self.assertEqual((status, body.strip()), (200, expected), headers)
+                self.assertEqual(headers.get("x-cluster-route-reason"), "sticky")
+        # app-b is up in the view but its line refuses connections: nginx retries on
+        # the session's backup, and $upstream_addr names both tries.
+        cookie = f"JSESSIONID=B{secrets.token_urlsafe(12)}"
+        _, backup = route_of(view, cookie=cookie)
+        self.assertEqual(route_of(view, cookie=cookie)[0], "sticky")
+        status, headers, body = http_get(nginx.port, "/tls/", cookie)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(headers.get("x-cluster-route-reason"), "backup")
+        tried = [address.strip() for address in headers["x-upstream-addr"].split(",")]
+        self.assertEqual(tried[0], f"127.0.0.1:{closed_port}", headers)
+        self.assertEqual(len(tried), 2, headers)
+        self.assertNotEqual(tried[1], tried[0])
+        self.assertIn(body.strip(), {f"tls-{i}" for i in (0, 2, 3, 4)})
+        self.assert_workers_alive(nginx, workers)
 
 
 if __name__ == "__main__":
