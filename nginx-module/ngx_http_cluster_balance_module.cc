@@ -140,7 +140,6 @@ struct RequestContext {
   cb::RouteReason planned_reason;
   int chosen;  // the server of the latest try; -1 none yet
   cb::RouteReason reason;
-  bool fallback;  // balanced by nginx's round robin
 };
 
 RequestContext* ContextOf(ngx_http_request_t* r, Upstream* upstream) {
@@ -285,7 +284,6 @@ ngx_int_t GetFallbackPeer(ngx_peer_connection_t* pc, PeerData* data) {
   if (rc == NGX_OK && ctx != nullptr) {
     ctx->chosen = RoundRobinIndex(data->round_robin);
     ctx->reason = cb::RouteReason::kNoServer;
-    ctx->fallback = true;
     data->tried.Add(ctx->chosen);
   }
   return rc;
