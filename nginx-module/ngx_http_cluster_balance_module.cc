@@ -598,8 +598,12 @@ ngx_int_t PostConfiguration(ngx_conf_t* cf) noexcept {
   auto* main_conf = static_cast<ngx_http_upstream_main_conf_t*>(
       ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module));
   auto** upstreams = static_cast<ngx_http_upstream_srv_conf_t**>(main_conf->upstreams.elts);
+  bool inserts_cookies = false;
   for (ngx_uint_t i = 0; i < main_conf->upstreams.nelts; ++i) {
     const Upstream* upstream = UpstreamOf(upstreams[i]);
+    if (upstream != nullptr && upstream->options.mode == cb::StickyMode::kInsert) {
+      inserts_cookies = true;
+    }
     if (upstream != nullptr && !upstream->initialized) {
       ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                     "cluster_balance: upstream \"%V\": another balancing method (hash, "
@@ -608,8 +612,11 @@ ngx_int_t PostConfiguration(ngx_conf_t* cf) noexcept {
       return NGX_ERROR;
     }
   }
-  next_header_filter = ngx_http_top_header_filter;
-  ngx_http_top_header_filter = HeaderFilter;
+  // Every response of the server passes a header filter: only when it is needed.
+  if (inserts_cookies) {
+    next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = HeaderFilter;
+  }
   return NGX_OK;
 }
 
