@@ -28,7 +28,7 @@ import unittest
 
 from sidecar_cluster import Cluster, free_ports, read_view, wait_for
 from web_cluster import (BACKEND, NGINX, ROUTE_CHARS, DemoCluster, Nginx, http_get,
-                         parse_answer, replace_exactly, route_of)
+                         nginx_environment, parse_answer, replace_exactly, route_of)
 
 DEMO_SERVERS = ("app-a", "app-b", "app-c", "app-d", "app-e")
 # ViewTracker::kDefaultRecheckMs (1 s) and a margin: a state that every answer has
@@ -844,7 +844,8 @@ class ConfigTest(unittest.TestCase):
     def check(self, edit):
         nginx = Nginx(self.cluster, self.cluster.server("app-e"), edit=edit)
         return subprocess.run([NGINX, "-t", "-p", nginx.dir, "-c", nginx.conf_path],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30,
+                              env=nginx_environment())
 
     def assert_refused(self, edit, why):
         result = self.check(edit)

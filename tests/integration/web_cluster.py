@@ -157,6 +157,18 @@ def http_get(port, path="/", cookie=None, headers=None, timeout=10):
         connection.close()
 
 
+def nginx_environment():
+    """The environment to run nginx in: with the sanitizer build's module, the
+    shared ASan runtime preloaded."""
+    env = dict(os.environ)
+    if NGINX_PRELOAD:
+        # nginx frees its pools by exit, not piece by piece: no leak reports.
+        env.update(LD_PRELOAD=NGINX_PRELOAD,
+                   ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    return env
+
+
 def tcp_connections_to(ports):
     """How many TCP sockets of this machine (any state, TIME_WAIT included) have one
     of `ports` on 127.0.0.1 as their remote end: /proc/net/tcp."""
@@ -218,17 +230,12 @@ class Nginx:
 
     def start(self):
         # Its own process group, so that cleanup reaches the workers too.
-        env = dict(os.environ)
-        if NGINX_PRELOAD:
-            # nginx frees its pools by exit, not piece by piece: no leak reports.
-            env.update(LD_PRELOAD=NGINX_PRELOAD,
-                       ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
-                       UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
         with open(self.stderr_path, "ab") as stderr:
             self.process = subprocess.Popen([NGINX, "-p", self.dir, "-c", self.conf_path,
                                              "-g", "daemon off;"],
                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=stderr, start_new_session=True, env=env)
+                                            stderr=stderr, start_new_session=True,
+                                            env=nginx_environment())
         self.cluster.nginx.append(self)
         wait_for(lambda: len(self.workers()) == 2 and self.listening(), 10, "nginx to start")
         return self
