@@ -1,21 +1,18 @@
 #include "shared/balancer.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdint>
-#include <cstring>
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "shared/balancer_options.h"
 #include "shared/cluster_view.h"
+#include "shared/published_view_test_support.h"
 #include "shared/rendezvous.h"
 #include "shared/route_codec.h"
 #include "shared/routing.h"
@@ -29,17 +26,6 @@ namespace {
 
 constexpr int64_t kNowUnixMs = 1'700'000'000'000;
 
-std::string HttpAddressOf(int index) { return "10.0.0." + std::to_string(index) + ":8080"; }
-
-void AddServer(ClusterView& view, int index, ServerState state) {
-  ViewServer& server = view.server(index);
-  server.state = static_cast<uint8_t>(state);
-  server.index = static_cast<uint8_t>(index);
-  server.weight = 100;
-  ASSERT_TRUE(server.SetId("app-" + std::to_string(index)).ok());
-  ASSERT_TRUE(server.SetHttpAddress(HttpAddressOf(index)).ok());
-}
-
 // Up 0, 1, 2; down 3.
 ClusterView TestView() {
   ClusterView view;
@@ -52,21 +38,6 @@ ClusterView TestView() {
   return view;
 }
 
-std::vector<SocketAddress> Configured(int count) {
-  std::vector<SocketAddress> addresses;
-  for (int index = 0; index < count; ++index) {
-    Result<SocketAddress> address = ParseNumericSocketAddress(HttpAddressOf(index));
-    EXPECT_TRUE(address.ok()) << address.status().ToString();
-    addresses.push_back(address.ok() ? *address : SocketAddress{});
-  }
-  return addresses;
-}
-
-// A session id created by server `index`.
-std::string SessionOf(int index, std::string_view rest = "abc123") {
-  return std::string(1, RouteCharForIndex(index)) + std::string(rest);
-}
-
 // The cookie value in a Set-Cookie header value ("NAME=value; Path=/...").
 std::string ValueOf(std::string_view header) {
   const std::size_t equals = header.find('=');
@@ -75,38 +46,8 @@ std::string ValueOf(std::string_view header) {
   return std::string(header.substr(equals + 1, end - equals - 1));
 }
 
-class BalancerTest : public testing::Test {
+class BalancerTest : public PublishedViewTest {
  protected:
-  void SetUp() override {
-    std::string base = testing::TempDir();
-    if (base.empty()) base = "/tmp/";
-    if (base.back() != '/') base += '/';
-    std::string pattern = base + "balancer_test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << pattern << ": " << std::strerror(errno);
-    dir_ = pattern;
-    path_ = dir_ + "/cluster.view";
-  }
-
-  void TearDown() override {
-    writer_.reset();
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
-    }
-  }
-
-  void StartWriterWith(const ClusterView& view) {
-    auto writer = ViewWriter::Open(path_);
-    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
-    writer_ = std::move(writer).value();
-    Publish(view);
-  }
-
-  void Publish(const ClusterView& view) {
-    const Status published = writer_->Publish(view);
-    ASSERT_TRUE(published.ok()) << published.ToString();
-  }
-
   BalancerOptions Options(StickyMode mode = StickyMode::kRoute) const {
     BalancerOptions options;
     options.view_path = path_;
@@ -117,10 +58,6 @@ class BalancerTest : public testing::Test {
   std::unique_ptr<Balancer> MakeBalancer(BalancerOptions options, uint64_t seed = 1) const {
     return std::make_unique<Balancer>(std::move(options), Configured(3), seed);
   }
-
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<ViewWriter> writer_;
 };
 
 // --- Sessions ---------------------------------------------------------------------

@@ -1,7 +1,6 @@
 #include "shared/view_tracker.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -13,10 +12,10 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
 #include "shared/cluster_view.h"
+#include "shared/published_view_test_support.h"
 #include "shared/rendezvous.h"
 #include "shared/route_codec.h"
 #include "shared/routing.h"
@@ -29,22 +28,6 @@ namespace {
 
 constexpr int64_t kRecheckMs = 100;
 constexpr int64_t kNowUnixMs = 1'700'000'000'000;
-
-std::string HttpAddressOf(int index) { return "10.0.0." + std::to_string(index) + ":8080"; }
-
-void AddServer(ClusterView& view, int index, ServerState state, std::string_view http_address,
-               uint32_t weight = 100) {
-  ViewServer& server = view.server(index);
-  server.state = static_cast<uint8_t>(state);
-  server.index = static_cast<uint8_t>(index);
-  server.weight = weight;
-  ASSERT_TRUE(server.SetId("app-" + std::to_string(index)).ok());
-  ASSERT_TRUE(server.SetHttpAddress(http_address).ok());
-}
-
-void AddServer(ClusterView& view, int index, ServerState state) {
-  AddServer(view, index, state, HttpAddressOf(index));
-}
 
 ClusterView NamedView(uint64_t generation) {
   ClusterView view;
@@ -77,60 +60,12 @@ SocketAddress Numeric(std::string_view text) {
   return address.ok() ? *address : SocketAddress{};
 }
 
-// The web server's own lines for servers 0..count-1, at the view's addresses.
-std::vector<SocketAddress> Configured(int count) {
-  std::vector<SocketAddress> addresses;
-  for (int index = 0; index < count; ++index) addresses.push_back(Numeric(HttpAddressOf(index)));
-  return addresses;
-}
-
-// A session id created by server `index`.
-std::string SessionOf(int index, std::string_view rest = "abc123") {
-  return std::string(1, RouteCharForIndex(index)) + std::string(rest);
-}
-
 bool Contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
 
-class ViewTrackerTest : public testing::Test {
+class ViewTrackerTest : public PublishedViewTest {
  protected:
-  void SetUp() override {
-    std::string base = testing::TempDir();
-    if (base.empty()) base = "/tmp/";
-    if (base.back() != '/') base += '/';
-    std::string pattern = base + "view_tracker_test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << pattern << ": " << std::strerror(errno);
-    dir_ = pattern;
-    path_ = dir_ + "/cluster.view";
-  }
-
-  void TearDown() override {
-    writer_.reset();
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
-    }
-  }
-
-  // Starts a sidecar's publisher (the writer holds the lock the tracker tests).
-  void StartWriter() {
-    auto writer = ViewWriter::Open(path_);
-    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
-    writer_ = std::move(writer).value();
-  }
-
-  void Publish(const ClusterView& view) {
-    ASSERT_NE(writer_, nullptr);
-    const Status published = writer_->Publish(view);
-    ASSERT_TRUE(published.ok()) << published.ToString();
-  }
-
-  void StartWriterWith(const ClusterView& view) {
-    StartWriter();
-    Publish(view);
-  }
-
   std::unique_ptr<ViewTracker> MakeTracker(std::vector<SocketAddress> configured = Configured(3)) {
     return std::make_unique<ViewTracker>(path_, std::move(configured), kRecheckMs);
   }
@@ -150,10 +85,6 @@ class ViewTrackerTest : public testing::Test {
     std::ifstream in(path_, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<ViewWriter> writer_;
 };
 
 // The notices' texts, for a failure message.
