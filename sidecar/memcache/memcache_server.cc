@@ -169,8 +169,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         parsed_.pop_front();
         Dispatch(std::move(result));
       }
-      if (closed_ || close_requested_ || !parsed_.empty() || InFlight() >= max_in_flight_ ||
-          unfed_.empty()) {
+      if (closed_) break;
+      // Answered requests leave their slots here: a silent (noreply) one frees
+      // its place at once, and no write will come back to pump again for it.
+      QueueReadyReplies();
+      if (!parsed_.empty() && InFlight() < max_in_flight_) continue;
+      if (close_requested_ || !parsed_.empty() || InFlight() >= max_in_flight_ || unfed_.empty()) {
         break;
       }
       const std::size_t n = std::min(unfed_.size(), kFeedBytes);
@@ -180,7 +184,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     pumping_ = false;
     if (closed_) return;
-    Flush();
+    StartWrite();
     if (closed_ || lingering_) return;
     if ((close_requested_ || eof_) && parsed_.empty() && unfed_.empty() && slots_.empty() &&
         queue_.empty() && !write_in_flight_) {
@@ -246,8 +250,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  // Queues the replies of the leading ready slots and starts writing them.
-  void Flush() {
+  // Moves the replies of the leading ready slots to the write queue.
+  void QueueReadyReplies() {
     while (!slots_.empty() && slots_.front().ready) {
       std::string reply = std::move(slots_.front().reply);
       slots_.pop_front();
@@ -257,7 +261,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
         ++queued_requests_;
       }
     }
-    StartWrite();
   }
 
   void StartWrite() {

@@ -282,6 +282,59 @@ TEST_F(MemcacheServerTest, PipelineLongerThanTheInFlightLimitIsAnsweredInOrder) 
   EXPECT_EQ(server_->stats().requests, 5000u);
 }
 
+// pymemcache's set_many: a long run of noreply writes, then a read. Silent
+// requests must free their in-flight places as they are answered (they once
+// filled them for good: the first 128 were stored and the connection hung).
+TEST_F(MemcacheServerTest, NoreplyPipelineLongerThanTheInFlightLimitIsStoredAndAnswered) {
+  for (FakeService::Mode mode : {FakeService::Mode::kNow, FakeService::Mode::kDelayed}) {
+    SCOPED_TRACE(mode == FakeService::Mode::kNow ? "answered at once" : "answered later");
+    service_.mode = mode;
+    service_.data.clear();
+    StartServer();
+    std::string requests;
+    for (int i = 0; i < 10000; ++i)
+      requests += "set p" + std::to_string(i) + " 0 0 1 noreply\r\nx\r\n";
+    requests += "get p9999\r\n";
+    auto client = Connect();
+    client->Send(requests);
+    const std::string expected = "VALUE p9999 0 1\r\nx\r\nEND\r\n";
+    ASSERT_TRUE(Receives(*client, expected));
+    EXPECT_EQ(client->received(), expected);
+    EXPECT_EQ(service_.data.size(), 10000u);
+    EXPECT_FALSE(client->closed());
+    server_.reset();
+  }
+}
+
+TEST_F(MemcacheServerTest, PipelinedMixOfSilentAndAnsweredRequestsIsAnsweredInOrder) {
+  MemcacheServerOptions options;
+  options.max_requests_in_flight = 8;
+  options.read_buffer_bytes = 1000;
+  for (FakeService::Mode mode : {FakeService::Mode::kNow, FakeService::Mode::kDelayed}) {
+    SCOPED_TRACE(mode == FakeService::Mode::kNow ? "answered at once" : "answered later");
+    service_.mode = mode;
+    service_.data.clear();
+    StartServer(options);
+    std::string requests;
+    std::string expected;
+    for (int i = 0; i < 10000; ++i) {
+      const std::string n = std::to_string(i);
+      requests += "set q" + n + " 0 0 " + std::to_string(n.size()) + " noreply\r\n" + n + "\r\n";
+      requests += "set r" + n + " 0 0 1\r\ny\r\n";
+      requests += "get q" + n + "\r\n";
+      expected +=
+          "STORED\r\nVALUE q" + n + " 0 " + std::to_string(n.size()) + "\r\n" + n + "\r\nEND\r\n";
+    }
+    auto client = Connect();
+    client->Send(requests);
+    ASSERT_TRUE(Receives(*client, expected));
+    EXPECT_EQ(client->received(), expected);
+    EXPECT_EQ(service_.data.size(), 20000u);
+    EXPECT_EQ(server_->stats().requests, 30000u);
+    server_.reset();
+  }
+}
+
 TEST_F(MemcacheServerTest, QuitClosesAfterEarlierReplies) {
   StartServer();
   service_.mode = FakeService::Mode::kDelayed;
