@@ -248,6 +248,7 @@ void CacheNode::Handle(memcache::Request request, Done done) {
       std::string error;
       std::size_t remaining = 0;
       bool with_cas = false;
+      bool more_keys = false;
       Done done;
     };
     auto gather = std::make_shared<Gather>();
@@ -255,9 +256,10 @@ void CacheNode::Handle(memcache::Request request, Done done) {
     gather->records.resize(gather->keys.size());
     gather->remaining = gather->keys.size();
     gather->with_cas = request.command == Command::kGets || request.command == Command::kGats;
+    gather->more_keys = request.more_keys;
     gather->done = std::move(done);
     if (gather->remaining == 0) {
-      gather->done("END\r\n");
+      gather->done(memcache::ValueLines({}, gather->with_cas, gather->more_keys));
       return;
     }
     for (std::size_t i = 0; i < gather->keys.size(); ++i) {
@@ -283,7 +285,7 @@ void CacheNode::Handle(memcache::Request request, Done done) {
         for (std::size_t k = 0; k < gather->keys.size(); ++k) {
           hits.push_back({gather->keys[k], gather->records[k] ? &*gather->records[k] : nullptr});
         }
-        gather->done(memcache::ValueLines(hits, gather->with_cas));
+        gather->done(memcache::ValueLines(hits, gather->with_cas, gather->more_keys));
       });
     }
     return;

@@ -218,12 +218,12 @@ void AppendValue(std::string& out, std::string_view key, const store::Record& re
   out.append("\r\n");
 }
 
-std::string ValueLines(std::span<const ValueHit> hits, bool with_cas) {
+std::string ValueLines(std::span<const ValueHit> hits, bool with_cas, bool more_keys) {
   std::string out;
   for (const ValueHit& hit : hits) {
     if (hit.record != nullptr) AppendValue(out, hit.key, *hit.record, with_cas);
   }
-  out.append("END\r\n");
+  if (!more_keys) out.append("END\r\n");
   return out;
 }
 

@@ -111,8 +111,9 @@ void AppendValue(std::string& out, std::string_view key, const store::Record& re
                  bool with_cas);
 
 // The reply to get/gets/gat/gats: a VALUE block for each hit with a record, in
-// order, then "END\r\n". `with_cas` for gets and gats.
-std::string ValueLines(std::span<const ValueHit> hits, bool with_cas);
+// order, then "END\r\n" unless more requests of the same line follow
+// (Request::more_keys). `with_cas` for gets and gats.
+std::string ValueLines(std::span<const ValueHit> hits, bool with_cas, bool more_keys = false);
 
 }  // namespace cb::memcache
 

@@ -403,6 +403,14 @@ TEST(MemcacheValueLinesTest, GetsAddsTheCasUnique) {
             "VALUE a 1 1 " + std::to_string(a.version.CasToken()) + "\r\nv\r\nEND\r\n");
 }
 
+TEST(MemcacheValueLinesTest, MoreKeysOfTheLineLeaveOutTheEnd) {
+  store::Record record;
+  record.value = "v";
+  const ValueHit hits[] = {{"a", &record}, {"b", nullptr}};
+  EXPECT_EQ(ValueLines(hits, false, true), "VALUE a 0 1\r\nv\r\n");
+  EXPECT_EQ(ValueLines({}, false, true), "");
+}
+
 TEST(MemcacheValueLinesTest, NoHitsIsJustEnd) {
   EXPECT_EQ(ValueLines({}, false), "END\r\n");
   const ValueHit misses[] = {{"a", nullptr}, {"b", nullptr}};

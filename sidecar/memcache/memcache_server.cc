@@ -37,6 +37,10 @@ constexpr std::size_t kFeedBytes = 512;
 // memcached's answer to a connection over its limit.
 constexpr std::string_view kTooManyConnections = "ERROR Too many open connections\r\n";
 
+// Whether a reply to a part of a retrieval line (Request::more_keys) is an
+// error line rather than VALUE blocks (commands.h ValueLines).
+bool IsErrorLine(std::string_view reply) { return !reply.empty() && !reply.starts_with("VALUE "); }
+
 std::string PeerText(const tcp::socket& socket) {
   error_code ec;
   tcp::endpoint peer = socket.remote_endpoint(ec);
@@ -131,6 +135,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Slot {
     bool ready = false;
     std::string reply;
+    bool more_keys = false;  // Request::more_keys
   };
 
   // Runs `body`; an exception is logged and closes this connection only.
@@ -216,7 +221,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       unfed_ = {};
       return;
     }
-    slots_.push_back(Slot{});
+    slots_.push_back(Slot{false, {}, request.more_keys});
     const uint64_t sequence = first_sequence_ + slots_.size() - 1;
     std::weak_ptr<Connection> weak = weak_from_this();
     try {
@@ -254,8 +259,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void QueueReadyReplies() {
     while (!slots_.empty() && slots_.front().ready) {
       std::string reply = std::move(slots_.front().reply);
+      const bool more_keys = slots_.front().more_keys;
       slots_.pop_front();
       ++first_sequence_;
+      // A retrieval line answered in parts: an error line ends the client's
+      // answer, so the later parts of that line must not be sent.
+      if (skipping_rest_of_line_) {
+        if (!more_keys) skipping_rest_of_line_ = false;
+        continue;
+      }
+      if (more_keys && IsErrorLine(reply)) skipping_rest_of_line_ = true;
       if (!reply.empty()) {
         queue_.push_back(std::move(reply));
         ++queued_requests_;
@@ -398,9 +411,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool pumping_ = false;
   bool reading_ = false;
   bool write_in_flight_ = false;
-  bool close_requested_ = false;  // quit, or an error that closes
-  bool eof_ = false;              // the client sends nothing more
-  bool lingering_ = false;        // all written; discarding input until closed
+  bool close_requested_ = false;        // quit, or an error that closes
+  bool eof_ = false;                    // the client sends nothing more
+  bool skipping_rest_of_line_ = false;  // a part of a retrieval line was an error
+  bool lingering_ = false;              // all written; discarding input until closed
   bool closed_ = false;
 };
 

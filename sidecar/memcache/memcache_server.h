@@ -10,7 +10,12 @@
 //  - Pipelining: a client may send many requests without waiting. Each request
 //    takes a slot; replies go out in request order even when the service answers
 //    out of order (a reply waits for every earlier one). At most one write is in
-//    flight; replies that become ready meanwhile go out together in the next.
+//    flight; replies that become ready meanwhile go out together in the next. A
+//    silent request (noreply) leaves its slot as soon as it is answered.
+//  - A get line of many keys reaches the service as several requests
+//    (Request::more_keys); when one of them is answered with an error line, that
+//    line ends the client's answer and the replies to the rest of the line are
+//    not sent.
 //  - Backpressure: a request counts as in flight from the time it is parsed
 //    until its reply has been written to the socket. While
 //    `max_requests_in_flight` are, the connection stops handing requests to the

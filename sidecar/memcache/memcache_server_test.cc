@@ -89,13 +89,14 @@ class FakeService : public CacheService {
       case Command::kGet:
       case Command::kGets:
         for (const std::string& key : request.keys) {
+          if (key == "unreachable") return "SERVER_ERROR the fake cannot reach it\r\n";
           auto found = data.find(key);
           if (found == data.end()) continue;
           reply += "VALUE " + key + " " + std::to_string(found->second.first) + " " +
                    std::to_string(found->second.second.size()) + "\r\n" + found->second.second +
                    "\r\n";
         }
-        reply += "END\r\n";
+        if (!request.more_keys) reply += "END\r\n";
         break;
       case Command::kVersion:
         reply = "VERSION fake\r\n";
@@ -211,9 +212,10 @@ class MemcacheServerTest : public ::testing::Test {
   void RoundTrip(Client& client, const std::string& request, const std::string& expected) {
     const std::size_t before = client.received().size();
     client.Send(request);
-    ASSERT_TRUE(RunUntil(
-        [&] { return client.received().size() >= before + expected.size() || client.closed(); }));
+    const bool received = RunUntil(
+        [&] { return client.received().size() >= before + expected.size() || client.closed(); });
     EXPECT_EQ(client.received().substr(before), expected);
+    ASSERT_TRUE(received);
   }
 
   asio::io_context io_;
@@ -333,6 +335,59 @@ TEST_F(MemcacheServerTest, PipelinedMixOfSilentAndAnsweredRequestsIsAnsweredInOr
     EXPECT_EQ(server_->stats().requests, 30000u);
     server_.reset();
   }
+}
+
+// php-memcached's getMulti of 20,000 keys: one line of 140 KB, answered as one
+// get (the listener receives it in requests of at most max_keys_per_request).
+TEST_F(MemcacheServerTest, GetOfTwentyThousandKeysIsAnsweredWithOneEnd) {
+  MemcacheServerOptions options;
+  options.max_requests_in_flight = 8;
+  for (FakeService::Mode mode : {FakeService::Mode::kNow, FakeService::Mode::kDelayed}) {
+    SCOPED_TRACE(mode == FakeService::Mode::kNow ? "answered at once" : "answered later");
+    service_.mode = mode;
+    StartServer(options);
+    std::string line = "get";
+    std::string expected;
+    for (int i = 0; i < 20000; ++i) {
+      const std::string key = "k" + std::to_string(i);
+      line += " " + key;
+      if (i % 3 == 0) continue;  // a miss
+      service_.data[key] = {0, std::to_string(i)};
+      expected += "VALUE " + key + " 0 " + std::to_string(std::to_string(i).size()) + "\r\n" +
+                  std::to_string(i) + "\r\n";
+    }
+    expected += "END\r\nVERSION fake\r\n";
+    auto client = Connect();
+    client->Send(line + "\r\nversion\r\n");
+    ASSERT_TRUE(Receives(*client, expected));
+    EXPECT_EQ(client->received(), expected);
+    EXPECT_FALSE(client->closed());
+    EXPECT_EQ(server_->stats().requests, 200u + 1);
+    server_.reset();
+  }
+}
+
+// A part of a long get that fails ends the answer with its error line; the
+// parts after it are not sent, so the next command's answer is in step.
+TEST_F(MemcacheServerTest, FailedPartOfALongGetEndsItsAnswer) {
+  MemcacheServerOptions options;
+  options.parser_limits.max_keys_per_request = 2;
+  StartServer(options);
+  service_.data["a"] = {0, "1"};
+  service_.data["d"] = {0, "4"};
+  auto client = Connect();
+  RoundTrip(*client, "get a b unreachable c d e\r\nget d\r\n",
+            "VALUE a 0 1\r\n1\r\nSERVER_ERROR the fake cannot reach it\r\n"
+            "VALUE d 0 1\r\n4\r\nEND\r\n");
+  // The same when the failing part is the last one.
+  RoundTrip(*client, "get a b unreachable\r\nget d\r\n",
+            "VALUE a 0 1\r\n1\r\nSERVER_ERROR the fake cannot reach it\r\n"
+            "VALUE d 0 1\r\n4\r\nEND\r\n");
+  // A bad key after a part: its values, then the client error.
+  RoundTrip(*client, "get a b c d\x01 e\r\nget d\r\n",
+            "VALUE a 0 1\r\n1\r\nCLIENT_ERROR bad command line format\r\n"
+            "VALUE d 0 1\r\n4\r\nEND\r\n");
+  EXPECT_FALSE(client->closed());
 }
 
 TEST_F(MemcacheServerTest, QuitClosesAfterEarlierReplies) {

@@ -93,6 +93,11 @@ bool IsRetrievalLine(std::string_view head) {
   return false;
 }
 
+bool IsRetrieval(Command command) {
+  return command == Command::kGet || command == Command::kGets || command == Command::kGat ||
+         command == Command::kGats;
+}
+
 bool IsStorage(Command command) {
   switch (command) {
     case Command::kSet:
@@ -154,17 +159,22 @@ std::string_view CommandName(Command command) {
   return "?";
 }
 
+std::size_t BufferBound(const ParserLimits& limits) {
+  const std::size_t keys = std::max<std::size_t>(limits.max_keys_per_request, 1);
+  return std::max({limits.max_line_bytes + 1, limits.max_value_bytes + 2,
+                   keys * kMaxKeyBytes + kMaxKeyBytes + 2});
+}
+
 RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
   limits_.max_retrieval_line_bytes =
       std::max(limits_.max_retrieval_line_bytes, limits_.max_line_bytes);
+  limits_.max_keys_per_request = std::max<std::size_t>(limits_.max_keys_per_request, 1);
 }
 
-bool RequestParser::TooLong(std::string_view head, std::size_t length) const {
-  if (length <= limits_.max_line_bytes) return false;
-  // Decided on the first max_line_bytes + 1 bytes only, which every split of
-  // the stream has seen by the time the line is known to be that long.
-  if (!IsRetrievalLine(head.substr(0, limits_.max_line_bytes + 1))) return true;
-  return length > limits_.max_retrieval_line_bytes;
+std::size_t RequestParser::buffered_bytes() const {
+  std::size_t bytes = line_.size() + pending_.data.size() + keys_.token.size();
+  for (const std::string& key : keys_.request.keys) bytes += key.size();
+  return bytes;
 }
 
 void RequestParser::Fail(std::string reply, std::vector<ParseResult>& out) {
@@ -178,23 +188,27 @@ std::vector<ParseResult> RequestParser::Feed(std::string_view bytes) {
     switch (state_) {
       case State::kLine: {
         const std::size_t newline = bytes.find('\n');
+        const std::size_t before_newline = std::min(newline, bytes.size());
+        // A line is buffered up to the longest one and its "\r"; with one more
+        // byte it is too long, unless it is a retrieval line, streamed instead.
+        const std::size_t room = limits_.max_line_bytes + 2 - line_.size();
+        if (before_newline >= room) {
+          line_.append(bytes.substr(0, room));
+          bytes.remove_prefix(room);
+          BeginLongLine(out);
+          break;
+        }
         if (newline == std::string_view::npos) {
-          // Keep no more than one byte past the longest line: beyond that the
-          // line is too long whatever follows.
-          const std::size_t cap = limits_.max_retrieval_line_bytes + 2;
-          line_.append(bytes.substr(0, cap - std::min(cap, line_.size())));
+          line_.append(bytes);
           bytes = {};
-          // The last byte may be the "\r" of the line's end.
-          if (TooLong(line_, line_.size() - 1)) Fail(std::string(kLineTooLong), out);
           break;
         }
         std::size_t length = line_.size() + newline;
         const bool has_cr = newline > 0 ? bytes[newline - 1] == '\r' : line_.ends_with('\r');
         if (has_cr) --length;
-        if (length > limits_.max_line_bytes) {
-          std::string head = line_.substr(0, limits_.max_line_bytes + 1);
-          head.append(bytes.substr(0, std::min(newline, limits_.max_line_bytes + 1)));
-          if (TooLong(head, length)) {
+        if (length > limits_.max_line_bytes) {  // by one byte, a "\r" that is not the line's end
+          std::string head = line_ + std::string(bytes.substr(0, newline));
+          if (!IsRetrievalLine(head) || length > limits_.max_retrieval_line_bytes) {
             Fail(std::string(kLineTooLong), out);
             break;
           }
@@ -209,6 +223,17 @@ std::vector<ParseResult> RequestParser::Feed(std::string_view bytes) {
         bytes.remove_prefix(newline + 1);
         ParseLine(line, out);
         line_.clear();
+        break;
+      }
+      case State::kKeys: {
+        const std::size_t newline = bytes.find('\n');
+        StreamKeys(bytes.substr(0, std::min(newline, bytes.size())), out);
+        if (newline == std::string_view::npos || state_ != State::kKeys) {
+          bytes = {};
+          break;
+        }
+        bytes.remove_prefix(newline + 1);
+        EndKeys(keys_.last_was_cr, out);
         break;
       }
       case State::kData: {
@@ -232,10 +257,119 @@ std::vector<ParseResult> RequestParser::Feed(std::string_view bytes) {
   }
   if (state_ == State::kClosed) {
     line_ = std::string();
+    keys_ = KeyStream();
     pending_ = Request();
     swallowed_error_.reset();
   }
   return out;
+}
+
+void RequestParser::BeginLongLine(std::vector<ParseResult>& out) {
+  // Decided on the first max_line_bytes + 1 bytes only, which every split of the
+  // stream has seen by the time the line is known to be that long.
+  const std::string_view head = std::string_view(line_).substr(0, limits_.max_line_bytes + 1);
+  if (!IsRetrievalLine(head)) {
+    Fail(std::string(kLineTooLong), out);
+    return;
+  }
+  const std::size_t start = head.find_first_not_of(' ');
+  const std::size_t name_end = head.find(' ', start);
+  BeginKeys(*FindCommand(head.substr(start, name_end - start)), name_end);
+  const std::string buffered = std::move(line_);
+  line_.clear();
+  state_ = State::kKeys;
+  StreamKeys(std::string_view(buffered).substr(name_end), out);
+}
+
+void RequestParser::BeginKeys(Command command, std::size_t head_bytes) {
+  keys_ = KeyStream();
+  keys_.request.command = command;
+  keys_.line_bytes = head_bytes;
+  keys_.expects_exptime = command == Command::kGat || command == Command::kGats;
+}
+
+void RequestParser::StreamKeys(std::string_view bytes, std::vector<ParseResult>& out) {
+  // The line may have max_retrieval_line_bytes and its "\r": the byte after
+  // those is too many, whatever follows.
+  const std::size_t allowed = limits_.max_retrieval_line_bytes + 1 - keys_.line_bytes;
+  const bool too_long = bytes.size() > allowed;
+  if (too_long) bytes = bytes.substr(0, allowed);
+  keys_.line_bytes += bytes.size();
+  if (!bytes.empty()) keys_.last_was_cr = bytes.back() == '\r';
+  std::size_t pos = 0;
+  while (pos < bytes.size() && !keys_.failed) {
+    if (bytes[pos] == ' ') {
+      EndToken(out);
+      ++pos;
+      continue;
+    }
+    const std::size_t end = std::min(bytes.find(' ', pos), bytes.size());
+    const std::size_t keep = kMaxKeyBytes + 2;  // a longest key, its "\r", and one more
+    const std::size_t take = std::min(end - pos, keep - std::min(keep, keys_.token.size()));
+    keys_.token.append(bytes.substr(pos, take));
+    if (take < end - pos) keys_.token_too_long = true;
+    pos = end;
+  }
+  if (too_long) FailLongKeyLine(out);
+}
+
+void RequestParser::FailLongKeyLine(std::vector<ParseResult>& out) {
+  // After the line's error was answered, a second error line would be read as the
+  // answer to the client's next command: close silently (as memcached does).
+  Fail(keys_.failed ? std::string() : std::string(kLineTooLong), out);
+}
+
+void RequestParser::EndToken(std::vector<ParseResult>& out) {
+  if (keys_.token.empty()) return;
+  std::string token = std::move(keys_.token);
+  keys_.token.clear();
+  const bool too_long = keys_.token_too_long;
+  keys_.token_too_long = false;
+  if (keys_.failed) return;
+  auto fail = [&](std::string_view reply) {
+    out.emplace_back(ProtocolError{std::string(reply), false});
+    keys_.failed = true;
+    keys_.request.keys.clear();
+  };
+  if (keys_.expects_exptime) {
+    keys_.expects_exptime = false;
+    if (too_long || !ParseSigned(token, keys_.request.exptime)) fail(kInvalidExptime);
+    return;
+  }
+  if (too_long || !IsValidKey(token)) {
+    fail(kBadFormat);
+    return;
+  }
+  if (keys_.request.keys.size() == limits_.max_keys_per_request) {
+    Request full = std::move(keys_.request);
+    keys_.request = Request();
+    keys_.request.command = full.command;
+    keys_.request.exptime = full.exptime;
+    full.more_keys = true;
+    out.emplace_back(std::move(full));
+  }
+  keys_.request.keys.push_back(std::move(token));
+  keys_.has_keys = true;
+}
+
+void RequestParser::EndKeys(bool has_cr, std::vector<ParseResult>& out) {
+  if (keys_.line_bytes - (has_cr ? 1 : 0) > limits_.max_retrieval_line_bytes) {
+    FailLongKeyLine(out);
+    return;
+  }
+  if (has_cr && !keys_.token_too_long && !keys_.token.empty()) keys_.token.pop_back();
+  EndToken(out);
+  if (!keys_.failed) {
+    const bool is_gat =
+        keys_.request.command == Command::kGat || keys_.request.command == Command::kGats;
+    if (keys_.expects_exptime || (!is_gat && !keys_.has_keys)) {
+      out.emplace_back(ProtocolError{std::string(kError), false});
+    } else {
+      out.emplace_back(std::move(keys_.request));
+    }
+  }
+  keys_ = KeyStream();
+  state_ = State::kLine;
 }
 
 void RequestParser::FinishData(std::vector<ParseResult>& out) {
@@ -298,6 +432,16 @@ void RequestParser::ParseStorage(Command command, const std::vector<std::string_
 }
 
 void RequestParser::ParseLine(std::string_view line, std::vector<ParseResult>& out) {
+  if (const std::size_t start = line.find_first_not_of(' '); start != std::string_view::npos) {
+    const std::size_t name_end = std::min(line.find(' ', start), line.size());
+    const std::optional<Command> named = FindCommand(line.substr(start, name_end - start));
+    if (named && IsRetrieval(*named)) {
+      BeginKeys(*named, name_end);
+      StreamKeys(line.substr(name_end), out);
+      EndKeys(false, out);
+      return;
+    }
+  }
   const std::vector<std::string_view> tokens = Tokenize(line);
   const std::optional<Command> found = tokens.empty() ? std::nullopt : FindCommand(tokens.front());
   if (!found) {
@@ -322,22 +466,6 @@ void RequestParser::ParseLine(std::string_view line, std::vector<ParseResult>& o
   };
 
   switch (command) {
-    case Command::kGet:
-    case Command::kGets:
-    case Command::kGat:
-    case Command::kGats: {
-      if (count < 2) return error(kError, false);
-      std::size_t first_key = 1;
-      if (command == Command::kGat || command == Command::kGats) {
-        if (!ParseSigned(tokens[1], request.exptime)) return error(kInvalidExptime, false);
-        first_key = 2;
-      }
-      for (std::size_t i = first_key; i < count; ++i) {
-        if (!IsValidKey(tokens[i])) return error(kBadFormat, false);
-        request.keys.emplace_back(tokens[i]);
-      }
-      break;
-    }
     case Command::kDelete: {
       // delete <key> [0] [noreply]
       if (count < 2 || count > 4) return error(kError, false);

@@ -23,11 +23,20 @@
 // Bounded memory: a command line longer than `max_line_bytes` (without its
 // "\r\n") is answered "CLIENT_ERROR line too long" and closes the connection, as
 // soon as the excess arrives, without waiting for its end. Lines of get, gets,
-// gat and gats, which carry many keys, may be up to `max_retrieval_line_bytes`.
-// A data block is buffered only up to `max_value_bytes`; a longer one is read and
-// thrown away as it arrives (memcached's "swallow") and its request is yielded
-// with `value_too_large` set. So the parser never holds more than
-// max(max_retrieval_line_bytes + 1, max_value_bytes + 2) bytes between calls.
+// gat and gats, which carry many keys (php-memcached's getMulti, pymemcache's
+// get_many), may be up to `max_retrieval_line_bytes` and are not buffered: their
+// keys are yielded as they arrive, at most `max_keys_per_request` per request
+// (see Request::more_keys). A data block is buffered only up to
+// `max_value_bytes`; a longer one is read and thrown away as it arrives
+// (memcached's "swallow") and its request is yielded with `value_too_large` set.
+// So the parser never holds more than BufferBound(limits) bytes between calls.
+//
+// A retrieval line of more than max_keys_per_request keys comes as several
+// requests; an invalid key in it (or a line that turns out too long) yields the
+// error after the requests already yielded (each of max_keys_per_request keys
+// before the group of the bad key): a client then reads their values, then the
+// error line, which ends the answer to the line as "END" would. The rest of the
+// line is ignored (and closes silently if it is too long).
 //
 // Errors follow memcached 1.6 (the exact reply line is in ProtocolError::reply).
 // Where memcached would go on reading a stream it can no longer follow, the
@@ -114,6 +123,10 @@ struct Request {
   uint64_t delta = 0;       // incr, decr
   uint32_t verbosity = 0;   // verbosity
   bool noreply = false;
+  // get, gets, gat, gats: more requests with keys of the same line follow, so
+  // the answer to this one ends without "END" (the last one's has it). The last
+  // request of such a line may have no keys; its answer is then "END" alone.
+  bool more_keys = false;
   // Storage commands: the data block was longer than max_value_bytes and was
   // thrown away (`data` is empty); the answer is memcached's
   // "SERVER_ERROR object too large for cache" (commands.h Execute gives it).
@@ -138,11 +151,18 @@ using ParseResult = std::variant<Request, ProtocolError>;
 
 struct ParserLimits {
   std::size_t max_line_bytes = 2048;
-  std::size_t max_retrieval_line_bytes = 64 * 1024;  // raised to max_line_bytes if lower
+  // Far above what clients send (a 20,000-key get_many is a 140 KB line); raised
+  // to max_line_bytes if lower. It bounds the work of one line, not memory.
+  std::size_t max_retrieval_line_bytes = 1024 * 1024;
+  // Keys of a retrieval line per request yielded (at least 1).
+  std::size_t max_keys_per_request = 100;
   // The largest data block kept; set it to the largest cache's max entry size
   // (plus any slack). Commands check each cache's own limit.
   std::size_t max_value_bytes = 1024 * 1024;
 };
+
+// The most a parser with these limits holds between calls (buffered_bytes()).
+std::size_t BufferBound(const ParserLimits& limits);
 
 class RequestParser {
  public:
@@ -157,18 +177,41 @@ class RequestParser {
   std::vector<ParseResult> Feed(std::string_view bytes);
 
   // Bytes held for an unfinished line or data block.
-  std::size_t buffered_bytes() const { return line_.size() + pending_.data.size(); }
+  std::size_t buffered_bytes() const;
 
   // After quit or an error that closes: later bytes are ignored.
   bool closed() const { return state_ == State::kClosed; }
 
  private:
-  enum class State { kLine, kData, kSwallow, kClosed };
+  // kKeys: the rest of a retrieval line, streamed (KeyStream).
+  enum class State { kLine, kKeys, kData, kSwallow, kClosed };
 
-  // Whether a line whose first bytes are `head` and whose length (without
-  // "\r\n") is at least `length` is over the limit.
-  bool TooLong(std::string_view head, std::size_t length) const;
+  // A retrieval line, fed in any pieces after its command name: yields its keys
+  // in requests of at most max_keys_per_request, or the error of its first bad
+  // token (the rest of the line is then ignored).
+  struct KeyStream {
+    Request request;               // the command, exptime, and keys not yet yielded
+    std::size_t line_bytes = 0;    // of the line so far, "\r" included
+    std::string token;             // unfinished, at most kMaxKeyBytes + 2 bytes kept
+    bool token_too_long = false;   // the token had more bytes than kept
+    bool expects_exptime = false;  // gat, gats: the next token is the exptime
+    bool has_keys = false;         // a key was seen on the line
+    bool failed = false;           // an error was yielded: ignore the rest
+    bool last_was_cr = false;      // the line's last byte so far is "\r"
+  };
+
   void ParseLine(std::string_view line, std::vector<ParseResult>& out);
+  // Starts keys_ for a line whose command `command` ends `head_bytes` into it.
+  void BeginKeys(Command command, std::size_t head_bytes);
+  // More of the line (no "\n"); fails the parser once the line is too long.
+  void StreamKeys(std::string_view bytes, std::vector<ParseResult>& out);
+  void EndToken(std::vector<ParseResult>& out);
+  // The line's end; `has_cr`: the bytes streamed end with the "\r" of "\r\n".
+  void EndKeys(bool has_cr, std::vector<ParseResult>& out);
+  void FailLongKeyLine(std::vector<ParseResult>& out);
+  // A line known to be over max_line_bytes, whose first bytes are in line_:
+  // streamed when it is a retrieval line, else too long.
+  void BeginLongLine(std::vector<ParseResult>& out);
   void ParseStorage(Command command, const std::vector<std::string_view>& tokens,
                     std::vector<ParseResult>& out);
   void FinishData(std::vector<ParseResult>& out);
@@ -178,6 +221,7 @@ class RequestParser {
   ParserLimits limits_;
   State state_ = State::kLine;
   std::string line_;        // an unfinished line, without its "\n"
+  KeyStream keys_;          // kKeys
   Request pending_;         // the storage request whose data block is being read
   uint64_t remaining_ = 0;  // bytes of the data block (with its "\r\n") still due
   std::optional<ProtocolError> swallowed_error_;  // answered once the swallow ends

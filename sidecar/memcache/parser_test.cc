@@ -18,7 +18,8 @@ void PrintTo(const Request& request, std::ostream* os) {
   *os << "] flags=" << request.flags << " exptime=" << request.exptime << " bytes=" << request.bytes
       << " data=\"" << request.data << "\" cas=" << request.cas_unique << " delta=" << request.delta
       << " verbosity=" << request.verbosity << " noreply=" << request.noreply
-      << " too_large=" << request.value_too_large << " cache=\"" << request.cache
+      << " more_keys=" << request.more_keys << " too_large=" << request.value_too_large
+      << " cache=\"" << request.cache
       << "\" delay=" << (request.delay ? std::to_string(*request.delay) : "none") << "}";
 }
 
@@ -34,12 +35,6 @@ ParserLimits SmallLimits() {
   limits.max_retrieval_line_bytes = 256;
   limits.max_value_bytes = 100;
   return limits;
-}
-
-// Upper bound on what a parser may hold between calls.
-std::size_t BufferBound(const ParserLimits& limits) {
-  return std::max(std::max(limits.max_line_bytes, limits.max_retrieval_line_bytes) + 1,
-                  limits.max_value_bytes + 2);
 }
 
 std::vector<ParseResult> FeedWhole(std::string_view input, const ParserLimits& limits) {
@@ -175,6 +170,159 @@ TEST(MemcacheParserTest, SpacesAreCollapsedAndBareNewlineEndsALine) {
   EXPECT_EQ(One("  get   a    b  \n"), Make(Command::kGet, {"a", "b"}));
 }
 
+// --- retrieval lines of many keys: streamed, in requests of max_keys_per_request ---
+
+// The requests a line of `keys` must come as, `per` keys each.
+std::vector<ParseResult> Pieces(Command command, const std::vector<std::string>& keys,
+                                std::size_t per, int64_t exptime = 0) {
+  std::vector<ParseResult> pieces;
+  for (std::size_t at = 0; at < keys.size(); at += per) {
+    const auto end = keys.begin() + static_cast<std::ptrdiff_t>(std::min(at + per, keys.size()));
+    Request piece = Make(command, std::vector<std::string>(keys.begin() + at, end));
+    piece.exptime = exptime;
+    piece.more_keys = at + per < keys.size();
+    pieces.emplace_back(std::move(piece));
+  }
+  return pieces;
+}
+
+std::vector<std::string> NumberedKeys(int count, const std::string& prefix = "k") {
+  std::vector<std::string> keys;
+  for (int i = 0; i < count; ++i) keys.push_back(prefix + std::to_string(i));
+  return keys;
+}
+
+std::string Line(std::string_view head, const std::vector<std::string>& keys) {
+  std::string line(head);
+  for (const std::string& key : keys) line += " " + key;
+  return line + "\r\n";
+}
+
+TEST(MemcacheParserTest, GetOfTwentyThousandKeysIsAcceptedInRequestsOfAHundred) {
+  // php-memcached's getMulti, pymemcache's get_many: a 140 KB line.
+  const std::vector<std::string> keys = NumberedKeys(20000);
+  const std::string line = Line("get", keys);
+  ASSERT_GT(line.size(), 100u * 1024);
+  std::vector<ParseResult> results = Parse(line + "version\r\n");
+  std::vector<ParseResult> expected = Pieces(Command::kGet, keys, 100);
+  ASSERT_EQ(expected.size(), 200u);
+  expected.emplace_back(Make(Command::kVersion, {}));
+  EXPECT_EQ(results, expected);
+}
+
+TEST(MemcacheParserTest, ManyKeysSplitAtTheLimitWhateverTheLineLength) {
+  ParserLimits limits = SmallLimits();  // 64-byte lines: short and long lines alike
+  limits.max_keys_per_request = 3;
+  for (int count : {1, 2, 3, 4, 6, 7, 40}) {
+    const std::vector<std::string> keys = NumberedKeys(count);
+    EXPECT_EQ(Parse(Line("gets", keys), limits), Pieces(Command::kGets, keys, 3)) << count;
+    EXPECT_EQ(Parse(Line("gat 60", keys), limits), Pieces(Command::kGat, keys, 3, 60)) << count;
+  }
+  // A trailing space or spaces after the last key change nothing.
+  const std::vector<std::string> keys = NumberedKeys(3);
+  EXPECT_EQ(Parse("get k0 k1   k2   \r\n", limits), Pieces(Command::kGet, keys, 3));
+}
+
+void ExpectBadKeyEndsTheLine(const ParserLimits& limits);
+
+TEST(MemcacheParserTest, BadKeyInALongLineEndsItAfterTheRequestsBeforeIt) {
+  // Lines buffered whole (2048 bytes), and the same lines streamed (64 bytes).
+  ParserLimits streamed = SmallLimits();
+  streamed.max_retrieval_line_bytes = 4096;
+  for (ParserLimits limits : {ParserLimits(), streamed}) {
+    SCOPED_TRACE(limits.max_line_bytes);
+    limits.max_keys_per_request = 3;
+    ExpectBadKeyEndsTheLine(limits);
+  }
+}
+
+void ExpectBadKeyEndsTheLine(const ParserLimits& limits) {
+  std::vector<std::string> keys = NumberedKeys(7);
+  keys[4] = std::string(251, 'x');
+  // k0..k2 were yielded; k3 and the bad key are not; the rest of the line is ignored.
+  std::vector<ParseResult> expected = Pieces(Command::kGet, NumberedKeys(3), 3);
+  std::get<Request>(expected[0]).more_keys = true;
+  expected.emplace_back(kBadFormat);
+  expected.emplace_back(Make(Command::kGet, {"next"}));
+  EXPECT_EQ(Parse(Line("get", keys) + "get next\r\n", limits), expected);
+  // A key with a control character, the "\r" of a line that ends in "\r\r\n".
+  EXPECT_EQ(Parse("get k0 k1 k2 k3 k4\r\r\nget next\r\n", limits), expected);
+  // A gat whose exptime is too long to be a number.
+  EXPECT_EQ(Parse("gat " + std::string(300, '1') + " a b c d e\r\nget next\r\n", limits),
+            (std::vector<ParseResult>{kInvalidExptime, Make(Command::kGet, {"next"})}));
+}
+
+TEST(MemcacheParserTest, RetrievalLineOverItsLimitIsCutOffAfterTheKeysBeforeIt) {
+  ParserLimits limits = SmallLimits();  // retrieval lines up to 256 bytes
+  limits.max_keys_per_request = 10;
+  const std::vector<std::string> keys = NumberedKeys(100, "key");
+  const std::string line = Line("get", keys);
+  ASSERT_GT(line.size(), 256u + 2);
+  std::vector<ParseResult> results = Parse(line, limits);
+  ASSERT_GE(results.size(), 2u);
+  EXPECT_EQ(results.back(), ParseResult(kLineTooLong));
+  // Whole requests of ten keys from the line's first 256 bytes, in order, then the error.
+  std::size_t yielded = 0;
+  for (std::size_t i = 0; i + 1 < results.size(); ++i) {
+    const Request& piece = std::get<Request>(results[i]);
+    EXPECT_TRUE(piece.more_keys);
+    ASSERT_EQ(piece.keys.size(), 10u);
+    for (const std::string& key : piece.keys) EXPECT_EQ(key, keys[yielded++]);
+  }
+  EXPECT_LE(yielded * 6, 256u);
+  EXPECT_GE(yielded, 30u);
+}
+
+TEST(MemcacheParserTest, TooLongAfterABadKeyClosesWithoutASecondErrorLine) {
+  ParserLimits limits = SmallLimits();                // retrieval lines up to 256 bytes
+  std::string line = "get " + std::string(251, 'k');  // ended within the limit
+  while (line.size() < 300) line += " a";
+  line += "\r\n";
+  EXPECT_EQ(Parse(line, limits), (std::vector<ParseResult>{kBadFormat, ProtocolError{"", true}}));
+}
+
+TEST(MemcacheParserTest, EndlessGetLineIsStreamedWithBoundedMemoryAndCutOffAtTheLimit) {
+  const ParserLimits limits;  // 1 MiB retrieval lines
+  RequestParser parser(limits);
+  std::size_t fed = 0;
+  std::size_t keys = 0;
+  bool closed = false;
+  EXPECT_TRUE(parser.Feed("get").empty());
+  fed += 3;
+  const std::string chunk = " key-" + std::string(45, 'x');  // 50 bytes
+  while (!closed && fed < 4 * limits.max_retrieval_line_bytes) {
+    for (ParseResult& result : parser.Feed(chunk)) {
+      if (auto* request = std::get_if<Request>(&result)) {
+        EXPECT_TRUE(request->more_keys);
+        keys += request->keys.size();
+      } else {
+        EXPECT_EQ(std::get<ProtocolError>(result), kLineTooLong);
+        closed = true;
+      }
+    }
+    fed += chunk.size();
+    ASSERT_LE(parser.buffered_bytes(), BufferBound(limits));
+  }
+  EXPECT_TRUE(closed);
+  // Cut off by the chunk that took the line past its limit (and its "\r").
+  EXPECT_GT(fed, limits.max_retrieval_line_bytes + 1);
+  EXPECT_LE(fed, limits.max_retrieval_line_bytes + 1 + chunk.size());
+  // Every key ended by a space within the limit, in whole requests of 100.
+  EXPECT_EQ(keys, (limits.max_retrieval_line_bytes + 1 - 3) / chunk.size() / 100 * 100);
+}
+
+TEST(MemcacheParserTest, BufferBoundCoversLinesValuesAndKeys) {
+  ParserLimits limits;
+  limits.max_line_bytes = 10;
+  limits.max_value_bytes = 20;
+  limits.max_keys_per_request = 1;
+  EXPECT_EQ(BufferBound(limits), 2 * kMaxKeyBytes + 2);
+  limits.max_value_bytes = 100000;
+  EXPECT_EQ(BufferBound(limits), 100002u);
+  limits.max_line_bytes = 200000;
+  EXPECT_EQ(BufferBound(limits), 200001u);
+}
+
 // --- keys ---
 
 TEST(MemcacheParserTest, KeyOf250BytesIsAccepted) {
@@ -187,7 +335,8 @@ TEST(MemcacheParserTest, KeyOf250BytesIsAccepted) {
 TEST(MemcacheParserTest, KeyOf251BytesIsRefused) {
   const std::string key(251, 'k');
   EXPECT_EQ(OneError("get " + key + "\r\n"), kBadFormat);
-  EXPECT_EQ(OneError("get ok " + key + "\r\n"), kBadFormat) << "one bad key fails the whole get";
+  EXPECT_EQ(OneError("get ok " + key + "\r\n"), kBadFormat)
+      << "one bad key fails a get of up to max_keys_per_request keys";
   EXPECT_EQ(OneError("delete " + key + "\r\n"), kBadFormat);
   EXPECT_EQ(OneError("incr " + key + " 1\r\n"), kBadFormat);
   EXPECT_EQ(OneError("touch " + key + " 1\r\n"), kBadFormat);

@@ -37,8 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_line_bytes = 64;
   limits.max_retrieval_line_bytes = 128;
   limits.max_value_bytes = 256;
-  const std::size_t bound =
-      std::max(limits.max_retrieval_line_bytes + 1, limits.max_value_bytes + 2);
+  limits.max_keys_per_request = 3;
+  const std::size_t bound = cb::memcache::BufferBound(limits);
 
   cb::memcache::RequestParser whole(limits);
   const std::vector<cb::memcache::ParseResult> at_once = whole.Feed(stream);

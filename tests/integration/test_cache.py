@@ -388,8 +388,11 @@ class PymemcacheTest(CacheTestCase):
         self.assertEqual(closing.count(b"\r\n"), 1, closing)
         bad2 = Raw(reader)
         self.addCleanup(bad2.close)
-        bad2.send(b"get " + b"k" * (100 * 1024) + b"\r\n")  # an overlong line
-        self.assertEqual(bad2.until_closed(), b"CLIENT_ERROR line too long\r\n")
+        # a 100 KiB key is refused (a get line may be long, a key may not)
+        self.assertEqual(bad2.line(b"get " + b"k" * (100 * 1024) + b"\r\n"),
+                         b"CLIENT_ERROR bad command line format\r\n")
+        bad2.send(b"get" + b" k" * MiB + b"\r\n")  # a line over the 1 MiB limit
+        self.assertTrue(bad2.until_closed().endswith(b"CLIENT_ERROR line too long\r\n"))
         self.assertEqual(bystander.get(p + "by"), b"stander")
         self.assertTrue(bystander.set(p + "by", b"still"))
         self.assertEqual(w.get(p + "by"), b"still")
@@ -487,6 +490,107 @@ class PymemcacheTest(CacheTestCase):
         problems = [p for p in problems if p]
         if problems:
             self.fail("\n".join(problems))
+
+
+class PipelineTest(CacheTestCase):
+    """What applications send in bulk: pymemcache's set_many (noreply) and
+    get_many, php-memcached's getMulti, long pipelines of mixed commands. Through a
+    spoke and through a triad server (the owner of about a third of the keys)."""
+
+    COUNT = 10000
+
+    def test_bulk_writes_and_reads_through_a_spoke_and_through_the_triad(self):
+        c = self.make_cluster(5).start_all()
+        self.wait_store(c.servers)
+        self.wait_settled(c)
+        for server, p in ((c.servers[3], "spoke-"), (c.servers[0], "triad-")):
+            with self.subTest(through=server.id):
+                self.noreply_run_then_a_get(server, p)
+                self.mixed_pipeline(server, p)
+                self.many_keys(server, c.servers[4], p)
+        for server in c.servers:
+            self.assertIsNone(server.process.poll(), server.id)
+
+    def exchange(self, server, request, complete):
+        """Sends `request` from a thread while reading the replies (a client that
+        sent it all before reading would block both sides once the buffers fill,
+        as memcached's would) until complete(replies) holds."""
+        raw = Raw(server)
+        self.addCleanup(raw.close)
+        raw.sock.settimeout(30)
+        sender = threading.Thread(target=raw.send, args=(request,), daemon=True)
+        sender.start()
+        replies = b""
+        while not complete(replies):
+            chunk = raw.sock.recv(1 << 20)
+            if not chunk:
+                raise AssertionError(f"connection closed; got {replies[-300:]!r}")
+            replies += chunk
+        sender.join(30)
+        self.assertFalse(sender.is_alive())
+        return replies
+
+    def noreply_run_then_a_get(self, server, p):
+        # The report: only the first 128 were stored and the get was never answered.
+        n = self.COUNT
+        request = b"".join(f"set {p}n{i} 0 0 1 noreply\r\nx\r\n".encode() for i in range(n))
+        reply = self.exchange(server, request + f"get {p}n{n - 1}\r\n".encode(),
+                              lambda r: r.endswith(b"END\r\n"))
+        self.assertEqual(reply, f"VALUE {p}n{n - 1} 0 1\r\nx\r\nEND\r\n".encode())
+        # Nothing was dropped: every key reads back, from another connection.
+        reader = Client(("127.0.0.1", server.memcached_port), connect_timeout=5, timeout=30)
+        self.addCleanup(reader.close)
+        keys = [f"{p}n{i}" for i in range(n)]
+        self.assertEqual(reader.get_many(keys), dict.fromkeys(keys, b"x"))
+        # pymemcache's own bulk write (noreply by default), read back on the same
+        # connection (which sees its own writes in order, as with memcached) and,
+        # once they are all through, on another.
+        bulk = {f"{p}b{i}": str(i).encode() for i in range(n)}
+        writer = Client(("127.0.0.1", server.memcached_port), connect_timeout=5, timeout=30)
+        self.addCleanup(writer.close)
+        self.assertEqual(writer.set_many(bulk), [])
+        self.assertEqual(writer.get_many(list(bulk)), bulk)
+        self.assertEqual(reader.get_many(list(bulk)), bulk)
+
+    def mixed_pipeline(self, server, p):
+        n = self.COUNT
+        request, expected = [], []
+        for i in range(n):
+            v = str(i).encode()
+            request.append(f"set {p}q{i} 0 0 {len(v)} noreply\r\n".encode() + v + b"\r\n")
+            request.append(f"set {p}r{i} 0 0 1\r\ny\r\n".encode())
+            request.append(f"get {p}q{i}\r\n".encode())
+            request.append(f"delete {p}r{i} noreply\r\n".encode())
+            request.append(f"incr {p}q{i} 1\r\n".encode())
+            expected.append(b"STORED\r\n" + f"VALUE {p}q{i} 0 {len(v)}\r\n".encode() + v
+                            + b"\r\nEND\r\n" + str(i + 1).encode() + b"\r\n")
+        request.append(b"version\r\n")
+        reply = self.exchange(server, b"".join(request), self.ends_with_version)
+        self.assertEqual(reply[:reply.rindex(b"VERSION ")], b"".join(expected))
+
+    @staticmethod
+    def ends_with_version(replies):
+        return replies.endswith(b"\r\n") and replies.rfind(b"VERSION ") > \
+            replies.rfind(b"\r\n", 0, len(replies) - 2)
+
+    def many_keys(self, server, other, p):
+        # php-memcached's getMulti / pymemcache's get_many of 20,000 keys: a 140 KB line.
+        keys = [f"{p}g{i}" for i in range(20000)]
+        present = {k: f"v{i}".encode() for i, k in enumerate(keys) if i % 3}
+        writer = Client(("127.0.0.1", other.memcached_port), connect_timeout=5, timeout=30)
+        self.addCleanup(writer.close)
+        self.assertEqual(writer.set_many(present, noreply=False), [])
+        line = ("get " + " ".join(keys) + "\r\n").encode()
+        self.assertGreater(len(line), 140 * 1000)
+        reply = self.exchange(server, line + b"version\r\n", self.ends_with_version)
+        expected = b"".join(f"VALUE {k} 0 {len(v)}\r\n".encode() + v + b"\r\n"
+                            for k, v in present.items()) + b"END\r\n"
+        self.assertEqual(reply[:reply.rindex(b"VERSION ")], expected)
+        reader = Client(("127.0.0.1", server.memcached_port), connect_timeout=5, timeout=30)
+        self.addCleanup(reader.close)
+        self.assertEqual(reader.get_many(keys), present)
+        self.assertEqual(reader.gets_many(keys[:5000]).keys(),
+                         {k for k in keys[:5000] if k in present})
 
 
 class Updaters:
