@@ -97,6 +97,11 @@ struct ClusterConfig {
   // interval, and one that hears from no peer within the heartbeat timeout plus
   // this knows that no peer is there to hear from.
   milliseconds reconnect_cap() const { return heartbeat_interval; }
+  // How long a starting sidecar waits to hear from a live triad peer before it
+  // takes itself for alone and carries on with what it has: a live peer dials it
+  // (or is dialed) within reconnect_cap() and is heard from within the heartbeat
+  // timeout.
+  milliseconds alone_wait() const { return heartbeat_timeout + reconnect_cap(); }
 
   const ServerConfig* FindServer(std::string_view id) const;
   const CacheConfig* FindCache(std::string_view name) const;

@@ -75,7 +75,7 @@ void CacheNode::ArmAloneTimer() {
   // timeout is taken for down, and this server carries on alone with what it
   // has. If that was wrong, the peer's records still come before this server
   // owns keys beside it (synced()).
-  alone_timer_.expires_after(config_.heartbeat_timeout + config_.reconnect_cap());
+  alone_timer_.expires_after(config_.alone_wait());
   alone_timer_.async_wait([this](const boost::system::error_code& error) {
     if (error || stopped_ || ready_ || !counting_pulls_.empty()) return;
     bool pulling = false;

@@ -98,7 +98,8 @@ Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
 Sidecar::Sidecar(boost::asio::io_context& io, SidecarOptions options)
     : io_(io),
       options_(std::move(options)),
-      membership_(MakeMembership(options_, NowUnixMs())),
+      started_unix_ms_(NowUnixMs()),
+      membership_(MakeMembership(options_, started_unix_ms_)),
       heartbeat_timer_(io) {}
 
 Sidecar::~Sidecar() { Stop(); }
@@ -568,6 +569,7 @@ void Sidecar::OnHeartbeatTimer() {
   for (const auto& peer : peers_) {
     if (peer && peer->connection->Send(heartbeat).ok()) ++counters_.heartbeats_sent;
   }
+  const uint64_t generation = membership_.generation();
   const std::vector<int> silent = membership_.Tick(now);
   for (int index : silent) {
     ++counters_.heartbeats_missed;
@@ -596,7 +598,7 @@ void Sidecar::OnHeartbeatTimer() {
                  options_.config.dynamic_server_timeout.count());
   }
   (void)SaveDynamicIdentities();  // logged; retried at the next tick
-  Publish(!silent.empty() || !freed.empty());
+  Publish(membership_.generation() != generation);
   heartbeat_timer_.expires_after(options_.config.heartbeat_interval);
   heartbeat_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) OnHeartbeatTimer();
@@ -607,6 +609,14 @@ void Sidecar::Publish(bool changed) {
   if (changed) {
     ++counters_.view_changes;
     if (membership_.is_triad(options_.self.index)) PushView();
+  }
+  // Until the view is founded, readers keep the file's previous content (or
+  // their fallback): this sidecar knows too little to say who is down.
+  if (!membership_.founded()) return;
+  if (!view_published_) {
+    view_published_ = true;
+    spdlog::info("publishing the view to {} (founded after {} ms)", options_.view_path,
+                 NowUnixMs() - started_unix_ms_);
   }
   // Also unchanged: the publish time tells readers the sidecar is alive.
   if (Status published = view_writer_->Publish(membership_.ToView(NowUnixMs())); !published.ok()) {

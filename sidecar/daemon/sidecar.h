@@ -123,8 +123,10 @@ class Sidecar : private cache::PeerLink {
 
   boost::asio::io_context& io_;
   SidecarOptions options_;
+  int64_t started_unix_ms_;
   membership::Membership membership_;
   std::unique_ptr<ViewWriter> view_writer_;
+  bool view_published_ = false;  // the view was founded and published once
   std::unique_ptr<transport::Listener> listener_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<store::RecordStore> store_;  // triad servers only

@@ -14,7 +14,10 @@ Membership::Membership(const ClusterConfig& config, int self_index, uint64_t sel
       self_index_(self_index),
       heartbeat_timeout_ms_(config.heartbeat_timeout.count()),
       dynamic_timeout_ms_(config.dynamic_server_timeout.count()),
-      slow_start_ms_(static_cast<uint32_t>(config.slow_start.count())) {
+      slow_start_ms_(static_cast<uint32_t>(config.slow_start.count())),
+      alone_after_unix_ms_(now_unix_ms + config.alone_wait().count()),
+      // The only server hears from nobody: its view is all there is.
+      founded_(config.servers.size() == 1) {
   for (const ServerConfig& server : config.servers) {
     protocol::ServerRecord& record = records_[Slot(server.index)];
     record.index = server.index;
@@ -82,26 +85,46 @@ bool Membership::SetAlive(int index, bool alive, uint64_t incarnation, int64_t n
   return Changed();
 }
 
+bool Membership::CheckFounded(int64_t now_unix_ms) {
+  if (founded_) return false;
+  // Every connected triad peer has told what it sees (each sends its view as soon
+  // as the connection is up), and one is enough.
+  bool agrees = !heard_from_triad_.empty() &&
+                (connected_ & ServerSet::Triad()).Without(heard_from_triad_).empty();
+  heard_from_triad_.ForEach([&](int peer) {
+    triad_shows_up_[Slot(peer)].ForEach([&](int index) {
+      if (index != self_index_ && !records_[Slot(index)].alive) agrees = false;
+    });
+  });
+  if (!agrees && now_unix_ms < alone_after_unix_ms_) return false;
+  founded_ = true;
+  return Changed();
+}
+
 bool Membership::OnPeerAuthenticated(int index, uint64_t peer_incarnation, int64_t now_unix_ms) {
   if (!MayConnect(index)) return false;
   connected_.Add(index);
   last_heard_[Slot(index)] = now_unix_ms;
   const uint64_t incarnation = std::max(records_[Slot(index)].incarnation, peer_incarnation);
-  return SetAlive(index, true, incarnation, now_unix_ms);
+  const bool changed = SetAlive(index, true, incarnation, now_unix_ms);
+  return CheckFounded(now_unix_ms) || changed;
 }
 
 bool Membership::OnPeerClosed(int index, int64_t now_unix_ms) {
   if (!connected_.Contains(index)) return false;
   connected_.Remove(index);
+  heard_from_triad_.Remove(index);
   last_heard_[Slot(index)] = 0;
-  return SetAlive(index, false, records_[Slot(index)].incarnation, now_unix_ms);
+  const bool changed = SetAlive(index, false, records_[Slot(index)].incarnation, now_unix_ms);
+  return CheckFounded(now_unix_ms) || changed;
 }
 
 bool Membership::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat, int64_t now_unix_ms) {
   if (!connected_.Contains(index)) return false;
   last_heard_[Slot(index)] = now_unix_ms;
   const uint64_t incarnation = std::max(records_[Slot(index)].incarnation, heartbeat.incarnation);
-  return SetAlive(index, true, incarnation, now_unix_ms);
+  const bool changed = SetAlive(index, true, incarnation, now_unix_ms);
+  return CheckFounded(now_unix_ms) || changed;
 }
 
 std::vector<int> Membership::Tick(int64_t now_unix_ms) {
@@ -110,6 +133,7 @@ std::vector<int> Membership::Tick(int64_t now_unix_ms) {
     if (now_unix_ms - last_heard_[Slot(index)] > heartbeat_timeout_ms_) silent.push_back(index);
   });
   for (int index : silent) OnPeerClosed(index, now_unix_ms);
+  CheckFounded(now_unix_ms);
   return silent;
 }
 
@@ -363,11 +387,17 @@ bool Membership::OnViewUpdate(int from_index, const protocol::ViewUpdate& update
   // Only the triad speaks for the cluster.
   if (!is_triad(from_index)) return false;
   bool changed = false;
+  ServerSet shows_up;
   for (const protocol::ServerRecord& remote : update.servers) {
     if (remote.index < 0 || remote.index >= kMaxServers) continue;
     changed = MergeRecord(remote, now_unix_ms) || changed;
+    if (remote.alive && !remote.id.empty()) shows_up.Add(remote.index);
   }
-  return changed;
+  if (connected_.Contains(from_index)) {
+    triad_shows_up_[Slot(from_index)] = shows_up;
+    heard_from_triad_.Add(from_index);
+  }
+  return CheckFounded(now_unix_ms) || changed;
 }
 
 Status Membership::SetDraining(std::string_view server_id, bool draining) {

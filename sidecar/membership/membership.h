@@ -17,6 +17,13 @@
 //    incarnation "down" replaces "up".
 //  - A sidecar told that it is itself down refutes the rumour: it raises its own
 //    incarnation above the rumour's, and the raised "up" wins everywhere.
+//  - A view is published only once it is founded (DESIGN.md "Request path"): a
+//    starting sidecar knows only itself, and a view showing everyone else down
+//    would send their sessions to it. Founded means: agreeing with the triad
+//    (every connected triad peer has sent its view, and every server that the
+//    latest view of each shows up is up here too: for a triad server,
+//    connected), or the alone wait (ClusterConfig::alone_wait) over, or the only
+//    server. Once founded, always founded.
 //  - The operator's drain flag is versioned apart (admin_version, raised by the
 //    triad on every drain/enable; at equal versions draining wins), so it survives
 //    the restart of the drained server and of any one triad server.
@@ -113,6 +120,9 @@ class Membership {
 
   // Outputs.
   uint64_t generation() const { return generation_; }
+  // Whether the view may be published (see the rules above). Turning founded is a
+  // change of the view: the event that does it returns true.
+  bool founded() const { return founded_; }
   ClusterView ToView(int64_t now_unix_ms) const;
   protocol::ViewUpdate FullUpdate() const;
   protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
@@ -134,6 +144,8 @@ class Membership {
   void Occupy(int index, const protocol::ServerRecord& identity, uint64_t admission,
               int64_t now_unix_ms);
   bool Changed();
+  // Turns founded when the rules say so; returns whether it did (a change).
+  bool CheckFounded(int64_t now_unix_ms);
 
   ClusterConfig config_;  // a copy: the static servers a join is checked against
   std::string cluster_name_;
@@ -149,6 +161,12 @@ class Membership {
   std::array<int64_t, kMaxServers> last_heard_{};
   std::array<int64_t, kMaxServers> down_since_{};  // dynamic servers: when last seen up
   ServerSet connected_;
+  int64_t alone_after_unix_ms_;  // founded alone from then on
+  bool founded_ = false;
+  // The servers the latest ViewUpdate of each triad peer shows up (valid while
+  // the peer is in heard_from_triad_: connected since it sent one).
+  std::array<ServerSet, 3> triad_shows_up_{};
+  ServerSet heard_from_triad_;
 };
 
 }  // namespace cb::membership

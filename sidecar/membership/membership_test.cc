@@ -274,5 +274,126 @@ TEST(MembershipTest, FiveSidecarsConverge) {
   EXPECT_EQ(StateIn(*nodes[3], 4), ServerState::kDown);
 }
 
+// --- founded: no view is published before the sidecar knows who is up ---
+
+// Five sidecars that know each other, for one of them to restart among.
+std::vector<std::unique_ptr<Membership>> ConvergedFive(const ClusterConfig& config) {
+  std::vector<std::unique_ptr<Membership>> nodes;
+  for (int i = 0; i < 5; ++i) {
+    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
+  }
+  for (int a = 0; a < 5; ++a) {
+    for (int b = 0; b < 5; ++b) {
+      if (a != b && nodes[a]->MayConnect(b)) nodes[a]->OnPeerAuthenticated(b, 10 + b, kStart);
+    }
+  }
+  for (int from = 0; from < 3; ++from) {
+    for (int to = 0; to < 5; ++to) {
+      if (to != from) nodes[to]->OnViewUpdate(from, nodes[from]->FullUpdate(), kStart);
+    }
+  }
+  return nodes;
+}
+
+TEST(MembershipFoundedTest, TheOnlyServerIsFoundedAtOnceOthersAreNot) {
+  std::string text =
+      "[cluster]\nname = \"c\"\nkey_file = \"k\"\n[[server]]\nid = \"a\"\n"
+      "cluster_address = \"h:1\"\nhttp_address = \"h:2\"\n";
+  Result<ClusterConfig> one = ParseClusterConfig(text, "one.toml");
+  ASSERT_TRUE(one.ok());
+  EXPECT_TRUE(Membership(*one, 0, 1, kStart).founded());
+  EXPECT_FALSE(Membership(FiveServers(), 0, 1, kStart).founded());
+  EXPECT_FALSE(Membership(FiveServers(), 3, 1, kStart).founded());
+}
+
+TEST(MembershipFoundedTest, RestartedSpokeIsFoundedByTheFirstTriadView) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = ConvergedFive(config);
+  Membership spoke(config, 3, 99, kStart + 100);  // s3 restarted
+  EXPECT_FALSE(spoke.OnPeerAuthenticated(0, 10, kStart + 101) && spoke.founded());
+  EXPECT_FALSE(spoke.founded()) << "connected, but told nothing yet";
+  EXPECT_TRUE(spoke.OnViewUpdate(0, nodes[0]->FullUpdate(), kStart + 102));
+  EXPECT_TRUE(spoke.founded());
+  for (int index = 0; index < 5; ++index) EXPECT_EQ(StateIn(spoke, index), ServerState::kUp);
+}
+
+TEST(MembershipFoundedTest, RestartedTriadServerWaitsForEveryServerTheTriadShowsUp) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = ConvergedFive(config);
+  Membership triad(config, 0, 99, kStart + 100);  // s0 restarted
+  triad.OnPeerAuthenticated(1, 11, kStart + 101);
+  EXPECT_FALSE(triad.founded());
+  // s1 shows s2, s3 and s4 up: a triad server sees them only by their connections.
+  triad.OnViewUpdate(1, nodes[1]->FullUpdate(), kStart + 102);
+  EXPECT_FALSE(triad.founded());
+  triad.OnPeerAuthenticated(2, 12, kStart + 103);
+  triad.OnPeerAuthenticated(3, 13, kStart + 104);
+  EXPECT_FALSE(triad.founded());
+  triad.OnViewUpdate(2, nodes[2]->FullUpdate(), kStart + 104);
+  EXPECT_FALSE(triad.founded()) << "s4 is not connected yet";
+  EXPECT_TRUE(triad.OnPeerAuthenticated(4, 14, kStart + 105));
+  EXPECT_TRUE(triad.founded());
+}
+
+TEST(MembershipFoundedTest, EveryConnectedTriadPeerMustAgree) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = ConvergedFive(config);
+  Membership spoke(config, 4, 99, kStart + 100);
+  // s2 restarted too and knows only itself and s0 so far; s0 knows everyone.
+  Membership restarted_triad(config, 2, 98, kStart + 100);
+  restarted_triad.OnPeerAuthenticated(0, 10, kStart + 100);
+  spoke.OnPeerAuthenticated(2, 98, kStart + 101);
+  spoke.OnViewUpdate(2, restarted_triad.FullUpdate(), kStart + 102);
+  EXPECT_TRUE(spoke.founded()) << "agrees with the only triad server it is connected to";
+
+  // s0's view shows s3 up at incarnation 13; s2 shows s3 down at 13 (it lost s3
+  // for a moment): down wins at equal incarnations, so the spoke shows s3 down,
+  // against s0's word.
+  protocol::ViewUpdate from_two = nodes[2]->FullUpdate();
+  for (protocol::ServerRecord& record : from_two.servers) {
+    if (record.index == 3) record.alive = false;
+  }
+  Membership spoke3(config, 4, 99, kStart + 100);
+  spoke3.OnPeerAuthenticated(0, 10, kStart + 101);
+  spoke3.OnPeerAuthenticated(2, 12, kStart + 101);
+  spoke3.OnViewUpdate(2, from_two, kStart + 102);
+  EXPECT_FALSE(spoke3.founded()) << "s0 is connected and has not told its view yet";
+  spoke3.OnViewUpdate(0, nodes[0]->FullUpdate(), kStart + 103);
+  EXPECT_FALSE(spoke3.founded());
+  spoke3.OnViewUpdate(2, nodes[2]->FullUpdate(), kStart + 104);
+  EXPECT_EQ(StateIn(spoke3, 3), ServerState::kDown) << "down at equal incarnation stays";
+  EXPECT_FALSE(spoke3.founded());
+  // s2 loses its connection: only s0's word counts now, and it still disagrees...
+  spoke3.OnPeerClosed(2, kStart + 105);
+  EXPECT_FALSE(spoke3.founded());
+  // ...until the alone wait is over (4 s here).
+  spoke3.OnHeartbeat(0, protocol::Heartbeat{10, 0, 0}, kStart + 100 + 3000);
+  spoke3.Tick(kStart + 100 + 3999);
+  EXPECT_FALSE(spoke3.founded());
+  spoke3.Tick(kStart + 100 + 4000);
+  EXPECT_TRUE(spoke3.founded());
+}
+
+TEST(MembershipFoundedTest, HeardFromNoTriadPeerItIsFoundedAfterTheAloneWait) {
+  const ClusterConfig config = FiveServers();  // alone wait: 3 s timeout + 1 s interval
+  Membership triad(config, 1, 5, kStart);
+  triad.Tick(kStart + 3999);
+  EXPECT_FALSE(triad.founded());
+  const uint64_t generation = triad.generation();
+  triad.Tick(kStart + 4000);
+  EXPECT_TRUE(triad.founded());
+  EXPECT_GT(triad.generation(), generation) << "founding is a change to publish";
+  // Once founded, always: losing every peer changes nothing about it.
+  triad.OnPeerAuthenticated(0, 1, kStart + 5000);
+  triad.OnPeerClosed(0, kStart + 5001);
+  EXPECT_TRUE(triad.founded());
+}
+
+TEST(MembershipFoundedTest, ColdStartOfTheWholeClusterFoundsEveryoneWithoutWaiting) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = ConvergedFive(config);
+  for (int node = 0; node < 5; ++node) EXPECT_TRUE(nodes[node]->founded()) << node;
+}
+
 }  // namespace
 }  // namespace cb::membership

@@ -123,6 +123,53 @@ class FailureDetectionTest(ClusterTestCase):
         c.wait_states({"s2": "down"}, observers=c.servers[:2], timeout=3)
 
 
+class RestartViewTest(ClusterTestCase):
+    """A restarted sidecar publishes nothing it has not heard: no view in which
+    servers every other sidecar shows up are down (nginx would send their sessions
+    to the restarting server as their backup, before its application runs)."""
+
+    RESTARTS = 5
+
+    def test_a_restarting_sidecar_never_publishes_live_servers_down(self):
+        c = self.make_cluster(5).start_all()
+        everyone_up = {s.id: "up" for s in c.servers}
+        c.wait_states(everyone_up)
+        for victim in (c.servers[0], c.servers[3]):  # a triad server, a spoke
+            for attempt in range(self.RESTARTS):
+                with self.subTest(victim=victim.id, attempt=attempt):
+                    self.restart_and_watch(c, victim, everyone_up)
+
+    def restart_and_watch(self, c, victim, everyone_up):
+        others = [s for s in c.servers if s is not victim]
+        old_incarnation = victim.view()["servers"][victim.id]["incarnation"]
+        victim.kill()
+        c.wait_states({victim.id: "down"}, observers=others, timeout=5)
+        victim.start()
+        # Every view the file holds from now on, read as fast as Python can, until
+        # the new process has published one with everyone up.
+        snapshots = 0
+        deadline = time.monotonic() + 15
+        while True:
+            view = victim.view()
+            snapshots += 1
+            states = {sid: v["state"] for sid, v in view["servers"].items()}
+            wrongly_down = [sid for sid in states if sid != victim.id and states[sid] != "up"]
+            self.assertEqual(wrongly_down, [],
+                             f"{victim.id}'s view shows {wrongly_down} down while every other "
+                             f"sidecar shows them up (snapshot {snapshots}: {states})")
+            self.assertEqual(states.get(victim.id), "up", view)
+            mine = view["servers"][victim.id]["incarnation"]
+            if mine > old_incarnation and states == everyone_up:
+                break
+            self.assertLess(time.monotonic(), deadline, "no view with everyone up")
+        # And the others still show everyone else up (the premise of the check).
+        for other in others:
+            states = other.states()
+            self.assertEqual({k: v for k, v in states.items() if k != victim.id},
+                             {k: v for k, v in everyone_up.items() if k != victim.id})
+        c.wait_states(everyone_up)
+
+
 class RefusalTest(ClusterTestCase):
     def assert_refused(self, c, config, reason):
         c.servers[0].start().wait_ready()
