@@ -26,6 +26,11 @@ constexpr uint64_t kMinFrameBytes = 64 * 1024;
 constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 30;
 constexpr milliseconds kMinHeartbeatInterval{10};
 constexpr milliseconds kMaxSlowStart{24 * 60 * 60 * 1000};
+constexpr milliseconds kMinRetryTimeout{10};
+constexpr milliseconds kMaxRetryTimeout{60 * 1000};
+// memcached's own line limit is 2048 bytes; nobody needs a get line of a GiB.
+constexpr uint64_t kMinMemcachedLineBytes = 2048;
+constexpr uint64_t kMaxMemcachedLineBytes = uint64_t{1} << 30;
 
 // Every problem found, each as "<source>:<line>: <field>: <what>".
 class Problems {
@@ -253,6 +258,11 @@ void ReadNodeSettings(TableReader& reader, NodeSettings& node) {
   }
   if (auto view_file = reader.String("view_file")) node.view_file = *view_file;
   reader.ByteSize("spoke_cache_size", node.spoke_cache_bytes);
+  reader.ByteSize("memcached_max_line_size", node.memcached_max_line_bytes);
+  if (node.memcached_max_line_bytes < kMinMemcachedLineBytes ||
+      node.memcached_max_line_bytes > kMaxMemcachedLineBytes) {
+    reader.Problem("memcached_max_line_size", "must be between 2KiB and 1GiB");
+  }
 }
 
 void ReadClusterSection(const toml::table* table, ClusterConfig& config, Problems& problems) {
@@ -277,6 +287,7 @@ void ReadClusterSection(const toml::table* table, ClusterConfig& config, Problem
   reader.Duration("dynamic_server_timeout", config.dynamic_server_timeout);
   reader.Duration("slow_start", config.slow_start);
   reader.ByteSize("max_frame_size", config.max_frame_bytes);
+  reader.Duration("retry_timeout", config.retry_timeout);
   reader.RejectUnknownKeys();
 
   if (config.heartbeat_interval < kMinHeartbeatInterval) {
@@ -292,6 +303,9 @@ void ReadClusterSection(const toml::table* table, ClusterConfig& config, Problem
   if (config.slow_start > kMaxSlowStart) reader.Problem("slow_start", "must be at most 24h");
   if (config.max_frame_bytes < kMinFrameBytes || config.max_frame_bytes > kMaxFrameBytes) {
     reader.Problem("max_frame_size", "must be between 64KiB and 1GiB");
+  }
+  if (config.retry_timeout < kMinRetryTimeout || config.retry_timeout > kMaxRetryTimeout) {
+    reader.Problem("retry_timeout", "must be between 10ms and 1m");
   }
 }
 

@@ -2,9 +2,10 @@
 // validated model. conf-examples/cluster.toml documents every key.
 //
 //   [cluster]   name, key_file, heartbeat_interval, heartbeat_timeout,
-//               dynamic_server_timeout, slow_start, max_frame_size
+//               dynamic_server_timeout, slow_start, max_frame_size, retry_timeout
 //   [node]      settings of each server's own sidecar: admin_listen,
-//               memcached_listen, data_dir, view_file, spoke_cache_size
+//               memcached_listen, data_dir, view_file, spoke_cache_size,
+//               memcached_max_line_size
 //   [[server]]  id, cluster_address, http_address, weight, and any [node] key to
 //               override it for that server; in cluster order (index 0, 1, ...)
 //   [cache.N]   idle_timeout or ttl, max_entry_size ("session" and "default"
@@ -44,6 +45,9 @@ struct NodeSettings {
   // A spoke's memory for recently read records (validated with their owner on
   // every read, so only bandwidth depends on it).
   uint64_t spoke_cache_bytes = 64 * 1024 * 1024;
+  // The longest get/gets/gat/gats line a memcached client may send (its keys are
+  // taken as they arrive, so this bounds work, not memory).
+  uint64_t memcached_max_line_bytes = 1024 * 1024;
 
   bool operator==(const NodeSettings&) const = default;
 };
@@ -87,6 +91,11 @@ struct ClusterConfig {
   milliseconds dynamic_server_timeout{15 * 60 * 1000};  // a dynamic server's index is freed
   milliseconds slow_start{60 * 1000};
   uint64_t max_frame_bytes = 16 * 1024 * 1024;
+  // How long the store keeps retrying a memcached command whose key's owner is
+  // lost mid-request or not known yet, on the new owner, before the client gets
+  // SERVER_ERROR. Cluster-wide: every triad server remembers the writes it applied
+  // for this long, so that a retry of one is answered, not applied again.
+  milliseconds retry_timeout{2000};
   NodeSettings node_defaults;
   std::vector<ServerConfig> servers;  // static servers in cluster order
   std::vector<CacheConfig> caches;    // sorted by name

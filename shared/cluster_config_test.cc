@@ -65,11 +65,13 @@ TEST(ClusterConfigExampleTest, ExampleFileLoadsWithTheDocumentedValues) {
   EXPECT_EQ(config.dynamic_server_timeout, 15 * kMinute);
   EXPECT_EQ(config.slow_start, kMinute);
   EXPECT_EQ(config.max_frame_bytes, 16 * kMiB);
+  EXPECT_EQ(config.retry_timeout, milliseconds(2000));
 
   EXPECT_EQ(config.node_defaults.admin_listen, (HostPort{"127.0.0.1", 6880}));
   EXPECT_EQ(config.node_defaults.memcached_listen, (HostPort{"127.0.0.1", 11211}));
   EXPECT_EQ(config.node_defaults.data_dir, "/var/lib/cluster-balance");
   EXPECT_EQ(config.node_defaults.view_file, "/run/cluster-balance/view");
+  EXPECT_EQ(config.node_defaults.memcached_max_line_bytes, kMiB);
 
   ASSERT_EQ(config.servers.size(), 5u);
   const char* const ids[] = {"app-a", "app-b", "app-c", "app-d", "app-e"};
@@ -123,6 +125,10 @@ TEST(ClusterConfigExampleTest, ExampleFileSpellsOutTheDefaults) {
   EXPECT_EQ(example->dynamic_server_timeout, minimal.dynamic_server_timeout);
   EXPECT_EQ(example->slow_start, minimal.slow_start);
   EXPECT_EQ(example->max_frame_bytes, minimal.max_frame_bytes);
+  EXPECT_EQ(example->retry_timeout, minimal.retry_timeout);
+  EXPECT_EQ(example->node_defaults.memcached_max_line_bytes,
+            minimal.node_defaults.memcached_max_line_bytes);
+  EXPECT_EQ(example->node_defaults.spoke_cache_bytes, minimal.node_defaults.spoke_cache_bytes);
   EXPECT_EQ(example->node_defaults.admin_listen, minimal.node_defaults.admin_listen);
   EXPECT_EQ(example->node_defaults.memcached_listen, minimal.node_defaults.memcached_listen);
   EXPECT_EQ(example->node_defaults.data_dir, minimal.node_defaults.data_dir);
@@ -153,6 +159,9 @@ TEST(ClusterConfigExampleTest, ExampleFileSetsEveryKeyTheParserAccepts) {
                           "memcached_listen",
                           "data_dir",
                           "view_file",
+                          "spoke_cache_size",
+                          "memcached_max_line_size",
+                          "retry_timeout",
                           "id",
                           "cluster_address",
                           "http_address",
@@ -180,6 +189,7 @@ TEST(ClusterConfigTest, MinimalFileGetsEveryDefault) {
   EXPECT_EQ(config.dynamic_server_timeout, 15 * kMinute);
   EXPECT_EQ(config.slow_start, kMinute);
   EXPECT_EQ(config.max_frame_bytes, 16 * kMiB);
+  EXPECT_EQ(config.retry_timeout, milliseconds(2000));
 
   EXPECT_EQ(config.node_defaults.admin_listen, (HostPort{"127.0.0.1", 6880}));
   EXPECT_EQ(config.node_defaults.memcached_listen, (HostPort{"127.0.0.1", 11211}));
@@ -320,6 +330,36 @@ spoke_cache_size = 1000
   EXPECT_EQ(config.servers[0].node.spoke_cache_bytes, 8u * 1024 * 1024);
   EXPECT_NE(ParseError(WithHead("[node]\nspoke_cache_size = \"lots\"\n")).find("spoke_cache_size"),
             std::string::npos);
+}
+
+TEST(ClusterConfigTest, MemcachedMaxLineSizeDefaultsOverridesAndLimits) {
+  EXPECT_EQ(ParseOk(kValidHead).servers[0].node.memcached_max_line_bytes, 1024u * 1024);
+  const ClusterConfig config = ParseOk(WithHead(R"(memcached_max_line_size = "4MiB"
+[node]
+memcached_max_line_size = "64KiB"
+)"));
+  EXPECT_EQ(config.node_defaults.memcached_max_line_bytes, 64u * 1024);
+  EXPECT_EQ(config.servers[0].node.memcached_max_line_bytes, 4u * 1024 * 1024);
+  for (const char* bad : {"1000", "\"2GiB\"", "\"big\""}) {
+    EXPECT_NE(ParseError(WithHead(std::string("[node]\nmemcached_max_line_size = ") + bad + "\n"))
+                  .find("memcached_max_line_size"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+TEST(ClusterConfigTest, RetryTimeoutDefaultsAndLimits) {
+  EXPECT_EQ(ParseOk(kValidHead).retry_timeout, milliseconds(2000));
+  const std::string head = "[cluster]\nname = \"c\"\nkey_file = \"k\"\n";
+  const std::string server =
+      "[[server]]\nid = \"a\"\ncluster_address = \"h:1\"\nhttp_address = \"h:2\"\n";
+  EXPECT_EQ(ParseOk(head + "retry_timeout = \"500ms\"\n" + server).retry_timeout,
+            milliseconds(500));
+  for (const char* bad : {"\"5ms\"", "\"2m\"", "2"}) {
+    EXPECT_NE(ParseError(head + "retry_timeout = " + bad + "\n" + server).find("retry_timeout"),
+              std::string::npos)
+        << bad;
+  }
 }
 
 TEST(ClusterConfigTest, TriadIsTheFirstThreeServersInFileOrder) {

@@ -41,7 +41,8 @@ void RenderNode(Canonical& out, const NodeSettings& node) {
       .Field("memcached_listen", node.memcached_listen)
       .Field("data_dir", node.data_dir)
       .Field("view_file", node.view_file)
-      .Field("spoke_cache_size", node.spoke_cache_bytes);
+      .Field("spoke_cache_size", node.spoke_cache_bytes)
+      .Field("memcached_max_line_size", node.memcached_max_line_bytes);
 }
 
 Digest128 DigestServers(std::vector<const ServerConfig*> servers) {
@@ -108,6 +109,7 @@ ConfigDigest DigestConfig(const ClusterConfig& config) {
                        .Field("dynamic_server_timeout", config.dynamic_server_timeout)
                        .Field("slow_start", config.slow_start)
                        .Field("max_frame_size", config.max_frame_bytes)
+                       .Field("retry_timeout", config.retry_timeout)
                        .Digest();
   Canonical node;
   RenderNode(node, config.node_defaults);

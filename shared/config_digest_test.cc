@@ -423,8 +423,9 @@ TEST(ConfigDigestTest, PinnedCombinedDigest) {
   // refuse each other when it differs, so if this value changes, sidecars of the
   // old and the new version refuse each other even with identical cluster files
   // (a rolling upgrade stalls). Change it only deliberately, and say so in the
-  // release notes. (Changed once: [node] gained spoke_cache_size, together with
-  // protocol version 4, which refuses older peers anyway.)
+  // release notes. (Changed twice, each time with a protocol version that refuses
+  // older peers anyway: [node] gained spoke_cache_size with version 4; [cluster]
+  // retry_timeout and [node] memcached_max_line_size with version 6.)
   const ConfigDigest digest = DigestOf(R"([cluster]
 name = "pinned"
 key_file = "/etc/cluster-balance/cluster.key"
@@ -440,7 +441,7 @@ cluster_address = "10.0.0.12:6800"
 http_address = "10.0.0.12:8080"
 weight = 50
 )");
-  EXPECT_EQ(digest.Combined().Hex(), "0cff5c74dbfae1bff2f7f75f62b4f037");
+  EXPECT_EQ(digest.Combined().Hex(), "587a9ff6725d19074a89698c36a3d22a");
 }
 
 }  // namespace

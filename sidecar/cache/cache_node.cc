@@ -21,6 +21,7 @@ constexpr int kBucketsInFlight = 2;
 // What msgpack adds to a page per key and record (their length headers), with room.
 constexpr std::size_t kPageEntryOverhead = 16;
 constexpr int64_t kThirtyDaysSeconds = 30 * 24 * 3600;
+constexpr int64_t kAppliedMarginMs = 1000;
 
 std::string ServerError(std::string_view why) {
   return "SERVER_ERROR " + std::string(why) + "\r\n";
@@ -52,6 +53,9 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
       link_(link),
       now_(std::move(now)),
       clock_(static_cast<uint32_t>(options.self_index)),
+      // No retry comes later than retry_timeout after its first try; the margin
+      // covers the timers' own lateness.
+      applied_(config.retry_timeout.count() + kAppliedMarginMs, options.max_applied_requests),
       alone_timer_(io),
       sweep_timer_(io) {}
 
@@ -307,6 +311,8 @@ void CacheNode::Handle(memcache::Request request, Done done) {
   op.cas_unique = request.cas_unique;
   op.delta = request.delta;
   op.value_too_large = request.value_too_large;
+  op.request = protocol::RequestId{static_cast<uint32_t>(options_.self_index),
+                                   options_.self_incarnation, next_request_++};
   const bool noreply = request.noreply;
   Run(std::move(op), [done = std::move(done), noreply](const protocol::CacheOpReply& reply) {
     done(noreply ? std::string() : reply.reply);
@@ -314,7 +320,7 @@ void CacheNode::Handle(memcache::Request request, Done done) {
 }
 
 void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
-  if (deadline == 0) deadline = now_() + config_.heartbeat_timeout.count();
+  if (deadline == 0) deadline = now_() + config_.retry_timeout.count();
   const int owner = OwnerAmongLiveTriad(SpokeKey(op.cache, op.key), ReadyTriad());
   if (owner < 0) {
     // Transient when a triad server has just returned or caught up; permanent
@@ -343,12 +349,13 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
     }
   }
   op.id = next_id_++;
-  const uint64_t id = op.id;
   if (!link_.Send(owner, op)) {
-    ++stats_.failed;
-    done(protocol::CacheOpReply{id, ServerError("owner unreachable"), false, false, ""});
+    // Its connection is closing: the owner is being lost. Ask the next one.
+    ++stats_.retried;
+    RetryLater(std::move(op), std::move(done), deadline);
     return;
   }
+  const uint64_t id = op.id;
   ++stats_.forwarded;
   forwarded_[id] = Forwarded{
       owner, [this, done = std::move(done), known = std::move(known), spoke_key, command,
@@ -428,6 +435,11 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     return;
   }
   const int64_t now = now_();
+  if (const std::string* answered = applied_.Find(op.request, now)) {
+    ++stats_.answered_again;
+    AnswerAgain(op, *answered, std::move(done));
+    return;
+  }
   Result<std::optional<store::Record>> current = options_.store->Get(op.cache, op.key);
   if (!current.ok()) {
     spdlog::error("store: {}", current.status().message());
@@ -485,6 +497,7 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     reply.found = true;
     reply.record = store::EncodeRecord(write);
   }
+  applied_.Remember(op.request, reply.reply, now);
   // The replicas sync while this server does: the answer waits for the slowest
   // disk, not for the sum of two. It goes out once both sides are done.
   struct Join {
@@ -503,16 +516,40 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     }
     done(reply);
   };
-  Replicate(op.cache, op.key, write, false, [join, finish](bool ok) mutable {
-    join->replicas_done = true;
-    join->replicas_ok = ok;
-    finish();
-  });
+  Replicate(
+      op.cache, op.key, write, false,
+      [join, finish](bool ok) mutable {
+        join->replicas_done = true;
+        join->replicas_ok = ok;
+        finish();
+      },
+      op.request, reply.reply);
   Result<bool> applied = options_.store->Apply(op.cache, op.key, write);
   if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
   join->local_done = true;
   join->local_ok = applied.ok() && *applied;
   finish();
+}
+
+void CacheNode::AnswerAgain(const protocol::CacheOp& op, const std::string& reply, OpDone done) {
+  protocol::CacheOpReply answer{op.id, reply, false, false, ""};
+  Result<std::optional<store::Record>> current = options_.store->Get(op.cache, op.key);
+  if (!current.ok() || !*current) {
+    // Swept since (an expired record, a tombstone): nothing left to make sure of.
+    done(answer);
+    return;
+  }
+  // The lost owner may have died before the record reached every replica.
+  Replicate(
+      op.cache, op.key, **current, false,
+      [this, answer, done = std::move(done)](bool ok) mutable {
+        if (!ok) {
+          ++stats_.failed;
+          answer.reply = ServerError("a triad server could not store it");
+        }
+        done(answer);
+      },
+      op.request, reply);
 }
 
 void CacheNode::ApplyCachePolicy(std::string_view cache, memcache::Command command,
@@ -556,9 +593,11 @@ void CacheNode::RefreshIdle(const std::string& cache, const std::string& key,
 
 void CacheNode::Replicate(const std::string& cache, const std::string& key,
                           const store::Record& record, bool flush,
-                          std::function<void(bool ok)> done) {
+                          std::function<void(bool ok)> done, const protocol::RequestId& request,
+                          const std::string& reply) {
   const uint64_t id = next_id_++;
-  const protocol::Replicate message{id, cache, key, store::EncodeRecord(record), flush};
+  const protocol::Replicate message{id,    cache,   key,  store::EncodeRecord(record),
+                                    flush, request, reply};
   ServerSet waiting;
   connected_.ForEach([&](int index) {
     if (index < 3 && index != options_.self_index && link_.Send(index, message)) {
@@ -659,10 +698,13 @@ void CacheNode::OnPeerDown(int index) {
     ++stats_.replicated;
     replication.done(replication.ok);
   }
+  // Asked again of the new owner (the forwarding's own answer handling retries).
   for (auto& [id, pending] : lost) {
-    ++stats_.failed;
-    pending.done(protocol::CacheOpReply{
-        id, ServerError("the key's owner was lost before it answered"), false, false, ""});
+    ++stats_.retried;
+    protocol::CacheOpReply retry{id, ServerError("the key's owner was lost before it answered"),
+                                 false, false, ""};
+    retry.retry = true;
+    pending.done(retry);
   }
 }
 
@@ -778,6 +820,8 @@ void CacheNode::OnReplicate(int peer, const protocol::Replicate& replicate) {
     Result<bool> applied = options_.store->Apply(replicate.cache, replicate.key, *record);
     if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
     ok = applied.ok();
+    // Even when a newer record kept this one out: the write was made.
+    if (ok) applied_.Remember(replicate.request, replicate.reply, now_());
   }
   link_.Send(peer, protocol::ReplicateAck{replicate.id, ok});
 }

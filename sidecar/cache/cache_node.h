@@ -44,6 +44,20 @@
 // two ready servers meet again with the third down, neither owns any key until
 // both pulls are over: requests wait, for up to the heartbeat timeout).
 //
+// Owner loss is not the client's problem. A request whose owner is lost before
+// it answers (its connection closed), or cannot be sent to it, is asked again of
+// the new owner until config.retry_timeout after it arrived; so is one that
+// meets no owner yet. Reads simply run again. Every write the client sent
+// carries a request id, the same on each try: the owner that applies it, and
+// every replica the record reaches, remember the id with the answer
+// (applied_requests.h), and an owner asked again answers as it did the first
+// time (after making sure every live triad server has the record) instead of
+// applying it twice. So set, add, replace, cas, delete, touch, incr, decr,
+// append and prepend take effect once, retried or not. What still answers
+// SERVER_ERROR: no owner within the retry timeout (the whole triad down, or an
+// owner that hangs without closing its connections until the heartbeat timeout
+// marks it down, when that is longer), and a write no triad server could store.
+//
 // Spokes keep no store: every read asks the owner. They keep recently read
 // records in a bounded LRU and send the version they hold with a get; the owner
 // answers "unchanged" instead of the bytes. This is validation, not
@@ -71,6 +85,7 @@
 
 #include "shared/cluster_config.h"
 #include "shared/server_set.h"
+#include "sidecar/cache/applied_requests.h"
 #include "sidecar/memcache/cache_service.h"
 #include "sidecar/memcache/commands.h"
 #include "sidecar/protocol/messages.h"
@@ -92,10 +107,14 @@ class PeerLink {
 
 struct CacheNodeOptions {
   int self_index = 0;
+  // This start's incarnation: with self_index, it makes request ids unique.
+  uint64_t self_incarnation = 0;
   // Triad servers: the open store (spokes: null).
   store::RecordStore* store = nullptr;
   // Spokes: bytes of records kept to validate with the owner.
   uint64_t spoke_cache_bytes = 64 * 1024 * 1024;
+  // Writes remembered by id (applied_requests.h), at most.
+  std::size_t max_applied_requests = 200'000;
   // Records per anti-entropy or sweep step.
   std::size_t sweep_batch = 1000;
   // Bytes of records per page of a bucket sent to a catching-up peer (a page
@@ -113,6 +132,8 @@ struct CacheNodeStats {
   uint64_t replicated = 0;      // writes acknowledged by every live triad server
   uint64_t writes_waiting = 0;  // writes waiting for replicas now
   uint64_t failed = 0;          // requests answered with SERVER_ERROR
+  uint64_t retried = 0;         // requests asked again after their owner was lost
+  uint64_t answered_again = 0;  // retried writes this owner had applied already
   uint64_t buckets_pulled = 0;  // anti-entropy
   uint64_t records_pulled = 0;
   uint64_t spoke_cache_bytes = 0;
@@ -189,16 +210,22 @@ class CacheNode : public memcache::CacheService {
   const CacheConfig* FindCache(std::string_view name) const;
   memcache::CacheLimits LimitsOf(std::string_view cache) const;
   // One key-level operation wherever its owner is; asked again until `deadline`
-  // (0: the heartbeat timeout from now) while ownership is settling.
+  // (0: the retry timeout from now) while ownership is settling or after the
+  // owner was lost.
   void Run(protocol::CacheOp op, OpDone done, int64_t deadline = 0);
   void RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline);
   void RunAsOwner(const protocol::CacheOp& op, OpDone done);
+  // A retried write this owner (or the lost one, whose record reached it) has
+  // applied already: `reply` once every live triad server has the record.
+  void AnswerAgain(const protocol::CacheOp& op, const std::string& reply, OpDone done);
   void Flush(const std::string& cache, Done done);
   void FlushAsTriad(const std::string& cache, std::function<void(bool ok)> done);
   // Sends a stored record (or a flush) to every other connected triad server and
   // calls `done` once each has acknowledged it or gone (ok: every ack said stored).
+  // `request` and `reply`: the client's write that made the record, if any.
   void Replicate(const std::string& cache, const std::string& key, const store::Record& record,
-                 bool flush, std::function<void(bool ok)> done);
+                 bool flush, std::function<void(bool ok)> done,
+                 const protocol::RequestId& request = {}, const std::string& reply = {});
   void RefreshIdle(const std::string& cache, const std::string& key, const store::Record& record,
                    int64_t now);
   void ApplyCachePolicy(std::string_view cache, memcache::Command command, store::Record& record,
@@ -259,6 +286,8 @@ class CacheNode : public memcache::CacheService {
   };
   std::map<uint64_t, PendingRetry> retries_;
   uint64_t next_id_ = 1;
+  uint64_t next_request_ = 1;  // the sequence of the next RequestId
+  AppliedRequests applied_;
   std::map<uint64_t, Forwarded> forwarded_;
   std::map<uint64_t, Replication> replications_;
   std::map<int, int> pulls_outstanding_;  // triad peer -> requests not yet answered

@@ -107,6 +107,7 @@ Sidecar::~Sidecar() { Stop(); }
 Status Sidecar::OpenStore() {
   cache::CacheNodeOptions options;
   options.self_index = options_.self.index;
+  options.self_incarnation = options_.incarnation;
   options.spoke_cache_bytes = options_.self.node.spoke_cache_bytes;
   if (membership_.is_triad(options_.self.index)) {
     // Only the triad stores; spokes ask it.
@@ -153,6 +154,8 @@ Status Sidecar::Bind() {
     largest_entry = std::max(largest_entry, cache.max_entry_bytes);
   }
   memcache_options.parser_limits.max_value_bytes = static_cast<std::size_t>(largest_entry);
+  memcache_options.parser_limits.max_retrieval_line_bytes =
+      static_cast<std::size_t>(self.node.memcached_max_line_bytes);
   Result<std::unique_ptr<memcache::MemcacheServer>> memcache =
       memcache::MemcacheServer::Start(io_, self.node.memcached_listen, *cache_, memcache_options);
   if (!memcache.ok()) return memcache.status();
@@ -700,6 +703,8 @@ nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
       {"replicated", cache_stats.replicated},
       {"forwarded", cache_stats.forwarded},
       {"failed", cache_stats.failed},
+      {"retried", cache_stats.retried},
+      {"answered_again", cache_stats.answered_again},
       {"buckets_pulled", cache_stats.buckets_pulled},
       {"records_pulled", cache_stats.records_pulled},
       {"spoke_cache_bytes", cache_stats.spoke_cache_bytes},
@@ -771,6 +776,12 @@ std::string Sidecar::MetricsText() const {
                static_cast<double>(cache_stats.replicated));
   text.Counter("cluster_cache_failed_total", "Requests answered with SERVER_ERROR.",
                static_cast<double>(cache_stats.failed));
+  text.Counter("cluster_cache_retried_total",
+               "Requests asked again of a new owner after theirs was lost.",
+               static_cast<double>(cache_stats.retried));
+  text.Counter("cluster_cache_answered_again_total",
+               "Retried writes answered as they were first, not applied twice.",
+               static_cast<double>(cache_stats.answered_again));
   text.Counter("cluster_cache_records_pulled_total", "Records taken from peers when catching up.",
                static_cast<double>(cache_stats.records_pulled));
   if (memcache_) {

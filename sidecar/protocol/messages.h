@@ -23,7 +23,7 @@
 
 namespace cb::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 5;
+inline constexpr uint32_t kProtocolVersion = 6;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -156,10 +156,22 @@ struct JoinReply {
 
 // --- The store (cache/cache_node.h). Records travel as store/record_codec.h bytes.
 
+// A write as the client asked it, the same on every retry: the sidecar the
+// client asked (origin, in its start `incarnation`) numbers its writes. All
+// zero: none (reads, flushes, the store's own writes).
+struct RequestId {
+  uint32_t origin = 0;
+  uint64_t incarnation = 0;
+  uint64_t sequence = 0;
+  MSGPACK_DEFINE(origin, incarnation, sequence)
+  bool none() const { return sequence == 0; }
+  bool operator==(const RequestId&) const = default;
+};
+
 // One key-level memcached request (a get of one key included), sent by the
 // server a client asked to the key's owner among the ready triad servers.
 struct CacheOp {
-  uint64_t id = 0;  // the sender's, echoed in the reply
+  uint64_t id = 0;  // the sender's, echoed in the reply (one per attempt)
   std::string cache;
   std::string key;       // without the cache prefix
   uint32_t command = 0;  // memcache::Command
@@ -173,8 +185,11 @@ struct CacheOp {
   // `unchanged` instead of the bytes.
   uint64_t known_clock = 0;
   uint32_t known_server = 0;
+  // A write: an owner that applied it already (cache/applied_requests.h) answers
+  // as it did then instead of applying it again.
+  RequestId request;
   MSGPACK_DEFINE(id, cache, key, command, flags, exptime, data, cas_unique, delta, value_too_large,
-                 known_clock, known_server)
+                 known_clock, known_server, request)
 };
 
 struct CacheOpReply {
@@ -196,7 +211,11 @@ struct Replicate {
   std::string key;
   std::string record;
   bool flush = false;  // flush every record of `cache` older than the record's version
-  MSGPACK_DEFINE(id, cache, key, record, flush)
+  // The client's write that made the record, and the owner's answer to it: the
+  // replica remembers both, so that it can answer a retry if it becomes the owner.
+  RequestId request;
+  std::string reply;
+  MSGPACK_DEFINE(id, cache, key, record, flush, request, reply)
 };
 
 struct ReplicateAck {
