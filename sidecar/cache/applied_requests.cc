@@ -16,22 +16,26 @@ std::size_t AppliedRequests::Hash::operator()(const protocol::RequestId& id) con
 AppliedRequests::AppliedRequests(int64_t keep_for_ms, std::size_t max_entries)
     : keep_for_ms_(keep_for_ms), max_entries_(std::max<std::size_t>(max_entries, 1)) {}
 
+bool AppliedRequests::DropOldest() {
+  const Applied& oldest = order_.front();
+  const auto found = replies_.find(oldest.id);
+  const bool current = found != replies_.end() && found->second.at_ms == oldest.at_ms;
+  if (current) replies_.erase(found);
+  order_.pop_front();
+  return current;
+}
+
 void AppliedRequests::Expire(int64_t now_ms) {
-  while (!order_.empty() && now_ms - order_.front().at_ms > keep_for_ms_) {
-    replies_.erase(order_.front().id);
-    order_.pop_front();
-  }
+  while (!order_.empty() && now_ms - order_.front().at_ms > keep_for_ms_) DropOldest();
 }
 
 void AppliedRequests::Remember(const protocol::RequestId& id, std::string reply, int64_t now_ms) {
   if (id.none()) return;
   Expire(now_ms);
-  if (!replies_.emplace(id, std::move(reply)).second) return;
+  if (!replies_.emplace(id, Reply{std::move(reply), now_ms}).second) return;
   order_.push_back(Applied{id, now_ms});
-  if (order_.size() > max_entries_) {
-    replies_.erase(order_.front().id);
-    order_.pop_front();
-    ++forgotten_early_;
+  while (replies_.size() > max_entries_) {
+    if (DropOldest()) ++forgotten_early_;
   }
 }
 
@@ -39,7 +43,9 @@ const std::string* AppliedRequests::Find(const protocol::RequestId& id, int64_t 
   if (id.none()) return nullptr;
   Expire(now_ms);
   const auto found = replies_.find(id);
-  return found == replies_.end() ? nullptr : &found->second;
+  return found == replies_.end() ? nullptr : &found->second.text;
 }
+
+void AppliedRequests::Forget(const protocol::RequestId& id) { replies_.erase(id); }
 
 }  // namespace cb::cache

@@ -36,8 +36,12 @@ class AppliedRequests {
   void Remember(const protocol::RequestId& id, std::string reply, int64_t now_ms);
 
   // The answer of `id` if it was applied within keep_for_ms of `now_ms`;
-  // nullptr otherwise. Valid until the next call of Remember.
+  // nullptr otherwise. Valid until the next call of Remember or Forget.
   const std::string* Find(const protocol::RequestId& id, int64_t now_ms);
+
+  // The write of `id` did not take effect after all (it could not be stored): a
+  // retry must run it again.
+  void Forget(const protocol::RequestId& id);
 
   std::size_t size() const { return replies_.size(); }
   uint64_t forgotten_early() const { return forgotten_early_; }
@@ -50,11 +54,18 @@ class AppliedRequests {
     protocol::RequestId id;
     int64_t at_ms = 0;
   };
+  struct Reply {
+    std::string text;
+    int64_t at_ms = 0;  // tells this entry from an older one of a forgotten id
+  };
   void Expire(int64_t now_ms);
+  // Drops the oldest entry of order_, and its reply unless the id was forgotten
+  // (and perhaps remembered again) since; returns whether a reply went.
+  bool DropOldest();
 
   const int64_t keep_for_ms_;
   const std::size_t max_entries_;
-  std::unordered_map<protocol::RequestId, std::string, Hash> replies_;
+  std::unordered_map<protocol::RequestId, Reply, Hash> replies_;
   std::deque<Applied> order_;  // oldest first
   uint64_t forgotten_early_ = 0;
 };

@@ -57,5 +57,18 @@ TEST(AppliedRequestsTest, AtMostMaxEntriesTheOldestGoFirstAndAreCounted) {
   }
 }
 
+TEST(AppliedRequestsTest, AForgottenWriteIsRunAgainAndRememberedAnew) {
+  AppliedRequests applied(2000, 100);
+  applied.Remember(Id(1), "STORED\r\n", 0);
+  applied.Forget(Id(1));
+  EXPECT_EQ(applied.Find(Id(1), 10), nullptr);
+  applied.Remember(Id(1), "SERVER_ERROR x\r\n", 1500);
+  // The first entry's time passing does not take the second with it.
+  ASSERT_NE(applied.Find(Id(1), 2500), nullptr);
+  EXPECT_EQ(*applied.Find(Id(1), 2500), "SERVER_ERROR x\r\n");
+  EXPECT_EQ(applied.Find(Id(1), 3501), nullptr);
+  EXPECT_EQ(applied.forgotten_early(), 0u);
+}
+
 }  // namespace
 }  // namespace cb::cache

@@ -22,6 +22,9 @@ constexpr int kBucketsInFlight = 2;
 constexpr std::size_t kPageEntryOverhead = 16;
 constexpr int64_t kThirtyDaysSeconds = 30 * 24 * 3600;
 constexpr int64_t kAppliedMarginMs = 1000;
+// How far apart the triad servers' clocks may be (NTP keeps them within
+// milliseconds): see OnPeerDown.
+constexpr int64_t kClockSkewMs = 1000;
 
 std::string ServerError(std::string_view why) {
   return "SERVER_ERROR " + std::string(why) + "\r\n";
@@ -504,10 +507,11 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     bool local_done = false, local_ok = false, replicas_done = false, replicas_ok = false;
   };
   auto join = std::make_shared<Join>();
-  auto finish = [this, join, done, reply]() mutable {
+  auto finish = [this, join, done, reply, request = op.request]() mutable {
     if (!join->local_done || !join->replicas_done) return;
     if (!join->local_ok || !join->replicas_ok) {
       ++stats_.failed;
+      applied_.Forget(request);  // a retry must not be told it worked
       reply =
           protocol::CacheOpReply{reply.id,
                                  ServerError(join->local_ok ? "a triad server could not store it"
@@ -648,6 +652,15 @@ void CacheNode::OnPeerUp(int index) {
 }
 
 void CacheNode::OnPeerDown(int index) {
+  if (is_triad() && index >= 0 && index < 3) {
+    // This server may now own keys of the lost one, whose last records may have
+    // reached one replica and not this one. Writing above any version the lost
+    // server can have stamped (its clock within kClockSkewMs of this one) keeps
+    // them from winning over what is written here from now on.
+    clock_.Observe(store::Version{
+        store::HybridClock::Compose(now_() + kClockSkewMs, store::HybridClock::kLogicalMask),
+        static_cast<uint32_t>(options_.self_index)});
+  }
   const uint64_t counted_before = ready_seen();
   connected_.Remove(index);
   peers_ready_.Remove(index);

@@ -186,6 +186,9 @@ class CacheNode : public memcache::CacheService {
   // The triad servers that may own keys now.
   ServerSet ReadyTriad() const;
   const CacheNodeStats& stats() const { return stats_; }
+  // Writes forgotten before their time (applied_requests.h): a retry of one of
+  // those would have been applied twice.
+  uint64_t applied_forgotten_early() const { return applied_.forgotten_early(); }
   // How long the oldest write still waiting for a replica has waited (0: none):
   // the replication lag.
   int64_t OldestReplicationMs() const;

@@ -668,6 +668,64 @@ TEST(CacheNodeTest, RetryAfterTheRecordReachedOneReplicaLeavesBothWithIt) {
   }
 }
 
+// The lost owner's clock was ahead: its last record, on one replica only, has a
+// version above what the next owner's clock gives. The next owner still writes
+// above it (it moves its clock past any the lost one can have), so neither the
+// retried write nor one made meanwhile is undone when the replicas compare.
+TEST(CacheNodeTest, WritesAfterAnOwnerWithAClockAheadWasLostStayOnTop) {
+  std::string key;
+  int owner = -1, next = -1;
+  for (int n = 0; n < 1000 && next < 0; ++n) {
+    key = "skew" + std::to_string(n);
+    owner = OwnerAmongLiveTriad(std::string("default") + '\0' + key, ServerSet::Triad());
+    next = OwnerAmongLiveTriad(std::string("default") + '\0' + key, TriadWithout(owner));
+  }
+  const int reached = 3 - owner - next;  // the replica the last record reached
+  Cluster c;
+  c.SetClockOffset(owner, 500);
+  c.StartAll();
+  ASSERT_EQ(c.Do(kSpokeA, Set(key, "100")), "STORED\r\n");
+  c.Advance(100);  // the next owner's clock, behind by 500 ms, is still below the lost one's
+  c.hold = [&](int from, int to, const Message& message) {
+    return Is<protocol::ReplicateAck>(message) ||
+           (from == owner && to == next && Is<protocol::Replicate>(message));
+  };
+  AnswerPtr first = c.Send(kSpokeA, "incr " + key + " 1\r\n");
+  c.Pump();
+  ASSERT_EQ(c.Stored(reached, "default", key)->value, "101");
+  c.Kill(owner);
+  c.hold = nullptr;
+  c.Heartbeats();
+  // Another client's increment reaches the next owner before the retry does.
+  EXPECT_EQ(c.Do(kSpokeB, "incr " + key + " 1\r\n"), "101\r\n");
+  SettleRetries(c, first);
+  EXPECT_EQ(first->text, "102\r\n");
+  EXPECT_EQ(c.Stored(next, "default", key)->value, "102");
+  EXPECT_EQ(c.Stored(reached, "default", key)->value, "102");
+  c.ExpectSameStores({next, reached});
+}
+
+// A lost owner with nobody to take over: asked again until the retry timeout,
+// then SERVER_ERROR.
+TEST(CacheNodeTest, LostOwnerWithNoSuccessorIsAnErrorAtTheRetryTimeout) {
+  Cluster c;
+  c.StartAll();
+  c.hold = [](int, int, const Message& message) { return Is<protocol::ReplicateAck>(message); };
+  AnswerPtr set = c.Send(kSpokeA, Set("lonely", "v"));
+  c.Pump();
+  for (int triad = 0; triad < 3; ++triad) c.Kill(triad);
+  c.hold = nullptr;
+  c.RunTimers(std::chrono::milliseconds(60));
+  c.Pump();
+  EXPECT_EQ(set->calls, 0) << "still within the retry timeout: " << set->text;
+  c.Advance(2001);
+  c.RunTimers(std::chrono::milliseconds(60));
+  c.Pump();
+  EXPECT_EQ(set->calls, 1);
+  EXPECT_TRUE(set->text.starts_with("SERVER_ERROR")) << set->text;
+  EXPECT_EQ(c.node(kSpokeA).stats().failed, 1u);
+}
+
 // A get whose owner is lost is simply asked again.
 TEST(CacheNodeTest, ReadWhoseOwnerIsLostIsAskedAgain) {
   Cluster c;

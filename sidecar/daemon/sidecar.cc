@@ -705,6 +705,7 @@ nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
       {"failed", cache_stats.failed},
       {"retried", cache_stats.retried},
       {"answered_again", cache_stats.answered_again},
+      {"applied_forgotten_early", cache_->applied_forgotten_early()},
       {"buckets_pulled", cache_stats.buckets_pulled},
       {"records_pulled", cache_stats.records_pulled},
       {"spoke_cache_bytes", cache_stats.spoke_cache_bytes},
@@ -782,6 +783,10 @@ std::string Sidecar::MetricsText() const {
   text.Counter("cluster_cache_answered_again_total",
                "Retried writes answered as they were first, not applied twice.",
                static_cast<double>(cache_stats.answered_again));
+  text.Counter("cluster_cache_applied_forgotten_early_total",
+               "Applied writes forgotten before the retry timeout (too many writes): a "
+               "retry of one would be applied again.",
+               static_cast<double>(cache_->applied_forgotten_early()));
   text.Counter("cluster_cache_records_pulled_total", "Records taken from peers when catching up.",
                static_cast<double>(cache_stats.records_pulled));
   if (memcache_) {

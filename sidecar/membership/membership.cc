@@ -15,9 +15,7 @@ Membership::Membership(const ClusterConfig& config, int self_index, uint64_t sel
       heartbeat_timeout_ms_(config.heartbeat_timeout.count()),
       dynamic_timeout_ms_(config.dynamic_server_timeout.count()),
       slow_start_ms_(static_cast<uint32_t>(config.slow_start.count())),
-      alone_after_unix_ms_(now_unix_ms + config.alone_wait().count()),
-      // The only server hears from nobody: its view is all there is.
-      founded_(config.servers.size() == 1) {
+      alone_after_unix_ms_(now_unix_ms + config.alone_wait().count()) {
   for (const ServerConfig& server : config.servers) {
     protocol::ServerRecord& record = records_[Slot(server.index)];
     record.index = server.index;
@@ -30,6 +28,15 @@ Membership::Membership(const ClusterConfig& config, int self_index, uint64_t sel
   self.alive = true;
   self.incarnation = self_incarnation;
   self.up_since_unix_ms = now_unix_ms;
+  founded_ = OnlyServer();
+}
+
+bool Membership::OnlyServer() const {
+  if (static_count_ != 1 || self_index_ != 0) return false;
+  for (int index = first_dynamic_; index < kMaxServers; ++index) {
+    if (Known(index)) return false;
+  }
+  return true;
 }
 
 Membership::Membership(const ClusterConfig& config, const protocol::ServerRecord& self,
@@ -88,10 +95,12 @@ bool Membership::SetAlive(int index, bool alive, uint64_t incarnation, int64_t n
 bool Membership::CheckFounded(int64_t now_unix_ms) {
   if (founded_) return false;
   // Every connected triad peer has told what it sees (each sends its view as soon
-  // as the connection is up), and one is enough.
-  bool agrees = !heard_from_triad_.empty() &&
+  // as the connection is up, and again when it turns founded); the founded ones
+  // count, and one is enough.
+  const ServerSet founded_peers = heard_from_triad_ & founded_triad_;
+  bool agrees = !founded_peers.empty() &&
                 (connected_ & ServerSet::Triad()).Without(heard_from_triad_).empty();
-  heard_from_triad_.ForEach([&](int peer) {
+  founded_peers.ForEach([&](int peer) {
     triad_shows_up_[Slot(peer)].ForEach([&](int index) {
       if (index != self_index_ && !records_[Slot(index)].alive) agrees = false;
     });
@@ -380,6 +389,9 @@ void Membership::RestoreDynamicIdentities(const std::vector<protocol::ServerReco
     }
     MergeIdentity(record, now_unix_ms);
   }
+  // Restored before anything is published: the only static server with dynamic
+  // servers to meet again waits for them like any other.
+  if (founded_ && !OnlyServer()) founded_ = false;
 }
 
 bool Membership::OnViewUpdate(int from_index, const protocol::ViewUpdate& update,
@@ -396,6 +408,11 @@ bool Membership::OnViewUpdate(int from_index, const protocol::ViewUpdate& update
   if (connected_.Contains(from_index)) {
     triad_shows_up_[Slot(from_index)] = shows_up;
     heard_from_triad_.Add(from_index);
+    if (update.founded) {
+      founded_triad_.Add(from_index);
+    } else {
+      founded_triad_.Remove(from_index);
+    }
   }
   return CheckFounded(now_unix_ms) || changed;
 }
@@ -442,6 +459,7 @@ ClusterView Membership::ToView(int64_t now_unix_ms) const {
 
 protocol::ViewUpdate Membership::FullUpdate() const {
   protocol::ViewUpdate update;
+  update.founded = founded_;
   for (const protocol::ServerRecord& record : records_) {
     // Tombstones too: everyone must forget a freed dynamic server.
     if (!record.id.empty() || record.admission > 0) update.servers.push_back(record);

@@ -20,10 +20,12 @@
 //  - A view is published only once it is founded (DESIGN.md "Request path"): a
 //    starting sidecar knows only itself, and a view showing everyone else down
 //    would send their sessions to it. Founded means: agreeing with the triad
-//    (every connected triad peer has sent its view, and every server that the
-//    latest view of each shows up is up here too: for a triad server,
-//    connected), or the alone wait (ClusterConfig::alone_wait) over, or the only
-//    server. Once founded, always founded.
+//    (every connected triad peer has sent its view, at least one of them is
+//    founded itself, and every server that the latest view of each founded one
+//    shows up is up here too: for a triad server, connected), or the alone wait
+//    (ClusterConfig::alone_wait) over, or the only server of the cluster (no
+//    dynamic servers known). Once founded, always founded. At a cold start of
+//    the whole triad nobody is founded before the alone wait.
 //  - The operator's drain flag is versioned apart (admin_version, raised by the
 //    triad on every drain/enable; at equal versions draining wins), so it survives
 //    the restart of the drained server and of any one triad server.
@@ -146,6 +148,9 @@ class Membership {
   bool Changed();
   // Turns founded when the rules say so; returns whether it did (a change).
   bool CheckFounded(int64_t now_unix_ms);
+  // The only server of the cluster: one static server, this one, and no dynamic
+  // server known. Nobody can tell it more than it knows.
+  bool OnlyServer() const;
 
   ClusterConfig config_;  // a copy: the static servers a join is checked against
   std::string cluster_name_;
@@ -164,9 +169,11 @@ class Membership {
   int64_t alone_after_unix_ms_;  // founded alone from then on
   bool founded_ = false;
   // The servers the latest ViewUpdate of each triad peer shows up (valid while
-  // the peer is in heard_from_triad_: connected since it sent one).
+  // the peer is in heard_from_triad_: connected since it sent one), and which of
+  // those views were founded.
   std::array<ServerSet, 3> triad_shows_up_{};
   ServerSet heard_from_triad_;
+  ServerSet founded_triad_;
 };
 
 }  // namespace cb::membership

@@ -276,11 +276,12 @@ TEST(MembershipTest, FiveSidecarsConverge) {
 
 // --- founded: no view is published before the sidecar knows who is up ---
 
-// Five sidecars that know each other, for one of them to restart among.
+// Five sidecars that know each other (running since long before kStart, so
+// founded), for one of them to restart among.
 std::vector<std::unique_ptr<Membership>> ConvergedFive(const ClusterConfig& config) {
   std::vector<std::unique_ptr<Membership>> nodes;
   for (int i = 0; i < 5; ++i) {
-    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
+    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart - 60'000));
   }
   for (int a = 0; a < 5; ++a) {
     for (int b = 0; b < 5; ++b) {
@@ -304,6 +305,24 @@ TEST(MembershipFoundedTest, TheOnlyServerIsFoundedAtOnceOthersAreNot) {
   EXPECT_TRUE(Membership(*one, 0, 1, kStart).founded());
   EXPECT_FALSE(Membership(FiveServers(), 0, 1, kStart).founded());
   EXPECT_FALSE(Membership(FiveServers(), 3, 1, kStart).founded());
+
+  // A dynamic server beside the one static server hears from it first.
+  protocol::ServerRecord dynamic;
+  dynamic.index = 3;  // dynamic servers take 3..63
+  dynamic.id = "web-1";
+  dynamic.cluster_address = "h:3";
+  dynamic.http_address = "h:4";
+  dynamic.admission = 1;
+  EXPECT_FALSE(Membership(*one, dynamic, 1, kStart).founded());
+  // The static server that knows dynamic servers waits for them to reconnect.
+  Membership with_dynamic(*one, 0, 2, kStart);
+  with_dynamic.RestoreDynamicIdentities({dynamic}, kStart);
+  EXPECT_FALSE(with_dynamic.founded());
+  with_dynamic.OnPeerAuthenticated(3, 5, kStart + 10);
+  EXPECT_FALSE(with_dynamic.founded()) << "no triad peer to hear from: the alone wait";
+  with_dynamic.OnHeartbeat(3, protocol::Heartbeat{5, 0, 0}, kStart + 3000);
+  with_dynamic.Tick(kStart + 4000);
+  EXPECT_TRUE(with_dynamic.founded());
 }
 
 TEST(MembershipFoundedTest, RestartedSpokeIsFoundedByTheFirstTriadView) {
@@ -335,16 +354,34 @@ TEST(MembershipFoundedTest, RestartedTriadServerWaitsForEveryServerTheTriadShows
   EXPECT_TRUE(triad.founded());
 }
 
-TEST(MembershipFoundedTest, EveryConnectedTriadPeerMustAgree) {
+TEST(MembershipFoundedTest, AViewOfATriadServerThatJustStartedTooFoundsNothing) {
   const ClusterConfig config = FiveServers();
   auto nodes = ConvergedFive(config);
   Membership spoke(config, 4, 99, kStart + 100);
   // s2 restarted too and knows only itself and s0 so far; s0 knows everyone.
   Membership restarted_triad(config, 2, 98, kStart + 100);
   restarted_triad.OnPeerAuthenticated(0, 10, kStart + 100);
+  ASSERT_FALSE(restarted_triad.founded());
   spoke.OnPeerAuthenticated(2, 98, kStart + 101);
   spoke.OnViewUpdate(2, restarted_triad.FullUpdate(), kStart + 102);
-  EXPECT_TRUE(spoke.founded()) << "agrees with the only triad server it is connected to";
+  EXPECT_FALSE(spoke.founded()) << "s2 has met only s0: its view shows everyone else down";
+  // s0's view counts; s2's, not founded, neither helps nor holds it up.
+  spoke.OnPeerAuthenticated(0, 10, kStart + 103);
+  spoke.OnViewUpdate(0, nodes[0]->FullUpdate(), kStart + 104);
+  EXPECT_TRUE(spoke.founded());
+  for (int index = 0; index < 5; ++index) EXPECT_EQ(StateIn(spoke, index), ServerState::kUp);
+  // s2, founded once it has heard s0 and met everyone s0 shows up, says so.
+  restarted_triad.OnViewUpdate(0, nodes[0]->FullUpdate(), kStart + 105);
+  for (int peer : {1, 3, 4}) restarted_triad.OnPeerAuthenticated(peer, 10 + peer, kStart + 106);
+  EXPECT_FALSE(restarted_triad.founded()) << "s1 has not sent its view yet";
+  restarted_triad.OnViewUpdate(1, nodes[1]->FullUpdate(), kStart + 107);
+  EXPECT_TRUE(restarted_triad.founded());
+  EXPECT_TRUE(restarted_triad.FullUpdate().founded);
+}
+
+TEST(MembershipFoundedTest, EveryConnectedTriadPeerMustAgree) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = ConvergedFive(config);
 
   // s0's view shows s3 up at incarnation 13; s2 shows s3 down at 13 (it lost s3
   // for a moment): down wins at equal incarnations, so the spoke shows s3 down,
@@ -389,10 +426,33 @@ TEST(MembershipFoundedTest, HeardFromNoTriadPeerItIsFoundedAfterTheAloneWait) {
   EXPECT_TRUE(triad.founded());
 }
 
-TEST(MembershipFoundedTest, ColdStartOfTheWholeClusterFoundsEveryoneWithoutWaiting) {
+TEST(MembershipFoundedTest, ColdStartOfTheWholeClusterFoundsEveryoneAfterTheAloneWait) {
   const ClusterConfig config = FiveServers();
-  auto nodes = ConvergedFive(config);
-  for (int node = 0; node < 5; ++node) EXPECT_TRUE(nodes[node]->founded()) << node;
+  std::vector<std::unique_ptr<Membership>> nodes;
+  for (int i = 0; i < 5; ++i) {
+    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
+  }
+  for (int a = 0; a < 5; ++a) {
+    for (int b = 0; b < 5; ++b) {
+      if (a != b && nodes[a]->MayConnect(b)) nodes[a]->OnPeerAuthenticated(b, 10 + b, kStart);
+    }
+  }
+  for (int from = 0; from < 3; ++from) {
+    for (int to = 0; to < 5; ++to) {
+      if (to != from) nodes[to]->OnViewUpdate(from, nodes[from]->FullUpdate(), kStart + 1);
+    }
+  }
+  // Nobody can vouch for anybody: each waits out the alone wait.
+  for (int node = 0; node < 5; ++node) EXPECT_FALSE(nodes[node]->founded()) << node;
+  for (int node = 0; node < 5; ++node) {
+    for (int peer = 0; peer < 5; ++peer) {
+      if (nodes[node]->connected(peer)) {
+        nodes[node]->OnHeartbeat(peer, protocol::Heartbeat{10u + peer, 0, 0}, kStart + 3500);
+      }
+    }
+    nodes[node]->Tick(kStart + 4000);
+    EXPECT_TRUE(nodes[node]->founded()) << node;
+  }
 }
 
 }  // namespace

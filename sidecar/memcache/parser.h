@@ -124,8 +124,7 @@ struct Request {
   uint32_t verbosity = 0;   // verbosity
   bool noreply = false;
   // get, gets, gat, gats: more requests with keys of the same line follow, so
-  // the answer to this one ends without "END" (the last one's has it). The last
-  // request of such a line may have no keys; its answer is then "END" alone.
+  // the answer to this one ends without "END" (the last one's has it).
   bool more_keys = false;
   // Storage commands: the data block was longer than max_value_bytes and was
   // thrown away (`data` is empty); the answer is memcached's

@@ -124,7 +124,11 @@ struct Heartbeat {
 
 struct ViewUpdate {
   std::vector<ServerRecord> servers;  // whole records; receivers merge them
-  MSGPACK_DEFINE(servers)
+  // The sender knows who is up (membership.h "founded"): a receiver that has just
+  // started takes its word on that; the view of a sender that has just started
+  // too shows only the few servers it has met.
+  bool founded = false;
+  MSGPACK_DEFINE(servers, founded)
 };
 
 // An operator's drain or enable, forwarded to the triad.

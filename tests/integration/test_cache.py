@@ -391,7 +391,7 @@ class PymemcacheTest(CacheTestCase):
         # a 100 KiB key is refused (a get line may be long, a key may not)
         self.assertEqual(bad2.line(b"get " + b"k" * (100 * 1024) + b"\r\n"),
                          b"CLIENT_ERROR bad command line format\r\n")
-        bad2.send(b"get" + b" k" * MiB + b"\r\n")  # a line over the 1 MiB limit
+        bad2.send(b"get" + (b" " + b"k" * 250) * 5000 + b"\r\n")  # over the 1 MiB limit
         self.assertTrue(bad2.until_closed().endswith(b"CLIENT_ERROR line too long\r\n"))
         self.assertEqual(bystander.get(p + "by"), b"stander")
         self.assertTrue(bystander.set(p + "by", b"still"))
@@ -553,17 +553,20 @@ class PipelineTest(CacheTestCase):
         self.assertEqual(reader.get_many(list(bulk)), bulk)
 
     def mixed_pipeline(self, server, p):
+        # 10,000 silent writes and 10,000 answered reads, interleaved, plus a few
+        # of every other kind.
         n = self.COUNT
         request, expected = [], []
         for i in range(n):
             v = str(i).encode()
             request.append(f"set {p}q{i} 0 0 {len(v)} noreply\r\n".encode() + v + b"\r\n")
-            request.append(f"set {p}r{i} 0 0 1\r\ny\r\n".encode())
             request.append(f"get {p}q{i}\r\n".encode())
-            request.append(f"delete {p}r{i} noreply\r\n".encode())
-            request.append(f"incr {p}q{i} 1\r\n".encode())
-            expected.append(b"STORED\r\n" + f"VALUE {p}q{i} 0 {len(v)}\r\n".encode() + v
-                            + b"\r\nEND\r\n" + str(i + 1).encode() + b"\r\n")
+            expected.append(f"VALUE {p}q{i} 0 {len(v)}\r\n".encode() + v + b"\r\nEND\r\n")
+            if i % 100 == 0:
+                request.append(f"incr {p}q{i} 1\r\n".encode())
+                request.append(f"delete {p}q{i} noreply\r\n".encode())
+                request.append(f"add {p}q{i} 0 0 1\r\nz\r\n".encode())
+                expected.append(str(i + 1).encode() + b"\r\nSTORED\r\n")
         request.append(b"version\r\n")
         reply = self.exchange(server, b"".join(request), self.ends_with_version)
         self.assertEqual(reply[:reply.rindex(b"VERSION ")], b"".join(expected))
@@ -576,7 +579,7 @@ class PipelineTest(CacheTestCase):
     def many_keys(self, server, other, p):
         # php-memcached's getMulti / pymemcache's get_many of 20,000 keys: a 140 KB line.
         keys = [f"{p}g{i}" for i in range(20000)]
-        present = {k: f"v{i}".encode() for i, k in enumerate(keys) if i % 3}
+        present = {k: f"v{i}".encode() for i, k in enumerate(keys) if i % 10 == 0}
         writer = Client(("127.0.0.1", other.memcached_port), connect_timeout=5, timeout=30)
         self.addCleanup(writer.close)
         self.assertEqual(writer.set_many(present, noreply=False), [])
@@ -589,8 +592,6 @@ class PipelineTest(CacheTestCase):
         reader = Client(("127.0.0.1", server.memcached_port), connect_timeout=5, timeout=30)
         self.addCleanup(reader.close)
         self.assertEqual(reader.get_many(keys), present)
-        self.assertEqual(reader.gets_many(keys[:5000]).keys(),
-                         {k for k in keys[:5000] if k in present})
 
 
 class Updaters:
