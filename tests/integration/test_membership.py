@@ -157,7 +157,10 @@ class RestartViewTest(ClusterTestCase):
         deadline = time.monotonic() + 15
         while waiting:
             for victim in list(waiting):
-                view = victim.view()
+                try:
+                    view = victim.view()
+                except ValueError:  # caught mid-update more often than read_view retries
+                    continue
                 snapshots += 1
                 states = {sid: v["state"] for sid, v in view["servers"].items()}
                 wrongly_down = [s.id for s in others if states.get(s.id) != "up"]
