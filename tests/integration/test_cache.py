@@ -545,7 +545,7 @@ class PipelineTest(CacheTestCase):
         # pymemcache's own bulk write (noreply by default), read back on the same
         # connection (which sees its own writes in order, as with memcached) and,
         # once they are all through, on another.
-        bulk = {f"{p}b{i}": str(i).encode() for i in range(n)}
+        bulk = {f"{p}b{i}": str(i).encode() for i in range(2000)}
         writer = Client(("127.0.0.1", server.memcached_port), connect_timeout=5, timeout=30)
         self.addCleanup(writer.close)
         self.assertEqual(writer.set_many(bulk), [])
