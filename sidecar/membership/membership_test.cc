@@ -243,25 +243,34 @@ TEST(MembershipTest, OverlongPeerRecordsAreIgnored) {
   EXPECT_TRUE(spoke.ToView(kStart).Validate().ok());
 }
 
-// Three triad servers and two spokes, every allowed pair connected, updates pushed
-// until nothing changes: every sidecar publishes the same states.
-TEST(MembershipTest, FiveSidecarsConverge) {
-  const ClusterConfig config = FiveServers();
+// Five sidecars (incarnation 10 + index) started at `started`, every allowed pair
+// connected at kStart, and the triad's views pushed to everyone `rounds` times.
+std::vector<std::unique_ptr<Membership>> FiveConnected(const ClusterConfig& config, int64_t started,
+                                                       int rounds) {
   std::vector<std::unique_ptr<Membership>> nodes;
-  for (int i = 0; i < 5; ++i)
-    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
+  for (int i = 0; i < 5; ++i) {
+    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, started));
+  }
   for (int a = 0; a < 5; ++a) {
     for (int b = 0; b < 5; ++b) {
       if (a != b && nodes[a]->MayConnect(b)) nodes[a]->OnPeerAuthenticated(b, 10 + b, kStart);
     }
   }
-  for (int round = 0; round < 5; ++round) {
+  for (int round = 0; round < rounds; ++round) {
     for (int from = 0; from < 3; ++from) {
       for (int to = 0; to < 5; ++to) {
         if (to != from) nodes[to]->OnViewUpdate(from, nodes[from]->FullUpdate(), kStart);
       }
     }
   }
+  return nodes;
+}
+
+// Three triad servers and two spokes, every allowed pair connected, updates pushed
+// until nothing changes: every sidecar publishes the same states.
+TEST(MembershipTest, FiveSidecarsConverge) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = FiveConnected(config, kStart, 5);
   for (int node = 0; node < 5; ++node) {
     for (int index = 0; index < 5; ++index) {
       EXPECT_EQ(StateIn(*nodes[node], index), ServerState::kUp) << node << " sees " << index;
@@ -279,21 +288,7 @@ TEST(MembershipTest, FiveSidecarsConverge) {
 // Five sidecars that know each other (running since long before kStart, so
 // founded), for one of them to restart among.
 std::vector<std::unique_ptr<Membership>> ConvergedFive(const ClusterConfig& config) {
-  std::vector<std::unique_ptr<Membership>> nodes;
-  for (int i = 0; i < 5; ++i) {
-    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart - 60'000));
-  }
-  for (int a = 0; a < 5; ++a) {
-    for (int b = 0; b < 5; ++b) {
-      if (a != b && nodes[a]->MayConnect(b)) nodes[a]->OnPeerAuthenticated(b, 10 + b, kStart);
-    }
-  }
-  for (int from = 0; from < 3; ++from) {
-    for (int to = 0; to < 5; ++to) {
-      if (to != from) nodes[to]->OnViewUpdate(from, nodes[from]->FullUpdate(), kStart);
-    }
-  }
-  return nodes;
+  return FiveConnected(config, kStart - 60'000, 1);
 }
 
 TEST(MembershipFoundedTest, TheOnlyServerIsFoundedAtOnceOthersAreNot) {
@@ -428,20 +423,7 @@ TEST(MembershipFoundedTest, HeardFromNoTriadPeerItIsFoundedAfterTheAloneWait) {
 
 TEST(MembershipFoundedTest, ColdStartOfTheWholeClusterFoundsEveryoneAfterTheAloneWait) {
   const ClusterConfig config = FiveServers();
-  std::vector<std::unique_ptr<Membership>> nodes;
-  for (int i = 0; i < 5; ++i) {
-    nodes.push_back(std::make_unique<Membership>(config, i, 10 + i, kStart));
-  }
-  for (int a = 0; a < 5; ++a) {
-    for (int b = 0; b < 5; ++b) {
-      if (a != b && nodes[a]->MayConnect(b)) nodes[a]->OnPeerAuthenticated(b, 10 + b, kStart);
-    }
-  }
-  for (int from = 0; from < 3; ++from) {
-    for (int to = 0; to < 5; ++to) {
-      if (to != from) nodes[to]->OnViewUpdate(from, nodes[from]->FullUpdate(), kStart + 1);
-    }
-  }
+  auto nodes = FiveConnected(config, kStart, 2);
   // Nobody can vouch for anybody: each waits out the alone wait.
   for (int node = 0; node < 5; ++node) EXPECT_FALSE(nodes[node]->founded()) << node;
   for (int node = 0; node < 5; ++node) {

@@ -218,6 +218,28 @@ class MemcacheServerTest : public ::testing::Test {
     ASSERT_TRUE(received);
   }
 
+  // A new client sends `requests` at once and must get exactly `expected`.
+  std::unique_ptr<Client> SendAndExpect(std::string requests, const std::string& expected) {
+    auto client = Connect();
+    client->Send(std::move(requests));
+    EXPECT_TRUE(Receives(*client, expected));
+    EXPECT_EQ(client->received(), expected);
+    return client;
+  }
+
+  // Runs `body` twice, each time on a new server with no data: the fake
+  // answering inside Handle, then from a timer (later, and out of order).
+  void InBothAnswerModes(const MemcacheServerOptions& options, const std::function<void()>& body) {
+    for (FakeService::Mode mode : {FakeService::Mode::kNow, FakeService::Mode::kDelayed}) {
+      SCOPED_TRACE(mode == FakeService::Mode::kNow ? "answered at once" : "answered later");
+      service_.mode = mode;
+      service_.data.clear();
+      StartServer(options);
+      body();
+      server_.reset();
+    }
+  }
+
   asio::io_context io_;
   FakeService service_{io_};
   std::unique_ptr<MemcacheServer> server_;
@@ -277,10 +299,7 @@ TEST_F(MemcacheServerTest, PipelineLongerThanTheInFlightLimitIsAnsweredInOrder) 
     expected +=
         "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
   }
-  auto client = Connect();
-  client->Send(requests);
-  ASSERT_TRUE(Receives(*client, expected));
-  EXPECT_EQ(client->received(), expected);
+  SendAndExpect(requests, expected);
   EXPECT_EQ(server_->stats().requests, 5000u);
 }
 
@@ -288,35 +307,22 @@ TEST_F(MemcacheServerTest, PipelineLongerThanTheInFlightLimitIsAnsweredInOrder) 
 // requests must free their in-flight places as they are answered (they once
 // filled them for good: the first 128 were stored and the connection hung).
 TEST_F(MemcacheServerTest, NoreplyPipelineLongerThanTheInFlightLimitIsStoredAndAnswered) {
-  for (FakeService::Mode mode : {FakeService::Mode::kNow, FakeService::Mode::kDelayed}) {
-    SCOPED_TRACE(mode == FakeService::Mode::kNow ? "answered at once" : "answered later");
-    service_.mode = mode;
-    service_.data.clear();
-    StartServer();
+  InBothAnswerModes({}, [&] {
     std::string requests;
     for (int i = 0; i < 10000; ++i)
       requests += "set p" + std::to_string(i) + " 0 0 1 noreply\r\nx\r\n";
     requests += "get p9999\r\n";
-    auto client = Connect();
-    client->Send(requests);
-    const std::string expected = "VALUE p9999 0 1\r\nx\r\nEND\r\n";
-    ASSERT_TRUE(Receives(*client, expected));
-    EXPECT_EQ(client->received(), expected);
+    auto client = SendAndExpect(requests, "VALUE p9999 0 1\r\nx\r\nEND\r\n");
     EXPECT_EQ(service_.data.size(), 10000u);
     EXPECT_FALSE(client->closed());
-    server_.reset();
-  }
+  });
 }
 
 TEST_F(MemcacheServerTest, PipelinedMixOfSilentAndAnsweredRequestsIsAnsweredInOrder) {
   MemcacheServerOptions options;
   options.max_requests_in_flight = 8;
   options.read_buffer_bytes = 1000;
-  for (FakeService::Mode mode : {FakeService::Mode::kNow, FakeService::Mode::kDelayed}) {
-    SCOPED_TRACE(mode == FakeService::Mode::kNow ? "answered at once" : "answered later");
-    service_.mode = mode;
-    service_.data.clear();
-    StartServer(options);
+  InBothAnswerModes(options, [&] {
     std::string requests;
     std::string expected;
     for (int i = 0; i < 10000; ++i) {
@@ -327,14 +333,10 @@ TEST_F(MemcacheServerTest, PipelinedMixOfSilentAndAnsweredRequestsIsAnsweredInOr
       expected +=
           "STORED\r\nVALUE q" + n + " 0 " + std::to_string(n.size()) + "\r\n" + n + "\r\nEND\r\n";
     }
-    auto client = Connect();
-    client->Send(requests);
-    ASSERT_TRUE(Receives(*client, expected));
-    EXPECT_EQ(client->received(), expected);
+    SendAndExpect(requests, expected);
     EXPECT_EQ(service_.data.size(), 20000u);
     EXPECT_EQ(server_->stats().requests, 30000u);
-    server_.reset();
-  }
+  });
 }
 
 // php-memcached's getMulti of 20,000 keys: one line of 140 KB, answered as one
@@ -342,10 +344,7 @@ TEST_F(MemcacheServerTest, PipelinedMixOfSilentAndAnsweredRequestsIsAnsweredInOr
 TEST_F(MemcacheServerTest, GetOfTwentyThousandKeysIsAnsweredWithOneEnd) {
   MemcacheServerOptions options;
   options.max_requests_in_flight = 8;
-  for (FakeService::Mode mode : {FakeService::Mode::kNow, FakeService::Mode::kDelayed}) {
-    SCOPED_TRACE(mode == FakeService::Mode::kNow ? "answered at once" : "answered later");
-    service_.mode = mode;
-    StartServer(options);
+  InBothAnswerModes(options, [&] {
     std::string line = "get";
     std::string expected;
     for (int i = 0; i < 20000; ++i) {
@@ -357,14 +356,10 @@ TEST_F(MemcacheServerTest, GetOfTwentyThousandKeysIsAnsweredWithOneEnd) {
                   std::to_string(i) + "\r\n";
     }
     expected += "END\r\nVERSION fake\r\n";
-    auto client = Connect();
-    client->Send(line + "\r\nversion\r\n");
-    ASSERT_TRUE(Receives(*client, expected));
-    EXPECT_EQ(client->received(), expected);
+    auto client = SendAndExpect(line + "\r\nversion\r\n", expected);
     EXPECT_FALSE(client->closed());
     EXPECT_EQ(server_->stats().requests, 200u + 1);
-    server_.reset();
-  }
+  });
 }
 
 // A part of a long get that fails ends the answer with its error line; the

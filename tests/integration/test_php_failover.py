@@ -17,15 +17,13 @@ CLUSTERCTL, CLUSTER_NGINX_MODULE, php-cli and php-memcached.
 import http.client
 import os
 import re
-import signal
-import subprocess
 import sys
 import threading
 import time
 import unittest
 
 from sidecar_cluster import wait_for
-from web_cluster import HERE, DemoCluster, Nginx, http_get
+from web_cluster import HERE, DemoCluster, Nginx
 
 APP = os.path.join(HERE, "php", "session-counter.php")
 SESSIONS = 40
@@ -55,34 +53,9 @@ def php_settings(server):
 class PhpSite(DemoCluster):
     """The demo cluster with a PHP backend per server instead of the demo's."""
 
-    def start_backend(self, server, route_char=None):
-        log = open(os.path.join(self.dir, server.id + ".php.log"), "ab")
-        # Its own process group: the built-in server's workers are its children,
-        # and a kill must take them all, as a machine's death would.
-        process = subprocess.Popen(
-            ["php", *php_settings(server), "-S", f"127.0.0.1:{server.http_port}", APP],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PHP_CLI_SERVER_WORKERS": "6", "CLUSTER_SERVER_ID": server.id},
-            start_new_session=True)
-        log.close()
-        self.started.append(process)
-        self.backends[server.id] = process
-        wait_for(lambda: http_get(server.http_port, "/health")[0] == 200, 10,
-                 f"PHP of {server.id} to answer")
-        return process
-
-    def kill_backend(self, server):
-        process = self.backends.pop(server.id)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-    def close(self):
-        for process in self.backends.values():
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        super().close()
+    def backend_command(self, server, route_char):
+        return (["php", *php_settings(server), "-S", f"127.0.0.1:{server.http_port}", APP],
+                {"PHP_CLI_SERVER_WORKERS": "6", "CLUSTER_SERVER_ID": server.id})
 
 
 class Visitor(threading.Thread):
@@ -201,7 +174,8 @@ class PhpFailoverTest(unittest.TestCase):
             sys.stderr.write(f"  at {when - wall_started:.2f} s: {status} {body}\n")
         if failures:
             for server in site.servers:
-                with open(os.path.join(site.dir, server.id + ".php.log"), errors="replace") as f:
+                with open(os.path.join(site.dir, server.id + ".backend.log"),
+                          errors="replace") as f:
                     problems = [line for line in f if "Fatal" in line or "Warning" in line]
                 sys.stderr.write(f"--- {server.id} PHP: {''.join(problems[-10:])}\n")
         self.assertEqual(len(failures), 0, f"{len(failures)} answers were not 200")

@@ -90,14 +90,22 @@ class DemoCluster(Cluster):
         return ROUTE_CHARS[index]
 
     # -- backends
-    def start_backend(self, server, route_char=None):
+    def backend_command(self, server, route_char):
+        """The command line and the extra environment of `server`'s backend."""
         args = [BACKEND, "--listen", f"127.0.0.1:{server.http_port}", "--server-id", server.id,
                 "--memcached", f"127.0.0.1:{server.memcached_port}"]
         if route_char or server.index is not None:
             args += ["--route-char", route_char or ROUTE_CHARS[server.index]]
+        return args, {}
+
+    def start_backend(self, server, route_char=None):
+        args, env = self.backend_command(server, route_char)
         log = open(os.path.join(self.dir, server.id + ".backend.log"), "ab")
+        # Its own process group: a backend's workers (PHP's) are its children, and a
+        # kill must take them all, as a machine's death would.
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                   start_new_session=True)
         log.close()
         self.started.append(process)
         self.backends[server.id] = process
@@ -107,13 +115,18 @@ class DemoCluster(Cluster):
 
     def kill_backend(self, server):
         process = self.backends.pop(server.id)
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
     def close(self):
         """Kills everything, then fails if any nginx worker crashed or a sanitizer
         reported a fault in the module."""
         problems = []
+        for process in self.backends.values():
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for nginx in self.nginx:
             # SIGTERM first: the master stops and reaps its workers. Then the whole
             # process group (each nginx has its own), in case it could not.
