@@ -81,23 +81,6 @@ bool ParseU32(std::string_view token, uint32_t& out) {
   return true;
 }
 
-// Whether a line starting with `head` is a get, gets, gat or gats line (leading
-// spaces are skipped, as memcached's tokenizer does).
-bool IsRetrievalLine(std::string_view head) {
-  const std::size_t start = head.find_first_not_of(' ');
-  if (start == std::string_view::npos) return false;
-  head.remove_prefix(start);
-  for (std::string_view prefix : {"get ", "gets ", "gat ", "gats "}) {
-    if (head.substr(0, prefix.size()) == prefix) return true;
-  }
-  return false;
-}
-
-bool IsRetrieval(Command command) {
-  return command == Command::kGet || command == Command::kGets || command == Command::kGat ||
-         command == Command::kGats;
-}
-
 bool IsStorage(Command command) {
   switch (command) {
     case Command::kSet:
@@ -144,6 +127,33 @@ std::optional<Command> FindCommand(std::string_view name) {
     if (entry.name == name) return entry.command;
   }
   return std::nullopt;
+}
+
+bool IsRetrieval(Command command) {
+  return command == Command::kGet || command == Command::kGets || command == Command::kGat ||
+         command == Command::kGats;
+}
+
+// A get, gets, gat or gats line: its command, and where the name ends.
+struct RetrievalHead {
+  Command command;
+  std::size_t name_end;
+};
+
+// The retrieval command `line` starts with (leading spaces are skipped, as
+// memcached's tokenizer does), if any. `whole`: `line` is a whole line, so the
+// name may end with it; otherwise a name that reaches the end may go on.
+std::optional<RetrievalHead> RetrievalHeadOf(std::string_view line, bool whole) {
+  const std::size_t start = line.find_first_not_of(' ');
+  if (start == std::string_view::npos) return std::nullopt;
+  std::size_t end = line.find(' ', start);
+  if (end == std::string_view::npos) {
+    if (!whole) return std::nullopt;
+    end = line.size();
+  }
+  const std::optional<Command> command = FindCommand(line.substr(start, end - start));
+  if (!command || !IsRetrieval(*command)) return std::nullopt;
+  return RetrievalHead{*command, end};
 }
 
 ProtocolError Reply(std::string_view line, bool noreply) {
@@ -208,7 +218,7 @@ std::vector<ParseResult> RequestParser::Feed(std::string_view bytes) {
         if (has_cr) --length;
         if (length > limits_.max_line_bytes) {  // by one byte, a "\r" that is not the line's end
           std::string head = line_ + std::string(bytes.substr(0, newline));
-          if (!IsRetrievalLine(head) || length > limits_.max_retrieval_line_bytes) {
+          if (!RetrievalHeadOf(head, false) || length > limits_.max_retrieval_line_bytes) {
             Fail(std::string(kLineTooLong), out);
             break;
           }
@@ -267,18 +277,17 @@ std::vector<ParseResult> RequestParser::Feed(std::string_view bytes) {
 void RequestParser::BeginLongLine(std::vector<ParseResult>& out) {
   // Decided on the first max_line_bytes + 1 bytes only, which every split of the
   // stream has seen by the time the line is known to be that long.
-  const std::string_view head = std::string_view(line_).substr(0, limits_.max_line_bytes + 1);
-  if (!IsRetrievalLine(head)) {
+  const std::optional<RetrievalHead> retrieval =
+      RetrievalHeadOf(std::string_view(line_).substr(0, limits_.max_line_bytes + 1), false);
+  if (!retrieval) {
     Fail(std::string(kLineTooLong), out);
     return;
   }
-  const std::size_t start = head.find_first_not_of(' ');
-  const std::size_t name_end = head.find(' ', start);
-  BeginKeys(*FindCommand(head.substr(start, name_end - start)), name_end);
+  BeginKeys(retrieval->command, retrieval->name_end);
   const std::string buffered = std::move(line_);
   line_.clear();
   state_ = State::kKeys;
-  StreamKeys(std::string_view(buffered).substr(name_end), out);
+  StreamKeys(std::string_view(buffered).substr(retrieval->name_end), out);
 }
 
 void RequestParser::BeginKeys(Command command, std::size_t head_bytes) {
@@ -432,15 +441,11 @@ void RequestParser::ParseStorage(Command command, const std::vector<std::string_
 }
 
 void RequestParser::ParseLine(std::string_view line, std::vector<ParseResult>& out) {
-  if (const std::size_t start = line.find_first_not_of(' '); start != std::string_view::npos) {
-    const std::size_t name_end = std::min(line.find(' ', start), line.size());
-    const std::optional<Command> named = FindCommand(line.substr(start, name_end - start));
-    if (named && IsRetrieval(*named)) {
-      BeginKeys(*named, name_end);
-      StreamKeys(line.substr(name_end), out);
-      EndKeys(false, out);
-      return;
-    }
+  if (const std::optional<RetrievalHead> retrieval = RetrievalHeadOf(line, true)) {
+    BeginKeys(retrieval->command, retrieval->name_end);
+    StreamKeys(line.substr(retrieval->name_end), out);
+    EndKeys(false, out);
+    return;
   }
   const std::vector<std::string_view> tokens = Tokenize(line);
   const std::optional<Command> found = tokens.empty() ? std::nullopt : FindCommand(tokens.front());
