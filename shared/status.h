@@ -15,7 +15,7 @@
 
 namespace cb {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
