@@ -38,11 +38,11 @@ uint64_t SplitMix64(uint64_t& state) {
 std::vector<std::string> MakeCookieHeaders(bool with_session) {
   std::vector<std::string> headers;
   uint64_t state = 7;
-  constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   for (int i = 0; i < kHeaders; ++i) {
     std::string session(1, cb::RouteCharForIndex(static_cast<int>(SplitMix64(state) % kServers)));
-    for (int c = 0; c < 31; ++c) session += kAlphabet[SplitMix64(state) % kAlphabet.size()];
+    for (int c = 0; c < 31; ++c) {
+      session += cb::kRouteAlphabet[SplitMix64(state) % cb::kRouteAlphabet.size()];
+    }
     std::string header = "_ga=GA1.2.1234567890.1700000000; lang=en-US; ";
     if (with_session) header += "JSESSIONID=" + session + "; ";
     header += "theme=dark";

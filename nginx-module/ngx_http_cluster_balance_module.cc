@@ -505,16 +505,11 @@ ngx_int_t SetVariable(ngx_http_variable_value_t* v, std::string_view value) {
   return NGX_OK;
 }
 
-// The 64 route characters as one string, so that a variable can point into it.
-constexpr std::string_view kRouteCharacters =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 ngx_int_t RouteVariable(ngx_http_request_t* r, ngx_http_variable_value_t* v, uintptr_t) noexcept {
   try {
     RequestContext* ctx = DecidedContext(r);
     const int index = ctx == nullptr ? -1 : ctx->chosen >= 0 ? ctx->chosen : ctx->planned_index;
-    if (index < 0 || index >= cb::kMaxServers) return SetVariable(v, {});
-    return SetVariable(v, kRouteCharacters.substr(static_cast<std::size_t>(index), 1));
+    return SetVariable(v, cb::RouteCharTextForIndex(index));
   } catch (...) {
     LogException(r->connection->log, "$cluster_route");
     return SetVariable(v, {});

@@ -6,10 +6,6 @@
 namespace cb {
 namespace {
 
-constexpr std::string_view kRouteAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-static_assert(kRouteAlphabet.size() == kMaxServers);
-
 constexpr std::array<int8_t, 256> MakeIndexTable() {
   std::array<int8_t, 256> table{};
   for (auto& entry : table) entry = -1;
@@ -48,6 +44,11 @@ std::string_view UsableCookieValue(std::string_view raw) {
 char RouteCharForIndex(int index) {
   if (index < 0 || index >= kMaxServers) return '\0';
   return kRouteAlphabet[static_cast<std::size_t>(index)];
+}
+
+std::string_view RouteCharTextForIndex(int index) {
+  if (index < 0 || index >= kMaxServers) return {};
+  return kRouteAlphabet.substr(static_cast<std::size_t>(index), 1);
 }
 
 int IndexForRouteChar(char c) { return kIndexOfChar[static_cast<unsigned char>(c)]; }

@@ -20,6 +20,12 @@ namespace cb {
 // One triad domain holds at most this many servers: one per route character.
 inline constexpr int kMaxServers = 64;
 
+// The route characters in index order: server i's is kRouteAlphabet[i]. The one
+// definition; everything else (modules, tools, benchmarks) uses this one.
+inline constexpr std::string_view kRouteAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static_assert(kRouteAlphabet.size() == kMaxServers);
+
 // Session ids longer than this are treated as no session: no application issues
 // them, and a 10 KB cookie must not cost more than a scan.
 inline constexpr std::size_t kMaxSessionIdLength = 256;
@@ -29,6 +35,10 @@ inline constexpr std::string_view kDefaultPathParameter = "jsessionid";
 
 // The route character of `index`; '\0' when index is outside 0..63.
 char RouteCharForIndex(int index);
+
+// The same character as a one-character view into kRouteAlphabet (static storage,
+// so that a web server variable can point into it); empty outside 0..63.
+std::string_view RouteCharTextForIndex(int index);
 
 // The index whose route character is `c`; -1 for any other byte.
 int IndexForRouteChar(char c);

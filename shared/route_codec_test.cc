@@ -12,8 +12,15 @@ namespace {
 
 using namespace std::string_view_literals;
 
-constexpr std::string_view kAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+// The base64url alphabet (RFC 4648, section 5) in its own order, built from its
+// ranges: what kRouteAlphabet must be (Resin's route characters).
+std::string Base64UrlAlphabet() {
+  std::string alphabet;
+  for (char c = 'A'; c <= 'Z'; ++c) alphabet += c;
+  for (char c = 'a'; c <= 'z'; ++c) alphabet += c;
+  for (char c = '0'; c <= '9'; ++c) alphabet += c;
+  return alphabet + "-_";
+}
 
 // The session id of the JSESSIONID cookie, for brevity.
 std::string_view FromCookie(std::string_view header) {
@@ -27,9 +34,10 @@ bool PointsInside(std::string_view part, std::string_view whole) {
 }
 
 TEST(RouteCodecTest, AlphabetIsBase64UrlInIndexOrder) {
-  ASSERT_EQ(kAlphabet.size(), static_cast<std::size_t>(kMaxServers));
+  EXPECT_EQ(kRouteAlphabet, Base64UrlAlphabet());
+  ASSERT_EQ(kRouteAlphabet.size(), static_cast<std::size_t>(kMaxServers));
   for (int i = 0; i < kMaxServers; ++i) {
-    EXPECT_EQ(RouteCharForIndex(i), kAlphabet[static_cast<std::size_t>(i)]) << "index " << i;
+    EXPECT_EQ(RouteCharForIndex(i), kRouteAlphabet[static_cast<std::size_t>(i)]) << "index " << i;
   }
   // Resin's convention: server 2 creates session ids starting with 'C'.
   EXPECT_EQ(RouteCharForIndex(0), 'A');
@@ -53,7 +61,7 @@ TEST(RouteCodecTest, EveryByteOutsideTheAlphabetMapsToMinusOne) {
   int valid = 0;
   for (int byte = 0; byte < 256; ++byte) {
     const char c = static_cast<char>(static_cast<unsigned char>(byte));
-    const std::size_t position = kAlphabet.find(c);
+    const std::size_t position = kRouteAlphabet.find(c);
     if (position == std::string_view::npos) {
       EXPECT_EQ(IndexForRouteChar(c), -1) << "byte " << byte;
     } else {
@@ -82,6 +90,20 @@ TEST(RouteCodecTest, OutOfRangeIndexGivesNul) {
   EXPECT_EQ(RouteCharForIndex(-64), '\0');
   EXPECT_EQ(RouteCharForIndex(std::numeric_limits<int>::min()), '\0');
   EXPECT_EQ(RouteCharForIndex(std::numeric_limits<int>::max()), '\0');
+}
+
+TEST(RouteCodecTest, RouteCharTextPointsIntoTheAlphabet) {
+  for (int i = 0; i < kMaxServers; ++i) {
+    const std::string_view text = RouteCharTextForIndex(i);
+    ASSERT_EQ(text.size(), 1u) << "index " << i;
+    EXPECT_EQ(text.front(), RouteCharForIndex(i)) << "index " << i;
+    // Static storage: a web server variable may keep pointing at it.
+    EXPECT_TRUE(PointsInside(text, kRouteAlphabet)) << "index " << i;
+  }
+  EXPECT_EQ(RouteCharTextForIndex(-1), "");
+  EXPECT_EQ(RouteCharTextForIndex(64), "");
+  EXPECT_EQ(RouteCharTextForIndex(std::numeric_limits<int>::min()), "");
+  EXPECT_EQ(RouteCharTextForIndex(std::numeric_limits<int>::max()), "");
 }
 
 TEST(RouteCodecTest, RouteIndexOfSession) {

@@ -13,9 +13,9 @@
 //
 // Invariants (a violation traps): a returned session id is empty or a sub-range of
 // the input buffer itself, and satisfies IsValidSessionId; RouteIndexOfSession is -1
-// or the index of the id's first character; ChooseServer returns -1 exactly with
-// kNoServer, otherwise a server that is up (or draining, for a sticky or backup
-// choice) in the view and not excluded.
+// or the index of the id's first character (as a char and as text); ChooseServer
+// returns -1 exactly with kNoServer, otherwise a server that is up (or draining, for
+// a sticky or backup choice) in the view and not excluded.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -100,6 +100,7 @@ void CheckSessionId(std::string_view id, std::string_view input) {
     FUZZ_CHECK(route == -1);
   } else if (route >= 0) {
     FUZZ_CHECK(cb::RouteCharForIndex(route) == id.front());
+    FUZZ_CHECK(cb::RouteCharTextForIndex(route) == id.substr(0, 1));
     FUZZ_CHECK(cb::IndexForRouteChar(id.front()) == route);
   }
 }
