@@ -1,14 +1,16 @@
 // Everything a web server module decides for one balanced group of servers (an
 // nginx upstream block), per process: which part of a request is its session,
 // which server gets it (routing.h on the view a ViewTracker follows), and the
-// cookie of the insert mode. The glue of each web server only converts its
-// request to string views and its configuration to BalancerOptions.
+// cookie of the insert mode. The tries of one request are request_policy.h's. The
+// glue of each web server only converts its request to string views and its
+// configuration to BalancerOptions.
 //
 // Not thread-safe: one Balancer per thread (per nginx worker).
 #ifndef CLUSTER_BALANCE_SHARED_BALANCER_H_
 #define CLUSTER_BALANCE_SHARED_BALANCER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +45,20 @@ class Balancer {
   // The session in the request path's ";jsessionid=" parameter (route mode only;
   // the cookie comes first). Empty: none.
   std::string_view SessionFromPath(std::string_view path) const;
+  // The request's session: from the first of its Cookie headers that holds one,
+  // else from its path. `next_cookie_header()` yields the Cookie headers in request
+  // order as std::optional<std::string_view>, then std::nullopt. The path is taken
+  // as the client sent it, as the application and clusterctl read it: no
+  // percent-decoding can make a session of what the application sees as none.
+  template <typename NextCookieHeader>
+  std::string_view SessionOfRequest(NextCookieHeader&& next_cookie_header,
+                                    std::string_view path) const {
+    while (const std::optional<std::string_view> header = next_cookie_header()) {
+      const std::string_view session = SessionFromCookieHeader(*header);
+      if (!session.empty()) return session;
+    }
+    return SessionFromPath(path);
+  }
 
   // The server for a request with `session` (empty: none), never one in `exclude`
   // (servers this request already tried). kNoServer when nothing is eligible.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -129,6 +130,36 @@ TEST_F(BalancerTest, SessionFromPathOffOrInInsertMode) {
   auto insert = MakeBalancer(Options(StickyMode::kInsert));
   EXPECT_EQ(insert->SessionFromPath("/cart;jsessionid=Cxyz"), "");
   EXPECT_EQ(insert->SessionFromPath("/cart;jsessionid=" + StickyCookieValue(2, 5)), "");
+}
+
+// Yields `headers` one by one, as a web server's glue does with its Cookie headers.
+auto HeadersOf(const std::vector<std::string_view>& headers) {
+  return [&headers, next = std::size_t{0}]() mutable -> std::optional<std::string_view> {
+    if (next == headers.size()) return std::nullopt;
+    return headers[next++];
+  };
+}
+
+TEST_F(BalancerTest, SessionOfRequestTakesTheFirstCookieHeaderWithOneElseThePath) {
+  auto balancer = MakeBalancer(Options(StickyMode::kRoute));
+  const std::vector<std::string_view> none = {};
+  const std::vector<std::string_view> second = {"a=1", "JSESSIONID=Bfirst", "JSESSIONID=Csecond"};
+  const std::vector<std::string_view> unusable = {"JSESSIONID=\"unbalanced", "b=2"};
+  EXPECT_EQ(balancer->SessionOfRequest(HeadersOf(second), "/a;jsessionid=Dpath"), "Bfirst");
+  EXPECT_EQ(balancer->SessionOfRequest(HeadersOf(none), "/a;jsessionid=Dpath"), "Dpath");
+  EXPECT_EQ(balancer->SessionOfRequest(HeadersOf(unusable), "/a;jsessionid=Dpath"), "Dpath");
+  EXPECT_EQ(balancer->SessionOfRequest(HeadersOf(none), "/a"), "");
+  // As the client sent it: a percent-encoded parameter is none.
+  EXPECT_EQ(balancer->SessionOfRequest(HeadersOf(none), "/a%3Bjsessionid=Dpath"), "");
+  // The path is not read once a header holds the session; none after the last.
+  int calls = 0;
+  const std::vector<std::string_view> first = {"JSESSIONID=Bfirst", "JSESSIONID=Csecond"};
+  auto counted = [&, next = HeadersOf(first)]() mutable {
+    ++calls;
+    return next();
+  };
+  EXPECT_EQ(balancer->SessionOfRequest(counted, "/a;jsessionid=Dpath"), "Bfirst");
+  EXPECT_EQ(calls, 1);
 }
 
 // --- The insert mode's cookie ---------------------------------------------------------

@@ -1,0 +1,110 @@
+// The request policy both web server modules share (DESIGN.md "Request path"): which
+// server each try of one request goes to, what happens when the view offers none,
+// and what the request reports ($cluster_route, $cluster_route_reason). The glue of
+// a web server only converts: its server lines or members to cluster indices (line
+// i is server i), its passive failure state to held-out servers, its clocks to
+// milliseconds, and the answers back to its own structures.
+#ifndef CLUSTER_BALANCE_SHARED_REQUEST_POLICY_H_
+#define CLUSTER_BALANCE_SHARED_REQUEST_POLICY_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "shared/balancer.h"
+#include "shared/routing.h"
+#include "shared/server_set.h"
+
+namespace cb {
+
+// The name a request reports for `reason`: "sticky", "backup", "balanced", or
+// "fallback" (kNoServer: the web server's own balancing chose).
+std::string_view ReasonName(RouteReason reason);
+
+// Whether server `index`, which the web server's passive failure detection holds
+// out since a failure at `failed_unix_ms`, stays held out. Not once the view shows
+// that it came up after that failure (a new up period): a server that came back
+// gets its sessions back at once, not after the web server's own timeout.
+bool StaysHeldOut(const Balancer& balancer, int index, int64_t failed_unix_ms);
+
+// What a try does when the view offers no server for it (RouteChoice kNoServer).
+enum class NoServerAction {
+  kOwnBalancing,         // the web server balances over its own servers
+  kOwnBalancingUntried,  // the same, over the servers this request did not try: the
+                         // view became unusable during the request
+  kGiveUp,               // every server was tried: the request fails, as it would
+                         // under the web server's own balancing
+};
+
+// The tries of one request to one balanced group, and what the request reports.
+// Trivially destructible and allocation-free, so that it lives in a web server's
+// request memory (nginx's request pool, httpd's) without a cleanup. Not
+// thread-safe: one per request.
+class RequestPolicy {
+ public:
+  RequestPolicy() = default;
+  RequestPolicy(const RequestPolicy&) = delete;
+  RequestPolicy& operator=(const RequestPolicy&) = delete;
+
+  // Chooses the first try's server before the request is sent: nginx evaluates
+  // proxy_set_header (and so $cluster_route) before it connects. The first try then
+  // goes there, so that the header names the server that gets the request.
+  // `held_out`: as for ChooseNext.
+  void Plan(Balancer& balancer, std::string_view session, ServerSet held_out, int64_t now_unix_ms);
+
+  // The server for the next try: the planned one (Plan) on the first try and on its
+  // repeat (RetryOnFreshConnection); otherwise the view's choice (Balancer::Choose),
+  // never a server this request tried, and none of `held_out()` while any other
+  // server is eligible. `held_out()` returns the servers the web server holds out
+  // after failures (see StaysHeldOut); it is called only when the view is asked.
+  // kNoServer: see WhenNoServer.
+  template <typename HeldOut>
+  RouteChoice ChooseNext(Balancer& balancer, std::string_view session, HeldOut&& held_out,
+                         int64_t now_unix_ms) const {
+    if (tried_.empty() && planned_ && planned_choice_.index >= 0) return planned_choice_;
+    return ChooseAvoiding(balancer, session, held_out(), now_unix_ms);
+  }
+
+  // When ChooseNext offered no server: on the first try the web server balances;
+  // after tries, every server was tried while the view is still usable, else the
+  // view became unusable and the web server balances over what is left.
+  NoServerAction WhenNoServer(const Balancer& balancer) const;
+
+  // Without a usable view: the server the request's first try goes to if the web
+  // server's own rules allow it, the session's own (its route character's); -1 on
+  // a later try or without a session naming one (the web server balances).
+  int OwnServerWithoutView(std::string_view session) const;
+
+  // A try goes to `choice.index`: from ChooseNext, or with reason kNoServer when
+  // the web server's own balancing chose (index -1 when it cannot tell which).
+  void StartTry(RouteChoice choice);
+
+  // The current try failed on a kept-alive connection. True once per request: the
+  // server had closed the idle connection, which is no failure of it, so the try
+  // is repeated on a fresh connection and the server no longer counts as tried.
+  // False after that: the failure counts.
+  bool RetryOnFreshConnection();
+
+  // Whether a choice was made: a try started, or Plan ran.
+  bool decided() const { return latest_.index >= 0 || planned_; }
+  // What the request reports: the latest try's choice, else the planned one;
+  // index -1 (kNoServer) when there is neither.
+  RouteChoice Reported() const { return latest_.index >= 0 ? latest_ : planned_choice_; }
+  // The latest try's choice; index -1 before any try.
+  RouteChoice latest() const { return latest_; }
+  // The servers this request tried.
+  ServerSet tried() const { return tried_; }
+
+ private:
+  RouteChoice ChooseAvoiding(Balancer& balancer, std::string_view session, ServerSet held_out,
+                             int64_t now_unix_ms) const;
+
+  ServerSet tried_;
+  bool planned_ = false;
+  RouteChoice planned_choice_;
+  RouteChoice latest_;
+  bool retried_on_fresh_connection_ = false;
+};
+
+}  // namespace cb
+
+#endif  // CLUSTER_BALANCE_SHARED_REQUEST_POLICY_H_
