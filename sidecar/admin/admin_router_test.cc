@@ -24,6 +24,7 @@
 #include <boost/beast/http.hpp>
 
 #include "sidecar/admin/admin_server.h"
+#include "sidecar/testing/run_until.h"
 
 namespace cb::admin {
 namespace {
@@ -393,14 +394,7 @@ asio::awaitable<void> Converse(tcp::endpoint endpoint, std::shared_ptr<Conversat
   c->done = true;
 }
 
-// Runs `io` in slices until `done` holds or ten seconds pass.
-bool RunUntil(asio::io_context& io, const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    io.run_for(std::chrono::milliseconds(5));
-  }
-  return done();
-}
+using testing_support::RunUntil;
 
 class AdminServerTest : public ::testing::Test {
  protected:

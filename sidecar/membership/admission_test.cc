@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sidecar/membership/membership.h"
+#include "sidecar/testing/test_cluster_config.h"
 
 namespace cb::membership {
 namespace {
@@ -20,21 +21,9 @@ constexpr int64_t kDynamicTimeoutMs = 10'000;  // dynamic_server_timeout below
 
 // `count` static servers s0.. at 127.0.0.1:7000+i (cluster) and :8000+i (http).
 ClusterConfig StaticServers(int count) {
-  std::string text = R"([cluster]
-name = "shop"
-key_file = "k"
-heartbeat_interval = "1s"
-heartbeat_timeout = "3s"
-dynamic_server_timeout = "10s"
-)";
-  for (int i = 0; i < count; ++i) {
-    text += "[[server]]\nid = \"s" + std::to_string(i) +
-            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
-            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
-  }
-  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
-  EXPECT_TRUE(config.ok()) << config.status().ToString();
-  return std::move(config).value();
+  return testing_support::StaticServersConfig(
+      count,
+      "heartbeat_interval = \"1s\"\nheartbeat_timeout = \"3s\"\ndynamic_server_timeout = \"10s\"");
 }
 
 ClusterConfig FiveServers() { return StaticServers(5); }

@@ -6,26 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "sidecar/testing/test_cluster_config.h"
+
 namespace cb::membership {
 namespace {
 
 constexpr int64_t kStart = 1'700'000'000'000;
 
 ClusterConfig FiveServers() {
-  std::string text = R"([cluster]
-name = "shop"
-key_file = "k"
-heartbeat_interval = "1s"
-heartbeat_timeout = "3s"
-)";
-  for (int i = 0; i < 5; ++i) {
-    text += "[[server]]\nid = \"s" + std::to_string(i) +
-            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
-            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
-  }
-  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
-  EXPECT_TRUE(config.ok()) << config.status().ToString();
-  return std::move(config).value();
+  return testing_support::StaticServersConfig(
+      5, "heartbeat_interval = \"1s\"\nheartbeat_timeout = \"3s\"");
 }
 
 ServerState StateIn(const Membership& membership, int index) {

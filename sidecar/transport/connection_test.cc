@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sidecar/testing/run_until.h"
 #include "sidecar/transport/listener.h"
 #include "sidecar/transport/peer_dialer.h"
 
@@ -48,15 +49,8 @@ class TransportTest : public ::testing::Test {
     std::vector<Status> closes;
   };
 
-  // Runs the io_context until `done` or the deadline; true when done.
   bool RunUntil(const std::function<bool()>& done) {
-    const auto deadline = steady_clock::now() + kDeadline;
-    while (!done()) {
-      if (steady_clock::now() >= deadline) return false;
-      if (io_.stopped()) io_.restart();
-      io_.run_one_for(milliseconds(10));
-    }
-    return true;
+    return testing_support::RunUntil(io_, done, kDeadline);
   }
 
   // Runs every handler that is ready, and those they make ready.
