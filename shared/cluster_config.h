@@ -28,6 +28,7 @@
 #include "shared/cluster_view.h"
 #include "shared/config_values.h"
 #include "shared/route_codec.h"
+#include "shared/server_set.h"
 #include "shared/status.h"
 
 namespace cb {
@@ -61,7 +62,7 @@ struct ServerConfig {
   NodeSettings node;         // [node] with this server's overrides applied
   int line = 0;              // where the entry starts in the file
 
-  bool is_triad() const { return index < 3; }
+  bool is_triad() const { return index < kTriadSize; }
 };
 
 struct CacheConfig {

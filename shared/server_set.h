@@ -10,6 +10,10 @@
 
 namespace cb {
 
+// The triad is the cluster file's first three servers: each holds every stored
+// record, and sessions and keys are owned among them (DESIGN.md "Triad").
+inline constexpr int kTriadSize = 3;
+
 class ServerSet {
  public:
   constexpr ServerSet() = default;
@@ -20,8 +24,8 @@ class ServerSet {
     if (count >= kMaxServers) return ServerSet(~uint64_t{0});
     return ServerSet((uint64_t{1} << count) - 1);
   }
-  // The triad: indices 0, 1 and 2.
-  static constexpr ServerSet Triad() { return FirstN(3); }
+  // The triad: indices 0 .. kTriadSize-1.
+  static constexpr ServerSet Triad() { return FirstN(kTriadSize); }
 
   // Indices outside 0..63 are ignored by Add/Remove and never contained.
   constexpr void Add(int index) {

@@ -7,6 +7,7 @@
 
 #include "shared/config_digest.h"
 #include "shared/route_codec.h"
+#include "shared/server_set.h"
 
 namespace cb {
 namespace {
@@ -38,7 +39,7 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string RoleOf(int index) { return index < 3 ? "triad" : "spoke"; }
+std::string RoleOf(int index) { return index < kTriadSize ? "triad" : "spoke"; }
 
 std::string ExpiryText(const CacheConfig& cache) {
   if (cache.idle_timeout.count() > 0) return "idle " + FormatDuration(cache.idle_timeout);

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 
+#include "shared/server_set.h"
+
 namespace cb::membership {
 
-int FirstDynamicIndex(int static_count) { return std::max(3, static_count); }
+int FirstDynamicIndex(int static_count) { return std::max(kTriadSize, static_count); }
 
-int AdmitterOf(int index, int static_count) { return index % std::min(3, static_count); }
+int AdmitterOf(int index, int static_count) { return index % std::min(kTriadSize, static_count); }
 
 Status CheckJoinRequest(const protocol::JoinRequest& request, const ClusterConfig& config) {
   if (!IsValidServerId(request.server_id)) {

@@ -55,7 +55,7 @@ Membership::Membership(const ClusterConfig& config, const protocol::ServerRecord
 ServerSet Membership::PeersToDial() const {
   ServerSet peers;
   const int first = is_triad(self_index_) ? self_index_ + 1 : 0;
-  for (int index = first; index < 3; ++index) {
+  for (int index = first; index < kTriadSize; ++index) {
     if (Known(index)) peers.Add(index);
   }
   return peers;

@@ -72,7 +72,7 @@ class Membership {
 
   int self_index() const { return self_index_; }
   uint64_t self_incarnation() const { return records_[Slot(self_index_)].incarnation; }
-  bool is_triad(int index) const { return index >= 0 && index < 3 && Known(index); }
+  bool is_triad(int index) const { return index >= 0 && index < kTriadSize && Known(index); }
   int first_dynamic_index() const { return first_dynamic_; }
   bool is_dynamic_index(int index) const { return index >= first_dynamic_ && index < kMaxServers; }
 
@@ -171,7 +171,7 @@ class Membership {
   // The servers the latest ViewUpdate of each triad peer shows up (valid while
   // the peer is in heard_from_triad_: connected since it sent one), and which of
   // those views were founded.
-  std::array<ServerSet, 3> triad_shows_up_{};
+  std::array<ServerSet, kTriadSize> triad_shows_up_{};
   ServerSet heard_from_triad_;
   ServerSet founded_triad_;
 };
