@@ -26,17 +26,6 @@ int64_t NowUnixMs() {
       .count();
 }
 
-// The metric label of a handshake refusal, from its reason.
-std::string RefusalCategory(const std::string& reason) {
-  for (const auto& [needle, category] :
-       {std::pair{"authentication failed", "key"}, std::pair{"cluster \"", "cluster_name"},
-        std::pair{"differ", "config_digest"}, std::pair{"protocol version", "protocol_version"},
-        std::pair{"spoke", "topology"}, std::pair{"index", "identity"}}) {
-    if (reason.find(needle) != std::string::npos) return category;
-  }
-  return "other";
-}
-
 }  // namespace
 
 // One connection and where it stands: handshaking, then authenticated as `index`.
@@ -138,8 +127,8 @@ Status Sidecar::Bind() {
   listener_ = std::move(listener).value();
 
   admin::AdminHandlers handlers;
-  handlers.status = [this] { return StatusJson(NowUnixMs()); };
-  handlers.metrics = [this] { return MetricsText(); };
+  handlers.status = [this] { return StatusJson(Snapshot(NowUnixMs())); };
+  handlers.metrics = [this] { return MetricsText(Snapshot(NowUnixMs())); };
   handlers.set_draining = [this](const std::string& id, bool draining) {
     return SetDraining(id, draining);
   };
@@ -651,154 +640,48 @@ void Sidecar::Stop() {
   spdlog::info("stopped");
 }
 
-nlohmann::json Sidecar::StatusJson(int64_t now_unix_ms) const {
-  nlohmann::json servers = nlohmann::json::array();
+StatusSnapshot Sidecar::Snapshot(int64_t now_unix_ms) const {
+  StatusSnapshot snapshot;
+  snapshot.cluster_name = options_.config.name;
+  snapshot.generation = membership_.generation();
+  snapshot.self_index = options_.self.index;
+  snapshot.self_id = membership_.record(options_.self.index).id;
+  snapshot.self_incarnation = membership_.record(options_.self.index).incarnation;
   const ClusterView view = membership_.ToView(now_unix_ms);
   for (int index = 0; index < kMaxServers; ++index) {
     if (!membership_.Known(index)) continue;
-    const protocol::ServerRecord& record = membership_.record(index);
-    const int64_t heard = membership_.last_heard_unix_ms(index);
-    servers.push_back({
-        {"index", index},
-        {"route", std::string(1, RouteCharForIndex(index))},
-        {"id", record.id},
-        {"role", index < 3 ? "triad" : "spoke"},
-        {"dynamic", record.dynamic},
-        {"cluster_address", record.cluster_address},
-        {"http_address", record.http_address},
-        {"weight", record.weight},
-        {"state", std::string(ServerStateName(view.state(index)))},
-        {"incarnation", record.incarnation},
-        {"up_since_unix_ms", view.server(index).up_since_unix_ms},
-        {"connected", membership_.connected(index)},
-        {"heartbeat_age_ms",
-         membership_.connected(index) ? nlohmann::json(now_unix_ms - heard) : nlohmann::json()},
-        {"deployed_version", record.deployed_version},
-    });
+    ServerStatus& server = snapshot.servers.emplace_back();
+    server.record = membership_.record(index);
+    server.record.index = index;
+    server.state = view.state(index);
+    server.up_since_unix_ms = view.server(index).up_since_unix_ms;
+    server.connected = membership_.connected(index);
+    if (server.connected) {
+      server.heartbeat_age_ms = now_unix_ms - membership_.last_heard_unix_ms(index);
+    }
   }
-  const protocol::ServerRecord& self = membership_.record(options_.self.index);
-  const cache::CacheNodeStats& cache_stats = cache_->stats();
-  nlohmann::json caches = nlohmann::json::array();
-  for (const CacheConfig& cache : options_.config.caches) {
-    const store::CacheStats stored = store_ ? store_->Stats(cache.name) : store::CacheStats{};
-    const auto counters = cache_stats.per_cache.find(cache.name);
-    caches.push_back({
-        {"name", cache.name},
-        {"records", stored.records},
-        {"tombstones", stored.tombstones},
-        {"bytes", stored.bytes},
-        {"hits", counters == cache_stats.per_cache.end() ? 0 : counters->second.hits},
-        {"misses", counters == cache_stats.per_cache.end() ? 0 : counters->second.misses},
-    });
-  }
-  nlohmann::json store = {
-      {"stores_records", store_ != nullptr},
-      {"ready", cache_->store_ready()},
-      {"synced", cache_->synced()},
-      {"owning", cache_->owning()},
-      {"ready_triad", nlohmann::json::array()},
-      {"caches", caches},
-      {"writes_waiting", cache_stats.writes_waiting},
-      {"replication_lag_ms", cache_->OldestReplicationMs()},
-      {"replicated", cache_stats.replicated},
-      {"forwarded", cache_stats.forwarded},
-      {"failed", cache_stats.failed},
-      {"retried", cache_stats.retried},
-      {"answered_again", cache_stats.answered_again},
-      {"applied_forgotten_early", cache_->applied_forgotten_early()},
-      {"buckets_pulled", cache_stats.buckets_pulled},
-      {"records_pulled", cache_stats.records_pulled},
-      {"spoke_cache_bytes", cache_stats.spoke_cache_bytes},
-  };
-  cache_->ReadyTriad().ForEach([&](int index) { store["ready_triad"].push_back(index); });
-  return {{"cluster", options_.config.name},
-          {"generation", membership_.generation()},
-          {"server",
-           {{"id", self.id}, {"index", options_.self.index}, {"incarnation", self.incarnation}}},
-          {"servers", servers},
-          {"store", store}};
-}
+  snapshot.counters = counters_;
 
-std::string Sidecar::MetricsText() const {
-  admin::MetricsText text;
-  int up = 0;
-  int down = 0;
-  for (int index = 0; index < kMaxServers; ++index) {
-    if (!membership_.Known(index) || index == options_.self.index) continue;
-    (membership_.record(index).alive ? up : down) += 1;
-  }
-  text.Gauge("cluster_peers_up", "Other servers this sidecar sees up or draining.", up);
-  text.Gauge("cluster_peers_down", "Other servers this sidecar sees down.", down);
-  text.Counter("cluster_heartbeats_sent_total", "Heartbeats sent to peers.",
-               static_cast<double>(counters_.heartbeats_sent));
-  text.Counter("cluster_heartbeats_received_total", "Heartbeats received from peers.",
-               static_cast<double>(counters_.heartbeats_received));
-  text.Counter("cluster_heartbeats_missed_total",
-               "Peers marked down because their heartbeats stopped.",
-               static_cast<double>(counters_.heartbeats_missed));
-  text.Counter("cluster_view_changes_total", "Changes of this sidecar's view.",
-               static_cast<double>(counters_.view_changes));
-  text.Counter("cluster_connection_resets_total", "Peer connections lost to an error.",
-               static_cast<double>(counters_.connection_resets));
-  for (const auto& [reason, count] : counters_.refusals) {
-    text.Counter("cluster_handshake_refusals_total", "Peer connections refused, by reason.",
-                 static_cast<double>(count), {{"reason", reason}});
-  }
-  text.Gauge("cluster_view_generation", "Generation of this sidecar's view.",
-             static_cast<double>(membership_.generation()));
-
-  const cache::CacheNodeStats& cache_stats = cache_->stats();
-  text.Gauge("cluster_store_ready", "1 when this triad server's store has caught up.",
-             cache_->store_ready() ? 1 : 0);
-  text.Gauge("cluster_store_owning",
-             "1 when this triad server owns keys: caught up, synced with every connected "
-             "ready triad server, and counted by them.",
-             cache_->owning() ? 1 : 0);
+  StoreStatus& store = snapshot.store;
+  store.stores_records = store_ != nullptr;
+  store.ready = cache_->store_ready();
+  store.synced = cache_->synced();
+  store.owning = cache_->owning();
+  store.ready_triad = cache_->ReadyTriad();
+  store.node = cache_->stats();
   for (const CacheConfig& cache : options_.config.caches) {
-    const store::CacheStats stored = store_ ? store_->Stats(cache.name) : store::CacheStats{};
-    const auto counters = cache_stats.per_cache.find(cache.name);
-    const cache::CacheCounters hits_misses =
-        counters == cache_stats.per_cache.end() ? cache::CacheCounters{} : counters->second;
-    text.Gauge("cluster_cache_records", "Records stored here, by cache.",
-               static_cast<double>(stored.records), {{"cache", cache.name}});
-    text.Gauge("cluster_cache_bytes", "Key and value bytes stored here, by cache.",
-               static_cast<double>(stored.bytes), {{"cache", cache.name}});
-    text.Counter("cluster_cache_hits_total", "Gets this server answered as owner with a value.",
-                 static_cast<double>(hits_misses.hits), {{"cache", cache.name}});
-    text.Counter("cluster_cache_misses_total", "Gets this server answered as owner without one.",
-                 static_cast<double>(hits_misses.misses), {{"cache", cache.name}});
+    CacheStatus& status = store.caches.emplace_back();
+    status.name = cache.name;
+    if (store_) status.stored = store_->Stats(cache.name);
+    if (const auto answered = store.node.per_cache.find(cache.name);
+        answered != store.node.per_cache.end()) {
+      status.answered = answered->second;
+    }
   }
-  text.Gauge("cluster_cache_writes_waiting", "Writes waiting for the other triad servers.",
-             static_cast<double>(cache_stats.writes_waiting));
-  text.Gauge("cluster_cache_replication_lag_seconds",
-             "How long the oldest write waiting for a replica has waited.",
-             static_cast<double>(cache_->OldestReplicationMs()) / 1000.0);
-  text.Counter("cluster_cache_replicated_total", "Writes every live triad server acknowledged.",
-               static_cast<double>(cache_stats.replicated));
-  text.Counter("cluster_cache_failed_total", "Requests answered with SERVER_ERROR.",
-               static_cast<double>(cache_stats.failed));
-  text.Counter("cluster_cache_retried_total",
-               "Requests asked again of a new owner after theirs was lost.",
-               static_cast<double>(cache_stats.retried));
-  text.Counter("cluster_cache_answered_again_total",
-               "Retried writes answered as they were first, not applied twice.",
-               static_cast<double>(cache_stats.answered_again));
-  text.Counter("cluster_cache_applied_forgotten_early_total",
-               "Applied writes forgotten before the retry timeout (too many writes): a "
-               "retry of one would be applied again.",
-               static_cast<double>(cache_->applied_forgotten_early()));
-  text.Counter("cluster_cache_records_pulled_total", "Records taken from peers when catching up.",
-               static_cast<double>(cache_stats.records_pulled));
-  if (memcache_) {
-    const memcache::MemcacheServerStats served = memcache_->stats();
-    text.Gauge("cluster_memcached_connections", "Open memcached-protocol connections.",
-               static_cast<double>(served.connections_current));
-    text.Counter("cluster_memcached_requests_total", "memcached-protocol requests parsed.",
-                 static_cast<double>(served.requests));
-    text.Counter("cluster_memcached_protocol_errors_total", "memcached-protocol errors.",
-                 static_cast<double>(served.protocol_errors));
-  }
-  return text.str();
+  store.replication_lag_ms = cache_->OldestReplicationMs();
+  store.applied_forgotten_early = cache_->applied_forgotten_early();
+  if (memcache_) snapshot.memcached = memcache_->stats();
+  return snapshot;
 }
 
 }  // namespace cb::daemon

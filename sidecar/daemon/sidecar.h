@@ -24,7 +24,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 #include <vector>
@@ -35,6 +34,7 @@
 #include "sidecar/auth/cluster_key.h"
 #include "sidecar/auth/handshake.h"
 #include "sidecar/cache/cache_node.h"
+#include "sidecar/daemon/status_report.h"
 #include "sidecar/membership/membership.h"
 #include "sidecar/memcache/memcache_server.h"
 #include "sidecar/store/record_store.h"
@@ -78,10 +78,8 @@ class Sidecar : private cache::PeerLink {
   // publishes a last view. Idempotent.
   void Stop();
 
-  // GET /status.
-  nlohmann::json StatusJson(int64_t now_unix_ms) const;
-  // GET /metrics.
-  std::string MetricsText() const;
+  // What GET /status and GET /metrics show (status_report.h).
+  StatusSnapshot Snapshot(int64_t now_unix_ms) const;
 
  private:
   struct Session;
@@ -138,15 +136,7 @@ class Sidecar : private cache::PeerLink {
   boost::asio::steady_timer heartbeat_timer_;
   bool stopped_ = false;
   uint64_t saved_identity_generation_ = 0;
-
-  struct Counters {
-    uint64_t heartbeats_sent = 0;
-    uint64_t heartbeats_received = 0;
-    uint64_t heartbeats_missed = 0;  // peers marked down for silence
-    uint64_t view_changes = 0;
-    uint64_t connection_resets = 0;
-    std::map<std::string, uint64_t> refusals;  // by reason category
-  } counters_;
+  PeerCounters counters_;
 };
 
 }  // namespace cb::daemon
