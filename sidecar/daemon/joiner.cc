@@ -10,6 +10,16 @@
 
 namespace cb::daemon {
 
+protocol::JoinRequest MakeJoinRequest(const ServerConfig& self, int previous_index) {
+  protocol::JoinRequest request;
+  request.server_id = self.id;
+  request.cluster_address = self.cluster_address.ToString();
+  request.http_address = self.http_address.ToString();
+  request.weight = self.weight;
+  request.previous_index = previous_index;
+  return request;
+}
+
 struct Joiner::Attempt {
   std::shared_ptr<transport::Connection> connection;
   auth::Handshake handshake;
@@ -149,12 +159,7 @@ void Joiner::AskNext() {
   if (stopped_ || asking_) return;
   for (const std::shared_ptr<Attempt>& attempt : attempts_) {
     if (!attempt->handshake.done() || attempt->connection->closed()) continue;
-    protocol::JoinRequest request;
-    request.server_id = self_.id;
-    request.cluster_address = self_.cluster_address.ToString();
-    request.http_address = self_.http_address.ToString();
-    request.weight = self_.weight;
-    if (attempt->connection->Send(request).ok()) {
+    if (attempt->connection->Send(MakeJoinRequest(self_, -1)).ok()) {
       asking_ = attempt;
       attempt->since = std::chrono::steady_clock::now();
       return;

@@ -7,6 +7,7 @@
 
 #include "shared/config_digest.h"
 #include "shared/route_codec.h"
+#include "sidecar/daemon/joiner.h"
 #include "sidecar/daemon/node_state.h"
 
 namespace cb::daemon {
@@ -284,14 +285,8 @@ void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
   }
   if (options_.dynamic) {
     // Claim our index from this triad server before anything else.
-    protocol::JoinRequest request;
-    request.server_id = options_.self.id;
-    request.cluster_address = options_.self.cluster_address.ToString();
-    request.http_address = options_.self.http_address.ToString();
-    request.weight = options_.self.weight;
-    request.previous_index = options_.self.index;
     session->joining = true;
-    (void)session->connection->Send(request);
+    (void)session->connection->Send(MakeJoinRequest(options_.self, options_.self.index));
     return;
   }
   BindPeer(session, index);

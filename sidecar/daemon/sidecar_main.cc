@@ -132,9 +132,9 @@ cb::Result<cb::ServerConfig> DynamicServer(const CommandLine& line,
     *target = *address;
   }
   if (!line.data_dir.empty()) self.node.data_dir = line.data_dir;
-  cb::protocol::JoinRequest request{self.id, self.cluster_address.ToString(),
-                                    self.http_address.ToString(), self.weight, -1};
-  if (cb::Status checked = cb::membership::CheckJoinRequest(request, config); !checked.ok()) {
+  if (cb::Status checked =
+          cb::membership::CheckJoinRequest(cb::daemon::MakeJoinRequest(self, -1), config);
+      !checked.ok()) {
     return checked;
   }
   return self;
