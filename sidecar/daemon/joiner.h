@@ -19,7 +19,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 #include <vector>
@@ -27,9 +26,10 @@
 #include "shared/cluster_config.h"
 #include "sidecar/auth/cluster_key.h"
 #include "sidecar/auth/handshake.h"
+#include "sidecar/daemon/peer_dialers.h"
+#include "sidecar/daemon/peer_session.h"
 #include "sidecar/protocol/messages.h"
 #include "sidecar/transport/connection.h"
-#include "sidecar/transport/peer_dialer.h"
 
 namespace cb::daemon {
 
@@ -56,25 +56,24 @@ class Joiner {
   void Stop();
 
  private:
-  struct Attempt;
-
   void OnConnection(std::shared_ptr<transport::Connection> connection, int triad_index);
-  void OnMessage(const std::shared_ptr<Attempt>& attempt, const protocol::Message& message);
-  void OnClosed(const std::shared_ptr<Attempt>& attempt);
+  void OnMessage(const PeerSession::Ptr& attempt, const protocol::Message& message);
+  void OnClosed(const PeerSession::Ptr& attempt);
   // Sends the JoinRequest on an authenticated attempt when none is in flight.
   void AskNext();
   // Closes the attempts stuck in the handshake or on the request.
   void OnTimer();
+  // The id of the triad server an attempt dialed, for log lines.
+  const std::string& TriadId(const PeerSession& attempt) const;
 
-  boost::asio::io_context& io_;
   ClusterConfig config_;
   ServerConfig self_;
   auth::ClusterKey key_;
   uint64_t incarnation_;
   AdmittedHandler on_admitted_;
-  std::map<int, std::unique_ptr<transport::PeerDialer>> dialers_;
-  std::vector<std::shared_ptr<Attempt>> attempts_;
-  std::shared_ptr<Attempt> asking_;
+  PeerDialers dialers_;
+  std::vector<PeerSession::Ptr> attempts_;  // one connection per triad server
+  PeerSession::Ptr asking_;                 // the attempt the request is in flight on
   boost::asio::steady_timer timer_;
   bool stopped_ = false;
 };

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "shared/config_digest.h"
 #include "shared/route_codec.h"
 #include "sidecar/daemon/joiner.h"
 #include "sidecar/daemon/node_state.h"
@@ -28,16 +27,6 @@ int64_t NowUnixMs() {
 }
 
 }  // namespace
-
-// One connection and where it stands: handshaking, then authenticated as `index`.
-struct Sidecar::Session {
-  std::shared_ptr<transport::Connection> connection;
-  auth::Handshake handshake;
-  int expected_index = -1;  // the triad server we dialed; -1 for an accepted one
-  int index = -1;           // the authenticated peer
-  int64_t opened_unix_ms = 0;
-  bool joining = false;  // authenticated; the JoinRequest/JoinReply exchange is under way
-};
 
 namespace {
 
@@ -90,6 +79,7 @@ Sidecar::Sidecar(boost::asio::io_context& io, SidecarOptions options)
       options_(std::move(options)),
       started_unix_ms_(NowUnixMs()),
       membership_(MakeMembership(options_, started_unix_ms_)),
+      dialers_(io),
       heartbeat_timer_(io) {}
 
 Sidecar::~Sidecar() { Stop(); }
@@ -160,110 +150,88 @@ Status Sidecar::Bind() {
 
 void Sidecar::StartDialers() {
   transport::DialerOptions dialer_options;
-  dialer_options.limits.max_payload_bytes = options_.config.max_frame_bytes;
   dialer_options.max_backoff = options_.config.reconnect_cap();
   dialer_options.initial_backoff =
       std::min(dialer_options.initial_backoff, dialer_options.max_backoff);
-  membership_.PeersToDial().ForEach([&](int index) {
-    const ServerConfig& peer = options_.config.servers[static_cast<std::size_t>(index)];
-    auto dialer = std::make_unique<transport::PeerDialer>(
-        io_, peer.cluster_address, dialer_options,
-        [this, index](std::shared_ptr<transport::Connection> connection) {
-          OnConnection(std::move(connection), auth::Handshake::Role::kDialer, index);
-        },
-        [id = peer.id](const Status& why, std::chrono::milliseconds delay) {
-          spdlog::debug("{}: {}; retrying in {} ms", id, why.message(), delay.count());
-        });
-    dialer->Start();
-    dialers_[index] = std::move(dialer);
-  });
-}
-
-protocol::PeerIdentity Sidecar::SelfIdentity() const {
-  protocol::PeerIdentity identity;
-  identity.cluster_name = options_.config.name;
-  identity.server_id = options_.self.id;
-  identity.index = options_.self.index;
-  identity.incarnation = membership_.self_incarnation();
-  identity.digest = auth::ToDigestSections(DigestConfig(options_.config));
-  return identity;
+  dialers_.Dial(options_.config, membership_.PeersToDial(), dialer_options,
+                [this](std::shared_ptr<transport::Connection> connection, int index) {
+                  OnConnection(std::move(connection), auth::Handshake::Role::kDialer, index);
+                });
 }
 
 void Sidecar::OnConnection(std::shared_ptr<transport::Connection> connection,
-                           auth::Handshake::Role role, int expected_index) {
+                           auth::Handshake::Role role, int dialed_index) {
   if (stopped_) {
     connection->Close();
     return;
   }
-  auto session = std::make_shared<Session>(
-      Session{connection, auth::Handshake(role, SelfIdentity(), options_.key), expected_index, -1,
-              NowUnixMs()});
-  sessions_.push_back(session);
-  std::weak_ptr<Session> weak = session;
-  connection->Start(
-      [this, weak](protocol::Message message) {
-        if (auto s = weak.lock()) OnSessionMessage(s, std::move(message));
-      },
-      [this, weak](const Status& why) {
-        if (auto s = weak.lock()) OnSessionClosed(s, why);
-      });
-  const auth::Handshake::Step step = session->handshake.Start();
-  for (const protocol::Message& message : step.send) (void)connection->Send(message);
-  if (step.refused) Refuse(session, *step.refused);
+  PeerSession::Handlers handlers;
+  handlers.on_authenticated = [this](const PeerSession::Ptr& session) { OnAuthenticated(session); };
+  handlers.on_message = [this](const PeerSession::Ptr& session, protocol::Message message) {
+    OnSessionMessage(session, message);
+  };
+  handlers.on_refused = [this](const PeerSession::Ptr& session, const std::string& reason,
+                               bool by_peer) { OnHandshakeRefused(session, reason, by_peer); };
+  handlers.on_closed = [this](const PeerSession::Ptr& session, const Status& why) {
+    OnSessionClosed(session, why);
+  };
+  const protocol::PeerIdentity self = MakePeerIdentity(
+      options_.config, options_.self.id, options_.self.index, membership_.self_incarnation());
+  sessions_.push_back(PeerSession::Open(std::move(connection),
+                                        auth::Handshake(role, self, options_.key), dialed_index,
+                                        std::move(handlers)));
 }
 
-void Sidecar::Refuse(const std::shared_ptr<Session>& session, const std::string& reason) {
-  const std::string who = session->handshake.peer().server_id.empty()
-                              ? session->connection->remote_endpoint()
-                              : "\"" + session->handshake.peer().server_id + "\" at " +
-                                    session->connection->remote_endpoint();
+void Sidecar::OnHandshakeRefused(const PeerSession::Ptr& session, const std::string& reason,
+                                 bool by_peer) {
+  if (!by_peer) {
+    LogRefusal(*session, reason);
+    return;
+  }
+  // The peer refused us: its reason, logged here too.
+  spdlog::warn("{} at {}: {}",
+               session->peer().server_id.empty() ? std::string("peer") : session->peer().server_id,
+               session->connection().remote_endpoint(), reason);
+  CountRefusal(reason);
+}
+
+void Sidecar::Refuse(const PeerSession::Ptr& session, const std::string& reason) {
+  LogRefusal(*session, reason);
+  session->Refuse(reason);
+}
+
+void Sidecar::LogRefusal(const PeerSession& session, const std::string& reason) {
+  const std::string who =
+      session.peer().server_id.empty()
+          ? session.connection().remote_endpoint()
+          : "\"" + session.peer().server_id + "\" at " + session.connection().remote_endpoint();
   spdlog::warn("refused {}: {}", who, reason);
   CountRefusal(reason);
-  session->connection->CloseAfterFlush(Status::InvalidArgument(reason));
 }
 
 void Sidecar::CountRefusal(const std::string& reason) {
   ++counters_.refusals[RefusalCategory(reason)];
 }
 
-void Sidecar::OnSessionMessage(const std::shared_ptr<Session>& session, protocol::Message message) {
-  if (session->index >= 0) {
-    OnPeerMessage(session->index, message);
-    return;
-  }
-  if (session->joining) {
+void Sidecar::OnSessionMessage(const PeerSession::Ptr& session, const protocol::Message& message) {
+  if (session->bound_index() >= 0) {
+    OnPeerMessage(session->bound_index(), message);
+  } else if (session->joining()) {
     OnJoinMessage(session, message);
-    return;
   }
-  auth::Handshake::Step step = session->handshake.OnMessage(message);
-  for (const protocol::Message& reply : step.send) (void)session->connection->Send(reply);
-  if (step.refused) {
-    if (step.send.empty()) {  // the peer refused us: its reason, logged here too
-      spdlog::warn("{} at {}: {}",
-                   session->handshake.peer().server_id.empty()
-                       ? std::string("peer")
-                       : session->handshake.peer().server_id,
-                   session->connection->remote_endpoint(), *step.refused);
-      CountRefusal(*step.refused);
-      session->connection->Close(Status::InvalidArgument(*step.refused));
-    } else {
-      Refuse(session, *step.refused);
-    }
-    return;
-  }
-  if (step.done) OnAuthenticated(session);
+  // Else it is closing (refused, displaced or replaced): nothing more is read.
 }
 
-void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
-  const protocol::PeerIdentity& peer = session->handshake.peer();
+void Sidecar::OnAuthenticated(const PeerSession::Ptr& session) {
+  const protocol::PeerIdentity& peer = session->peer();
   const int index = peer.index;
   std::string problem;
-  const bool from_dynamic_server = session->expected_index < 0 &&
+  const bool from_dynamic_server = session->dialed_index() < 0 &&
                                    (index < 0 || membership_.is_dynamic_index(index)) &&
                                    index != options_.self.index;
   if (from_dynamic_server) {
     if (membership_.is_triad(options_.self.index)) {
-      session->joining = true;  // its JoinRequest comes next
+      session->set_joining(true);  // its JoinRequest comes next
       return;
     }
     problem = "only triad servers admit dynamic servers, and spokes do not connect to each other";
@@ -271,41 +239,40 @@ void Sidecar::OnAuthenticated(const std::shared_ptr<Session>& session) {
              membership_.record(index).id != peer.server_id) {
     problem = "server \"" + peer.server_id + "\" does not hold index " + std::to_string(index) +
               " in this cluster file";
-  } else if (session->expected_index >= 0 && index != session->expected_index) {
-    problem = "dialed index " + std::to_string(session->expected_index) + " but \"" +
+  } else if (session->dialed_index() >= 0 && index != session->dialed_index()) {
+    problem = "dialed index " + std::to_string(session->dialed_index()) + " but \"" +
               peer.server_id + "\" answered";
   } else if (!membership_.MayConnect(index)) {
     problem = "spokes do not connect to each other";
   }
   if (!problem.empty()) {
     // Authenticated, so the peer has the key: tell it why before closing.
-    (void)session->connection->Send(protocol::Refusal{problem});
     Refuse(session, problem);
     return;
   }
   if (options_.dynamic) {
     // Claim our index from this triad server before anything else.
-    session->joining = true;
-    (void)session->connection->Send(MakeJoinRequest(options_.self, options_.self.index));
+    session->set_joining(true);
+    (void)session->connection().Send(MakeJoinRequest(options_.self, options_.self.index));
     return;
   }
   BindPeer(session, index);
 }
 
-void Sidecar::BindPeer(const std::shared_ptr<Session>& session, int index) {
-  const protocol::PeerIdentity& peer = session->handshake.peer();
-  session->joining = false;
+void Sidecar::BindPeer(const PeerSession::Ptr& session, int index) {
+  const protocol::PeerIdentity& peer = session->peer();
+  session->set_joining(false);
   if (const auto& old = peers_[static_cast<std::size_t>(index)]; old && old != session) {
     // The peer restarted or reconnected: the new connection replaces the old.
-    old->index = -1;
-    old->connection->Close(Status::Ok());
+    old->set_bound_index(-1);
+    old->connection().Close(Status::Ok());
     cache_->OnPeerDown(index);  // what was asked on the old one is answered no more
   }
-  session->index = index;
+  session->set_bound_index(index);
   peers_[static_cast<std::size_t>(index)] = session;
-  if (auto dialer = dialers_.find(index); dialer != dialers_.end()) dialer->second->MarkHealthy();
+  dialers_.MarkHealthy(index);
   spdlog::info("connected to {} (index {}, incarnation {}) at {}", peer.server_id, index,
-               peer.incarnation, session->connection->remote_endpoint());
+               peer.incarnation, session->connection().remote_endpoint());
   const protocol::ServerRecord& known = membership_.record(index);
   if (membership_.is_triad(options_.self.index) && !known.alive &&
       known.incarnation >= peer.incarnation) {
@@ -313,46 +280,43 @@ void Sidecar::BindPeer(const std::shared_ptr<Session>& session, int index) {
     // the same incarnation would not undo that elsewhere (at equal incarnations
     // "down" wins). Show it the rumour first: it refutes with a higher incarnation
     // in its next heartbeat, and that "up" wins everywhere.
-    (void)session->connection->Send(membership_.FullUpdate());
+    (void)session->connection().Send(membership_.FullUpdate());
   }
   const bool changed = membership_.OnPeerAuthenticated(index, peer.incarnation, NowUnixMs());
-  (void)session->connection->Send(MakeHeartbeat(NowUnixMs()));
+  (void)session->connection().Send(MakeHeartbeat(NowUnixMs()));
   cache_->OnPeerUp(index);
   if (membership_.is_triad(options_.self.index)) {
-    (void)session->connection->Send(membership_.FullUpdate());
+    (void)session->connection().Send(membership_.FullUpdate());
   }
   Publish(changed);
 }
 
-void Sidecar::OnJoinMessage(const std::shared_ptr<Session>& session,
-                            const protocol::Message& message) {
+void Sidecar::OnJoinMessage(const PeerSession::Ptr& session, const protocol::Message& message) {
   const auto* request = std::get_if<protocol::JoinRequest>(&message);
   const auto* reply = std::get_if<protocol::JoinReply>(&message);
-  if (request != nullptr && session->expected_index < 0) {
+  if (request != nullptr && session->dialed_index() < 0) {
     OnJoinRequest(session, *request);
-  } else if (reply != nullptr && session->expected_index >= 0) {
+  } else if (reply != nullptr && session->dialed_index() >= 0) {
     OnJoinReply(session, *reply);
   } else if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
-    spdlog::warn("{} at {}: {}", session->handshake.peer().server_id,
-                 session->connection->remote_endpoint(), auth::SanitizedReason(refusal->reason));
+    spdlog::warn("{} at {}: {}", session->peer().server_id, session->connection().remote_endpoint(),
+                 auth::SanitizedReason(refusal->reason));
     CountRefusal(refusal->reason);
-    session->connection->Close(Status::InvalidArgument(refusal->reason));
+    session->connection().Close(Status::InvalidArgument(refusal->reason));
   } else {
     const std::string why = std::string("out-of-order ") +
                             std::string(protocol::MessageName(message)) + " while joining";
-    spdlog::warn("{} at {}: {}; closing the connection", session->handshake.peer().server_id,
-                 session->connection->remote_endpoint(), why);
-    session->connection->Close(Status::InvalidArgument(why));
+    spdlog::warn("{} at {}: {}; closing the connection", session->peer().server_id,
+                 session->connection().remote_endpoint(), why);
+    session->connection().Close(Status::InvalidArgument(why));
   }
 }
 
-void Sidecar::OnJoinRequest(const std::shared_ptr<Session>& session,
-                            const protocol::JoinRequest& request) {
-  const protocol::PeerIdentity& peer = session->handshake.peer();
+void Sidecar::OnJoinRequest(const PeerSession::Ptr& session, const protocol::JoinRequest& request) {
+  const protocol::PeerIdentity& peer = session->peer();
   if (request.server_id != peer.server_id) {
     const std::string problem = "join request for \"" + request.server_id +
                                 "\" on a connection authenticated as \"" + peer.server_id + "\"";
-    (void)session->connection->Send(protocol::Refusal{problem});
     Refuse(session, problem);
     return;
   }
@@ -360,10 +324,10 @@ void Sidecar::OnJoinRequest(const std::shared_ptr<Session>& session,
   Result<int> admitted = membership_.Admit(request, NowUnixMs());
   if (!admitted.ok()) {
     spdlog::warn("did not admit {} at {}: {}", request.server_id,
-                 session->connection->remote_endpoint(), admitted.status().message());
+                 session->connection().remote_endpoint(), admitted.status().message());
     ++counters_.refusals["join"];
-    (void)session->connection->Send(protocol::JoinReply{-1, admitted.status().message()});
-    session->connection->CloseAfterFlush(admitted.status());
+    (void)session->connection().Send(protocol::JoinReply{-1, admitted.status().message()});
+    session->connection().CloseAfterFlush(admitted.status());
     return;
   }
   const int index = *admitted;
@@ -380,57 +344,55 @@ void Sidecar::OnJoinRequest(const std::shared_ptr<Session>& session,
   if (Status saved = SaveDynamicIdentities(); !saved.ok()) {
     const std::string reason =
         "this triad server cannot save its dynamic servers (" + saved.message() + "); ask another";
-    (void)session->connection->Send(protocol::JoinReply{-1, reason});
-    session->connection->CloseAfterFlush(Status::IoError(reason));
+    (void)session->connection().Send(protocol::JoinReply{-1, reason});
+    session->connection().CloseAfterFlush(Status::IoError(reason));
     return;
   }
-  (void)session->connection->Send(protocol::JoinReply{index, ""});
+  (void)session->connection().Send(protocol::JoinReply{index, ""});
   if (peer.index == index) {
     BindPeer(session, index);
     if (changed) Publish(true);
     return;
   }
   // A first start, or a server whose index went elsewhere: it reconnects as `index`.
-  session->connection->CloseAfterFlush(Status::Ok());
+  session->connection().CloseAfterFlush(Status::Ok());
   if (changed) Publish(true);
 }
 
-void Sidecar::OnJoinReply(const std::shared_ptr<Session>& session,
-                          const protocol::JoinReply& reply) {
-  const std::string& triad = session->handshake.peer().server_id;
+void Sidecar::OnJoinReply(const PeerSession::Ptr& session, const protocol::JoinReply& reply) {
+  const std::string& triad = session->peer().server_id;
   if (reply.index < 0) {
     spdlog::warn("{} did not confirm index {}: {}", triad, options_.self.index,
                  auth::SanitizedReason(reply.reason));
-    session->connection->Close(Status::InvalidArgument(reply.reason));
+    session->connection().Close(Status::InvalidArgument(reply.reason));
     return;
   }
   if (!membership_.is_dynamic_index(reply.index)) {
     spdlog::warn("{} answered index {}, which no dynamic server can hold; closing", triad,
                  reply.index);
-    session->connection->Close(Status::InvalidArgument("impossible index in JoinReply"));
+    session->connection().Close(Status::InvalidArgument("impossible index in JoinReply"));
     return;
   }
   if (reply.index != options_.self.index) {
     spdlog::warn("{} moved {} from index {} to {}: the old one was given to another server", triad,
                  options_.self.id, options_.self.index, reply.index);
-    session->connection->Close(Status::Ok());
+    session->connection().Close(Status::Ok());
     if (options_.on_index_moved) options_.on_index_moved(reply.index);
     return;
   }
-  BindPeer(session, session->expected_index);
+  BindPeer(session, session->dialed_index());
 }
 
 void Sidecar::DropDisplacedPeers() {
   for (int index = membership_.first_dynamic_index(); index < kMaxServers; ++index) {
-    const std::shared_ptr<Session> session = peers_[static_cast<std::size_t>(index)];
-    if (!session || membership_.record(index).id == session->handshake.peer().server_id) continue;
+    const PeerSession::Ptr session = peers_[static_cast<std::size_t>(index)];
+    if (!session || membership_.record(index).id == session->peer().server_id) continue;
     const std::string problem =
         "index " + std::to_string(index) + " now belongs to " +
         (membership_.Known(index) ? "\"" + membership_.record(index).id + "\"" : "nobody (freed)");
     peers_[static_cast<std::size_t>(index)].reset();
-    session->index = -1;
+    session->set_bound_index(-1);
     cache_->OnPeerDown(index);
-    (void)session->connection->Send(protocol::Refusal{problem});
     Refuse(session, problem);
   }
 }
@@ -450,9 +412,9 @@ Status Sidecar::SaveDynamicIdentities() {
   return Status::Ok();
 }
 
-void Sidecar::OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why) {
+void Sidecar::OnSessionClosed(const PeerSession::Ptr& session, const Status& why) {
   std::erase(sessions_, session);
-  const int index = session->index;
+  const int index = session->bound_index();
   if (index < 0 || peers_[static_cast<std::size_t>(index)] != session) return;
   peers_[static_cast<std::size_t>(index)].reset();
   if (!why.ok()) ++counters_.connection_resets;
@@ -493,7 +455,7 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
     spdlog::warn("{} (index {}) closes our connection: {}", membership_.record(index).id, index,
                  auth::SanitizedReason(refusal->reason));
     CountRefusal(refusal->reason);
-    peers_[static_cast<std::size_t>(index)]->connection->Close(
+    peers_[static_cast<std::size_t>(index)]->connection().Close(
         Status::InvalidArgument(refusal->reason));
   } else {
     // A handshake message after the handshake, or a reply nobody asked for: the
@@ -502,7 +464,7 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
                             std::string(protocol::MessageName(message)) + " after the handshake";
     spdlog::warn("{} (index {}): {}; closing the connection", membership_.record(index).id, index,
                  why);
-    peers_[static_cast<std::size_t>(index)]->connection->Close(Status::InvalidArgument(why));
+    peers_[static_cast<std::size_t>(index)]->connection().Close(Status::InvalidArgument(why));
   }
 }
 
@@ -516,14 +478,14 @@ void Sidecar::AnnounceStoreState() {
   if (stopped_) return;
   const protocol::Heartbeat heartbeat = MakeHeartbeat(NowUnixMs());
   for (const auto& peer : peers_) {
-    if (peer && peer->connection->Send(heartbeat).ok()) ++counters_.heartbeats_sent;
+    if (peer && peer->connection().Send(heartbeat).ok()) ++counters_.heartbeats_sent;
   }
 }
 
 bool Sidecar::Send(int index, const protocol::Message& message) {
   if (index < 0 || index >= kMaxServers) return false;
   const auto& peer = peers_[static_cast<std::size_t>(index)];
-  return peer && peer->connection->Send(message).ok();
+  return peer && peer->connection().Send(message).ok();
 }
 
 Status Sidecar::SetDraining(const std::string& server_id, bool draining) {
@@ -543,7 +505,7 @@ Status Sidecar::SetDraining(const std::string& server_id, bool draining) {
   membership_.PeersToDial().ForEach([&](int triad) {
     if (const auto& peer = peers_[static_cast<std::size_t>(triad)]) {
       forwarded =
-          peer->connection->Send(protocol::StateRequest{server_id, draining}).ok() || forwarded;
+          peer->connection().Send(protocol::StateRequest{server_id, draining}).ok() || forwarded;
     }
   });
   return forwarded ? Status::Ok() : Status::IoError("no triad server is reachable");
@@ -554,7 +516,7 @@ void Sidecar::OnHeartbeatTimer() {
   const int64_t now = NowUnixMs();
   const protocol::Heartbeat heartbeat = MakeHeartbeat(now);
   for (const auto& peer : peers_) {
-    if (peer && peer->connection->Send(heartbeat).ok()) ++counters_.heartbeats_sent;
+    if (peer && peer->connection().Send(heartbeat).ok()) ++counters_.heartbeats_sent;
   }
   const uint64_t generation = membership_.generation();
   const std::vector<int> silent = membership_.Tick(now);
@@ -563,20 +525,22 @@ void Sidecar::OnHeartbeatTimer() {
     spdlog::warn("{} (index {}) silent for over {} ms: marked down", membership_.record(index).id,
                  index, options_.config.heartbeat_timeout.count());
     if (auto& peer = peers_[static_cast<std::size_t>(index)]) {
-      peer->connection->Close(Status::IoError("heartbeat timeout"));
-      peer->index = -1;
+      peer->connection().Close(Status::IoError("heartbeat timeout"));
+      peer->set_bound_index(-1);
       peer.reset();
       cache_->OnPeerDown(index);
     }
   }
   // A peer that accepted the TCP connection but never finishes the handshake (a
   // stopped process, a black hole) must not hold the dialer's one connection.
-  for (const auto& session : std::vector<std::shared_ptr<Session>>(sessions_)) {
-    if (session->index < 0 && !session->connection->closed() &&
-        now - session->opened_unix_ms > options_.config.heartbeat_timeout.count()) {
-      spdlog::warn("{}: no handshake within {} ms; closing", session->connection->remote_endpoint(),
+  const auto too_long_ago = std::chrono::steady_clock::now() - options_.config.heartbeat_timeout;
+  for (const auto& session : std::vector<PeerSession::Ptr>(sessions_)) {
+    if (session->bound_index() < 0 && !session->connection().closed() &&
+        session->waiting_since() < too_long_ago) {
+      spdlog::warn("{}: no handshake within {} ms; closing",
+                   session->connection().remote_endpoint(),
                    options_.config.heartbeat_timeout.count());
-      session->connection->Close(Status::IoError("handshake timeout"));
+      session->connection().Close(Status::IoError("handshake timeout"));
     }
   }
   const std::vector<std::string> freed = membership_.FreeLongDownDynamicServers(now);
@@ -614,7 +578,7 @@ void Sidecar::Publish(bool changed) {
 void Sidecar::PushView() {
   const protocol::ViewUpdate update = membership_.FullUpdate();
   for (const auto& peer : peers_) {
-    if (peer) (void)peer->connection->Send(update);
+    if (peer) (void)peer->connection().Send(update);
   }
 }
 
@@ -622,13 +586,13 @@ void Sidecar::Stop() {
   if (stopped_) return;
   stopped_ = true;
   heartbeat_timer_.cancel();
-  for (auto& [index, dialer] : dialers_) dialer->Stop();
+  dialers_.Stop();
   if (listener_) listener_->Stop();
   if (admin_) admin_->Stop();
   if (memcache_) memcache_->Stop();
   cache_->Stop();
-  for (const auto& session : std::vector<std::shared_ptr<Session>>(sessions_)) {
-    session->connection->Close(Status::Ok());
+  for (const auto& session : std::vector<PeerSession::Ptr>(sessions_)) {
+    session->connection().Close(Status::Ok());
   }
   sessions_.clear();
   for (auto& peer : peers_) peer.reset();

@@ -22,7 +22,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
@@ -34,13 +33,14 @@
 #include "sidecar/auth/cluster_key.h"
 #include "sidecar/auth/handshake.h"
 #include "sidecar/cache/cache_node.h"
+#include "sidecar/daemon/peer_dialers.h"
+#include "sidecar/daemon/peer_session.h"
 #include "sidecar/daemon/status_report.h"
 #include "sidecar/membership/membership.h"
 #include "sidecar/memcache/memcache_server.h"
 #include "sidecar/store/record_store.h"
 #include "sidecar/transport/connection.h"
 #include "sidecar/transport/listener.h"
-#include "sidecar/transport/peer_dialer.h"
 
 namespace cb::daemon {
 
@@ -82,8 +82,6 @@ class Sidecar : private cache::PeerLink {
   StatusSnapshot Snapshot(int64_t now_unix_ms) const;
 
  private:
-  struct Session;
-
   Sidecar(boost::asio::io_context& io, SidecarOptions options);
   // Triad servers: opens the store in the data dir. Every server: the cache node.
   Status OpenStore();
@@ -94,22 +92,26 @@ class Sidecar : private cache::PeerLink {
   protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
   void StartDialers();
   void OnConnection(std::shared_ptr<transport::Connection> connection, auth::Handshake::Role role,
-                    int expected_index);
-  void OnSessionMessage(const std::shared_ptr<Session>& session, protocol::Message message);
-  void OnAuthenticated(const std::shared_ptr<Session>& session);
+                    int dialed_index);
+  // PeerSession's handlers.
+  void OnAuthenticated(const PeerSession::Ptr& session);
+  void OnSessionMessage(const PeerSession::Ptr& session, const protocol::Message& message);
+  void OnHandshakeRefused(const PeerSession::Ptr& session, const std::string& reason, bool by_peer);
+  void OnSessionClosed(const PeerSession::Ptr& session, const Status& why);
   // The session is the peer at `index` from now on.
-  void BindPeer(const std::shared_ptr<Session>& session, int index);
-  void OnJoinMessage(const std::shared_ptr<Session>& session, const protocol::Message& message);
-  void OnJoinRequest(const std::shared_ptr<Session>& session, const protocol::JoinRequest& request);
-  void OnJoinReply(const std::shared_ptr<Session>& session, const protocol::JoinReply& reply);
+  void BindPeer(const PeerSession::Ptr& session, int index);
+  void OnJoinMessage(const PeerSession::Ptr& session, const protocol::Message& message);
+  void OnJoinRequest(const PeerSession::Ptr& session, const protocol::JoinRequest& request);
+  void OnJoinReply(const PeerSession::Ptr& session, const protocol::JoinReply& reply);
   // After a view update: closes the connection of a dynamic server whose index
   // went to another server.
   void DropDisplacedPeers();
   // Saves the dynamic servers to the data dir when they changed (triad only);
   // the error is logged too.
   Status SaveDynamicIdentities();
-  void OnSessionClosed(const std::shared_ptr<Session>& session, const Status& why);
-  void Refuse(const std::shared_ptr<Session>& session, const std::string& reason);
+  // After the handshake: logs, counts, and tells the peer why before closing.
+  void Refuse(const PeerSession::Ptr& session, const std::string& reason);
+  void LogRefusal(const PeerSession& session, const std::string& reason);
   void OnPeerMessage(int index, const protocol::Message& message);
   Status SetDraining(const std::string& server_id, bool draining);
   void OnHeartbeatTimer();
@@ -117,7 +119,6 @@ class Sidecar : private cache::PeerLink {
   void Publish(bool changed);
   void PushView();
   void CountRefusal(const std::string& reason);
-  protocol::PeerIdentity SelfIdentity() const;
 
   boost::asio::io_context& io_;
   SidecarOptions options_;
@@ -130,9 +131,9 @@ class Sidecar : private cache::PeerLink {
   std::unique_ptr<store::RecordStore> store_;  // triad servers only
   std::unique_ptr<cache::CacheNode> cache_;
   std::unique_ptr<memcache::MemcacheServer> memcache_;
-  std::map<int, std::unique_ptr<transport::PeerDialer>> dialers_;
-  std::vector<std::shared_ptr<Session>> sessions_;             // every open connection
-  std::array<std::shared_ptr<Session>, kMaxServers> peers_{};  // authenticated, by index
+  PeerDialers dialers_;
+  std::vector<PeerSession::Ptr> sessions_;             // every open connection
+  std::array<PeerSession::Ptr, kMaxServers> peers_{};  // bound, by index
   boost::asio::steady_timer heartbeat_timer_;
   bool stopped_ = false;
   uint64_t saved_identity_generation_ = 0;
