@@ -100,6 +100,7 @@ class Sidecar : private cache::PeerLink {
   void OnSessionClosed(const PeerSession::Ptr& session, const Status& why);
   // The session is the peer at `index` from now on.
   void BindPeer(const PeerSession::Ptr& session, int index);
+  // The join exchange (sidecar_joins.cc).
   void OnJoinMessage(const PeerSession::Ptr& session, const protocol::Message& message);
   void OnJoinRequest(const PeerSession::Ptr& session, const protocol::JoinRequest& request);
   void OnJoinReply(const PeerSession::Ptr& session, const protocol::JoinReply& reply);
