@@ -42,7 +42,6 @@ nlohmann::json StoreJson(const StoreStatus& store) {
         {"misses", cache.answered.misses},
     });
   }
-  const cache::CacheNodeStats& node = store.node;
   nlohmann::json json = {
       {"stores_records", store.stores_records},
       {"ready", store.ready},
@@ -50,18 +49,21 @@ nlohmann::json StoreJson(const StoreStatus& store) {
       {"owning", store.owning},
       {"ready_triad", nlohmann::json::array()},
       {"caches", caches},
-      {"writes_waiting", node.writes_waiting},
       {"replication_lag_ms", store.replication_lag_ms},
-      {"replicated", node.replicated},
-      {"forwarded", node.forwarded},
-      {"failed", node.failed},
-      {"retried", node.retried},
-      {"answered_again", node.answered_again},
       {"applied_forgotten_early", store.applied_forgotten_early},
-      {"buckets_pulled", node.buckets_pulled},
-      {"records_pulled", node.records_pulled},
-      {"spoke_cache_bytes", node.spoke_cache_bytes},
   };
+  // The cache node's counters, each under its own name.
+  using Node = cache::CacheNodeStats;
+  for (const auto& [name, counter] :
+       {std::pair{"writes_waiting", &Node::writes_waiting},
+        std::pair{"replicated", &Node::replicated}, std::pair{"forwarded", &Node::forwarded},
+        std::pair{"failed", &Node::failed}, std::pair{"retried", &Node::retried},
+        std::pair{"answered_again", &Node::answered_again},
+        std::pair{"buckets_pulled", &Node::buckets_pulled},
+        std::pair{"records_pulled", &Node::records_pulled},
+        std::pair{"spoke_cache_bytes", &Node::spoke_cache_bytes}}) {
+    json[name] = store.node.*counter;
+  }
   store.ready_triad.ForEach([&](int index) { json["ready_triad"].push_back(index); });
   return json;
 }

@@ -57,14 +57,14 @@ StatusSnapshot TriadSnapshot() {
   store.node.writes_waiting = 1;
   store.node.replicated = 20;
   store.node.forwarded = 6;
-  store.node.failed = 0;
+  store.node.failed = 4;
   store.node.retried = 3;
   store.node.answered_again = 1;
   store.node.buckets_pulled = 2;
   store.node.records_pulled = 11;
-  store.node.spoke_cache_bytes = 0;
+  store.node.spoke_cache_bytes = 4096;
   store.replication_lag_ms = 1500;
-  store.applied_forgotten_early = 0;
+  store.applied_forgotten_early = 5;
   memcache::MemcacheServerStats memcached;
   memcached.connections_current = 2;
   memcached.requests = 40;
@@ -136,7 +136,7 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
   ],
   "store": {
     "answered_again": 1,
-    "applied_forgotten_early": 0,
+    "applied_forgotten_early": 5,
     "buckets_pulled": 2,
     "caches": [
       {
@@ -156,7 +156,7 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
         "tombstones": 0
       }
     ],
-    "failed": 0,
+    "failed": 4,
     "forwarded": 6,
     "owning": false,
     "ready": true,
@@ -168,7 +168,7 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
     "replicated": 20,
     "replication_lag_ms": 1500,
     "retried": 3,
-    "spoke_cache_bytes": 0,
+    "spoke_cache_bytes": 4096,
     "stores_records": true,
     "synced": true,
     "writes_waiting": 1
@@ -239,7 +239,7 @@ cluster_cache_replication_lag_seconds 1.5
 cluster_cache_replicated_total 20
 # HELP cluster_cache_failed_total Requests answered with SERVER_ERROR.
 # TYPE cluster_cache_failed_total counter
-cluster_cache_failed_total 0
+cluster_cache_failed_total 4
 # HELP cluster_cache_retried_total Requests asked again of a new owner after theirs was lost.
 # TYPE cluster_cache_retried_total counter
 cluster_cache_retried_total 3
@@ -248,7 +248,7 @@ cluster_cache_retried_total 3
 cluster_cache_answered_again_total 1
 # HELP cluster_cache_applied_forgotten_early_total Applied writes forgotten before the retry timeout (too many writes): a retry of one would be applied again.
 # TYPE cluster_cache_applied_forgotten_early_total counter
-cluster_cache_applied_forgotten_early_total 0
+cluster_cache_applied_forgotten_early_total 5
 # HELP cluster_cache_records_pulled_total Records taken from peers when catching up.
 # TYPE cluster_cache_records_pulled_total counter
 cluster_cache_records_pulled_total 11
