@@ -5,19 +5,10 @@
 #include <algorithm>
 
 #include "shared/cluster_view.h"
+#include "shared/server_set.h"
 #include "sidecar/membership/admission.h"
 
 namespace cb::daemon {
-
-protocol::JoinRequest MakeJoinRequest(const ServerConfig& self, int previous_index) {
-  protocol::JoinRequest request;
-  request.server_id = self.id;
-  request.cluster_address = self.cluster_address.ToString();
-  request.http_address = self.http_address.ToString();
-  request.weight = self.weight;
-  request.previous_index = previous_index;
-  return request;
-}
 
 Joiner::Joiner(boost::asio::io_context& io, ClusterConfig config, ServerConfig self,
                auth::ClusterKey key, uint64_t incarnation, AdmittedHandler on_admitted)
@@ -32,7 +23,7 @@ Joiner::Joiner(boost::asio::io_context& io, ClusterConfig config, ServerConfig s
 Joiner::~Joiner() { Stop(); }
 
 void Joiner::Start() {
-  const int triad_size = std::min<int>(3, static_cast<int>(config_.servers.size()));
+  const int triad_size = std::min<int>(kTriadSize, static_cast<int>(config_.servers.size()));
   dialers_.Dial(config_, ServerSet::FirstN(triad_size), transport::DialerOptions{},
                 [this](std::shared_ptr<transport::Connection> connection, int index) {
                   OnConnection(std::move(connection), index);
@@ -126,7 +117,7 @@ void Joiner::AskNext() {
   if (stopped_ || asking_) return;
   for (const PeerSession::Ptr& attempt : attempts_) {
     if (!attempt->authenticated() || attempt->connection().closed()) continue;
-    if (attempt->connection().Send(MakeJoinRequest(self_, -1)).ok()) {
+    if (attempt->connection().Send(membership::MakeJoinRequest(self_, -1)).ok()) {
       asking_ = attempt;
       attempt->RestartWaitClock();
       return;

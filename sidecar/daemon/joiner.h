@@ -33,10 +33,6 @@
 
 namespace cb::daemon {
 
-// What the dynamic server `self` asks a triad server for: an index, or to keep
-// `previous_index`, the one it holds (-1 on its first start).
-protocol::JoinRequest MakeJoinRequest(const ServerConfig& self, int previous_index);
-
 class Joiner {
  public:
   using AdmittedHandler = std::function<void(int index)>;

@@ -8,6 +8,7 @@
 #include "sidecar/daemon/daemon_clock.h"
 #include "sidecar/daemon/joiner.h"
 #include "sidecar/daemon/node_state.h"
+#include "sidecar/membership/admission.h"
 
 namespace cb::daemon {
 namespace {
@@ -235,7 +236,8 @@ void Sidecar::OnAuthenticated(const PeerSession::Ptr& session) {
   if (options_.dynamic) {
     // Claim our index from this triad server before anything else.
     session->set_joining(true);
-    (void)session->connection().Send(MakeJoinRequest(options_.self, options_.self.index));
+    (void)session->connection().Send(
+        membership::MakeJoinRequest(options_.self, options_.self.index));
     return;
   }
   BindPeer(session, index);

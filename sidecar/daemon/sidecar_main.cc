@@ -133,7 +133,7 @@ cb::Result<cb::ServerConfig> DynamicServer(const CommandLine& line,
   }
   if (!line.data_dir.empty()) self.node.data_dir = line.data_dir;
   if (cb::Status checked =
-          cb::membership::CheckJoinRequest(cb::daemon::MakeJoinRequest(self, -1), config);
+          cb::membership::CheckJoinRequest(cb::membership::MakeJoinRequest(self, -1), config);
       !checked.ok()) {
     return checked;
   }

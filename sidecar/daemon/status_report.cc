@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "shared/route_codec.h"
+#include "shared/server_set.h"
 #include "sidecar/admin/admin_router.h"
 
 namespace cb::daemon {
@@ -15,7 +16,7 @@ nlohmann::json ServerJson(const ServerStatus& server) {
       {"index", record.index},
       {"route", std::string(1, RouteCharForIndex(record.index))},
       {"id", record.id},
-      {"role", record.index < 3 ? "triad" : "spoke"},
+      {"role", record.index < kTriadSize ? "triad" : "spoke"},
       {"dynamic", record.dynamic},
       {"cluster_address", record.cluster_address},
       {"http_address", record.http_address},

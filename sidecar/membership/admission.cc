@@ -43,4 +43,14 @@ Status CheckJoinRequest(const protocol::JoinRequest& request, const ClusterConfi
   return Status::Ok();
 }
 
+protocol::JoinRequest MakeJoinRequest(const ServerConfig& self, int previous_index) {
+  protocol::JoinRequest request;
+  request.server_id = self.id;
+  request.cluster_address = self.cluster_address.ToString();
+  request.http_address = self.http_address.ToString();
+  request.weight = self.weight;
+  request.previous_index = previous_index;
+  return request;
+}
+
 }  // namespace cb::membership

@@ -34,6 +34,12 @@ int AdmitterOf(int index, int static_count);
 // names the field; an id of a static server of `config` is refused too.
 Status CheckJoinRequest(const protocol::JoinRequest& request, const ClusterConfig& config);
 
+// What server `self` sends a triad server to join: to be given an index, or to
+// keep `previous_index`, the one it holds (-1 when it holds none). A dynamic
+// server's Joiner, a server claiming its index back, and the command line's check
+// of a dynamic server's own entry all build it here.
+protocol::JoinRequest MakeJoinRequest(const ServerConfig& self, int previous_index);
+
 }  // namespace cb::membership
 
 #endif  // CLUSTER_BALANCE_SIDECAR_MEMBERSHIP_ADMISSION_H_
