@@ -6,17 +6,14 @@
 // - Boost 1.74 turns its coroutine support on under clang only with libc++'s
 //   <experimental/coroutine>; clang 14 with libstdc++'s <coroutine> works too,
 //   but Asio must be told (BOOST_ASIO_HAS_CO_AWAIT).
-// - asio/awaitable.hpp uses std::exchange without including <utility> (g++ 12).
 // - clang 14 cannot compile Asio's coroutines with -fsanitize=function (part
 //   of -fsanitize=undefined): "Cannot represent a difference across sections".
 //   That check is turned off for the functions declared in these headers only.
 //
-// Better as compile definitions and flags of sidecar_core in CMake; kept here
-// until then.
+// (The <utility> that asio/awaitable.hpp misses under g++ 12 is included first in
+// every translation unit by CMake's sidecar_asio target.)
 #ifndef CLUSTER_BALANCE_SIDECAR_ADMIN_ASIO_COROUTINES_H_
 #define CLUSTER_BALANCE_SIDECAR_ADMIN_ASIO_COROUTINES_H_
-
-#include <utility>
 
 #if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(BOOST_ASIO_HAS_CO_AWAIT)
 #define BOOST_ASIO_HAS_CO_AWAIT 1

@@ -4,7 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <utility>
 
 namespace cb {
 

@@ -7,7 +7,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <charconv>
 #include <functional>
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <utility>
 
 namespace cb {
 namespace {

@@ -20,7 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <utility>
 #include <vector>
 
 #include "shared/cluster_config.h"

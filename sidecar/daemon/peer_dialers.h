@@ -7,7 +7,7 @@
 #ifndef CLUSTER_BALANCE_SIDECAR_DAEMON_PEER_DIALERS_H_
 #define CLUSTER_BALANCE_SIDECAR_DAEMON_PEER_DIALERS_H_
 
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <functional>

@@ -25,7 +25,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <utility>
 
 #include "shared/cluster_config.h"
 #include "sidecar/auth/cluster_key.h"

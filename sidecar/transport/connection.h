@@ -29,7 +29,7 @@
 #ifndef CLUSTER_BALANCE_SIDECAR_TRANSPORT_CONNECTION_H_
 #define CLUSTER_BALANCE_SIDECAR_TRANSPORT_CONNECTION_H_
 
-#include <utility>  // before Asio: Boost 1.74's headers miss it under g++ 12
+#include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -14,7 +14,7 @@
 #ifndef CLUSTER_BALANCE_SIDECAR_TRANSPORT_LISTENER_H_
 #define CLUSTER_BALANCE_SIDECAR_TRANSPORT_LISTENER_H_
 
-#include <utility>  // before Asio: Boost 1.74's headers miss it under g++ 12
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
