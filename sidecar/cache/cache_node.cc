@@ -274,8 +274,7 @@ void CacheNode::Handle(memcache::Request request, Done done) {
       protocol::CacheOp op;
       op.cache = std::string(target.cache);
       op.key = std::string(target.key);
-      op.command = static_cast<uint32_t>(request.command);
-      op.exptime = request.exptime;
+      op.key_command = request;  // the request's key command, the same for each key
       Run(std::move(op), [gather, i](const protocol::CacheOpReply& reply) {
         if (reply.reply.starts_with("SERVER_ERROR")) {
           gather->error = reply.reply;
@@ -307,16 +306,10 @@ void CacheNode::Handle(memcache::Request request, Done done) {
   protocol::CacheOp op;
   op.cache = std::string(target.cache);
   op.key = std::string(target.key);
-  op.command = static_cast<uint32_t>(request.command);
-  op.flags = request.flags;
-  op.exptime = request.exptime;
-  op.data = std::move(request.data);
-  op.cas_unique = request.cas_unique;
-  op.delta = request.delta;
-  op.value_too_large = request.value_too_large;
+  const bool noreply = request.noreply;
+  op.key_command = std::move(request);  // the request's key command
   op.request = protocol::RequestId{static_cast<uint32_t>(options_.self_index),
                                    options_.self_incarnation, next_request_++};
-  const bool noreply = request.noreply;
   Run(std::move(op), [done = std::move(done), noreply](const protocol::CacheOpReply& reply) {
     done(noreply ? std::string() : reply.reply);
   });
@@ -341,7 +334,7 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
   }
   op.known_clock = 0;
   op.known_server = 0;
-  const auto command = static_cast<memcache::Command>(op.command);
+  const memcache::Command command = op.key_command.command;
   std::optional<store::Record> known;
   const std::string spoke_key = SpokeKey(op.cache, op.key);
   if (!is_triad() && IsRead(command)) {
@@ -424,12 +417,12 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
   using memcache::Command;
   protocol::CacheOpReply reply;
   reply.id = op.id;
-  if (op.command > static_cast<uint32_t>(Command::kQuit)) {
+  const Command command = op.key_command.command;
+  if (static_cast<uint32_t>(command) > static_cast<uint32_t>(Command::kQuit)) {
     reply.reply = "ERROR\r\n";
     done(reply);
     return;
   }
-  const auto command = static_cast<Command>(op.command);
   if (command == Command::kFlushAll) {
     FlushAsTriad(op.cache, [done, reply](bool ok) mutable {
       reply.reply = ok ? "OK\r\n" : ServerError("a triad server could not flush");
@@ -452,15 +445,9 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     return;
   }
   memcache::Request request;
-  request.command = command;
+  static_cast<memcache::KeyCommand&>(request) = op.key_command;
   request.keys = {op.key};
-  request.flags = op.flags;
-  request.exptime = op.exptime;
-  request.bytes = op.data.size();
-  request.data = op.data;
-  request.cas_unique = op.cas_unique;
-  request.delta = op.delta;
-  request.value_too_large = op.value_too_large;
+  request.bytes = op.key_command.data.size();
   const memcache::Outcome outcome = memcache::Execute(request, *current, now, LimitsOf(op.cache));
   reply.reply = outcome.reply;
 
@@ -627,7 +614,7 @@ void CacheNode::Flush(const std::string& cache, Done done) {
   }
   protocol::CacheOp op;
   op.cache = cache;
-  op.command = static_cast<uint32_t>(memcache::Command::kFlushAll);
+  op.key_command.command = memcache::Command::kFlushAll;
   Run(std::move(op), [done](const protocol::CacheOpReply& reply) { done(reply.reply); });
 }
 

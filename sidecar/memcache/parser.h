@@ -108,28 +108,37 @@ enum class Command {
 // The command's name as sent on the wire ("get", "flush_all", ...).
 std::string_view CommandName(Command command);
 
-// One whole request. Fields a command does not use keep their defaults.
-struct Request {
+// What a command asks of each key it names: the part of a request that a
+// sidecar sends to the key's owner (protocol::CacheOp carries it as it is).
+// Fields a command does not use keep their defaults.
+struct KeyCommand {
   Command command = Command::kGet;
-  // get/gets: one or more keys; gat/gats: zero or more; set ... decr, touch:
-  // exactly one; stats: its arguments ("stats slabs" -> {"slabs"}); else empty.
-  // Every key is valid (1..kMaxKeyBytes, no control character).
-  std::vector<std::string> keys;
   uint32_t flags = 0;       // storage commands: the client flags
   int64_t exptime = 0;      // storage commands, touch, gat, gats: as sent
-  uint64_t bytes = 0;       // storage commands: the declared data length
   std::string data;         // storage commands: the value, without its "\r\n"
   uint64_t cas_unique = 0;  // cas
   uint64_t delta = 0;       // incr, decr
-  uint32_t verbosity = 0;   // verbosity
-  bool noreply = false;
-  // get, gets, gat, gats: more requests with keys of the same line follow, so
-  // the answer to this one ends without "END" (the last one's has it).
-  bool more_keys = false;
   // Storage commands: the data block was longer than max_value_bytes and was
   // thrown away (`data` is empty); the answer is memcached's
   // "SERVER_ERROR object too large for cache" (commands.h Execute gives it).
   bool value_too_large = false;
+
+  bool operator==(const KeyCommand&) const = default;
+};
+
+// One whole request: its key command and what only the line itself has. Fields
+// a command does not use keep their defaults.
+struct Request : KeyCommand {
+  // get/gets: one or more keys; gat/gats: zero or more; set ... decr, touch:
+  // exactly one; stats: its arguments ("stats slabs" -> {"slabs"}); else empty.
+  // Every key is valid (1..kMaxKeyBytes, no control character).
+  std::vector<std::string> keys;
+  uint64_t bytes = 0;      // storage commands: the declared data length
+  uint32_t verbosity = 0;  // verbosity
+  bool noreply = false;
+  // get, gets, gat, gats: more requests with keys of the same line follow, so
+  // the answer to this one ends without "END" (the last one's has it).
+  bool more_keys = false;
   // flush_all: the cache to flush ("default" when none is named) and the delay
   // as sent (an exptime: seconds, or a unix time beyond 30 days), if any.
   std::string cache;

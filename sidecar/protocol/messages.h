@@ -20,6 +20,44 @@
 
 #include "shared/frame_codec.h"
 #include "shared/status.h"
+#include "sidecar/memcache/parser.h"
+
+// A memcached command travels as an unsigned number (memcache::Command's value);
+// one past the known commands decodes, and its owner answers it "ERROR".
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+
+  template <>
+  struct convert<cb::memcache::Command> {
+    const msgpack::object& operator()(const msgpack::object& object,
+                                      cb::memcache::Command& command) const {
+      command = static_cast<cb::memcache::Command>(object.as<uint32_t>());
+      return object;
+    }
+  };
+
+  template <>
+  struct pack<cb::memcache::Command> {
+    template <typename Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& packer,
+                                        const cb::memcache::Command& command) const {
+      packer.pack(static_cast<uint32_t>(command));
+      return packer;
+    }
+  };
+
+  template <>
+  struct object_with_zone<cb::memcache::Command> {
+    void operator()(msgpack::object::with_zone& object,
+                    const cb::memcache::Command& command) const {
+      static_cast<msgpack::object&>(object) = msgpack::object(static_cast<uint32_t>(command));
+    }
+  };
+
+  }  // namespace adaptor
+}  // MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS)
+}  // namespace msgpack
 
 namespace cb::protocol {
 
@@ -173,18 +211,13 @@ struct RequestId {
 };
 
 // One key-level memcached request (a get of one key included), sent by the
-// server a client asked to the key's owner among the ready triad servers.
+// server a client asked to the key's owner among the ready triad servers. On
+// the wire its key command's fields follow `key` in the one flat array.
 struct CacheOp {
   uint64_t id = 0;  // the sender's, echoed in the reply (one per attempt)
   std::string cache;
-  std::string key;       // without the cache prefix
-  uint32_t command = 0;  // memcache::Command
-  uint32_t flags = 0;
-  int64_t exptime = 0;
-  std::string data;
-  uint64_t cas_unique = 0;
-  uint64_t delta = 0;
-  bool value_too_large = false;
+  std::string key;  // without the cache prefix
+  memcache::KeyCommand key_command;
   // A get from a sender that holds this version already: the owner answers
   // `unchanged` instead of the bytes.
   uint64_t known_clock = 0;
@@ -192,8 +225,9 @@ struct CacheOp {
   // A write: an owner that applied it already (cache/applied_requests.h) answers
   // as it did then instead of applying it again.
   RequestId request;
-  MSGPACK_DEFINE(id, cache, key, command, flags, exptime, data, cas_unique, delta, value_too_large,
-                 known_clock, known_server, request)
+  MSGPACK_DEFINE(id, cache, key, key_command.command, key_command.flags, key_command.exptime,
+                 key_command.data, key_command.cas_unique, key_command.delta,
+                 key_command.value_too_large, known_clock, known_server, request)
 };
 
 struct CacheOpReply {

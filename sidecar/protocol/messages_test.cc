@@ -43,13 +43,13 @@ CacheOp SampleCacheOp() {
   op.id = 77;
   op.cache = "session";
   op.key = "k1";
-  op.command = 4;  // memcache::Command::kSet
-  op.flags = 9;
-  op.exptime = -3;
-  op.data = std::string("v\0lue", 5);
-  op.cas_unique = 1'234'567'890'123;
-  op.delta = 5;
-  op.value_too_large = true;
+  op.key_command.command = memcache::Command::kSet;
+  op.key_command.flags = 9;
+  op.key_command.exptime = -3;
+  op.key_command.data = std::string("v\0lue", 5);
+  op.key_command.cas_unique = 1'234'567'890'123;
+  op.key_command.delta = 5;
+  op.key_command.value_too_large = true;
   op.known_clock = 0xfedc'ba98'7654'3210;
   op.known_server = 2;
   op.request = RequestId{3, 44, 555};
@@ -90,7 +90,7 @@ TEST(MessagesTest, CacheOpIsAFlatArrayOfItsFields) {
       shape{77,
             "session",
             "k1",
-            4,
+            4,  // memcache::Command::kSet
             9,
             -3,
             std::string("v\0lue", 5),
@@ -127,6 +127,7 @@ TEST(MessagesTest, CacheOpRoundTrips) {
   ASSERT_NE(op, nullptr);
   EXPECT_EQ(Encode(*op), Encode(SampleCacheOp()));
   EXPECT_EQ(op->key, "k1");
+  EXPECT_EQ(op->key_command, SampleCacheOp().key_command);
   EXPECT_EQ(op->request, (RequestId{3, 44, 555}));
 }
 
