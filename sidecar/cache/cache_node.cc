@@ -756,49 +756,49 @@ void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat
 
 void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {
   if (stopped_) return;
-  if (const auto* op = std::get_if<protocol::CacheOp>(&message)) {
-    const uint64_t id = op->id;
-    if (!owning() ||
-        OwnerAmongLiveTriad(SpokeKey(op->cache, op->key), ReadyTriad()) != options_.self_index) {
-      protocol::CacheOpReply retry{id, ServerError("not the key's owner now"), false, false, ""};
-      retry.retry = true;
-      link_.Send(index, retry);
-      return;
-    }
-    RunAsOwner(*op, [this, index](const protocol::CacheOpReply& reply) {
-      if (!stopped_) link_.Send(index, reply);
-    });
-  } else if (const auto* reply = std::get_if<protocol::CacheOpReply>(&message)) {
-    const auto found = forwarded_.find(reply->id);
-    if (found == forwarded_.end() || found->second.owner != index) return;
-    OpDone done = std::move(found->second.done);
-    forwarded_.erase(found);
-    done(*reply);
-  } else if (const auto* replicate = std::get_if<protocol::Replicate>(&message)) {
-    OnReplicate(index, *replicate);
-  } else if (const auto* ack = std::get_if<protocol::ReplicateAck>(&message)) {
-    const auto found = replications_.find(ack->id);
-    if (found == replications_.end() || !found->second.waiting.Contains(index)) return;
-    if (!ack->ok) found->second.ok = false;
-    found->second.waiting.Remove(index);
-    if (!found->second.waiting.empty()) return;
-    Replication finished = std::move(found->second);
-    replications_.erase(found);
-    --stats_.writes_waiting;
-    ++stats_.replicated;
-    finished.done(finished.ok);
-  } else if (const auto* request = std::get_if<protocol::DigestRequest>(&message)) {
-    OnDigestRequest(index, *request);
-  } else if (const auto* digests = std::get_if<protocol::DigestReply>(&message)) {
-    OnDigestReply(index, *digests);
-  } else if (const auto* bucket = std::get_if<protocol::BucketRequest>(&message)) {
-    OnBucketRequest(index, *bucket);
-  } else if (const auto* records = std::get_if<protocol::BucketRecords>(&message)) {
-    OnBucketRecords(index, *records);
-  }
+  std::visit(
+      [&](const auto& body) {
+        // Every store message has its Receive: a new one without does not compile.
+        if constexpr (protocol::kIsStoreMessage<std::decay_t<decltype(body)>>) Receive(index, body);
+      },
+      message);
 }
 
-void CacheNode::OnReplicate(int peer, const protocol::Replicate& replicate) {
+void CacheNode::Receive(int peer, const protocol::CacheOp& op) {
+  if (!owning() ||
+      OwnerAmongLiveTriad(SpokeKey(op.cache, op.key), ReadyTriad()) != options_.self_index) {
+    protocol::CacheOpReply retry{op.id, ServerError("not the key's owner now"), false, false, ""};
+    retry.retry = true;
+    link_.Send(peer, retry);
+    return;
+  }
+  RunAsOwner(op, [this, peer](const protocol::CacheOpReply& reply) {
+    if (!stopped_) link_.Send(peer, reply);
+  });
+}
+
+void CacheNode::Receive(int peer, const protocol::CacheOpReply& reply) {
+  const auto found = forwarded_.find(reply.id);
+  if (found == forwarded_.end() || found->second.owner != peer) return;
+  OpDone done = std::move(found->second.done);
+  forwarded_.erase(found);
+  done(reply);
+}
+
+void CacheNode::Receive(int peer, const protocol::ReplicateAck& ack) {
+  const auto found = replications_.find(ack.id);
+  if (found == replications_.end() || !found->second.waiting.Contains(peer)) return;
+  if (!ack.ok) found->second.ok = false;
+  found->second.waiting.Remove(peer);
+  if (!found->second.waiting.empty()) return;
+  Replication finished = std::move(found->second);
+  replications_.erase(found);
+  --stats_.writes_waiting;
+  ++stats_.replicated;
+  finished.done(finished.ok);
+}
+
+void CacheNode::Receive(int peer, const protocol::Replicate& replicate) {
   bool ok = false;
   Result<store::Record> record = store::DecodeRecord(replicate.record);
   if (!is_triad() || FindCache(replicate.cache) == nullptr) {
@@ -858,7 +858,7 @@ void CacheNode::FinishPullStep(int peer) {
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
 }
 
-void CacheNode::OnDigestRequest(int peer, const protocol::DigestRequest& request) {
+void CacheNode::Receive(int peer, const protocol::DigestRequest& request) {
   protocol::DigestReply reply;
   reply.cache = request.cache;
   if (is_triad() && FindCache(request.cache) != nullptr) {
@@ -868,7 +868,7 @@ void CacheNode::OnDigestRequest(int peer, const protocol::DigestRequest& request
   link_.Send(peer, reply);
 }
 
-void CacheNode::OnDigestReply(int peer, const protocol::DigestReply& reply) {
+void CacheNode::Receive(int peer, const protocol::DigestReply& reply) {
   if (!is_triad() || FindCache(reply.cache) == nullptr ||
       reply.digests.size() != store::RecordStore::kBuckets) {
     FinishPullStep(peer);
@@ -900,7 +900,7 @@ void CacheNode::AskForBuckets(int peer) {
   if (pulls.in_flight == 0 && pulls.waiting.empty()) bucket_pulls_.erase(found);
 }
 
-void CacheNode::OnBucketRequest(int peer, const protocol::BucketRequest& request) {
+void CacheNode::Receive(int peer, const protocol::BucketRequest& request) {
   protocol::BucketRecords out;
   out.cache = request.cache;
   out.bucket = request.bucket;
@@ -946,7 +946,7 @@ void CacheNode::OnBucketRequest(int peer, const protocol::BucketRequest& request
   }
 }
 
-void CacheNode::OnBucketRecords(int peer, const protocol::BucketRecords& records) {
+void CacheNode::Receive(int peer, const protocol::BucketRecords& records) {
   if (is_triad() && FindCache(records.cache) != nullptr &&
       records.keys.size() == records.records.size()) {
     std::vector<store::Record> decoded;

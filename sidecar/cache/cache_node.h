@@ -249,13 +249,17 @@ class CacheNode : public memcache::CacheService {
   // The connected ready triad peers that said they are synced.
   ServerSet SyncedPeers() const;
   void FinishPullStep(int peer);
-  void OnDigestRequest(int peer, const protocol::DigestRequest& request);
-  void OnDigestReply(int peer, const protocol::DigestReply& reply);
   // Asks `peer` for waiting buckets while fewer than kBucketsInFlight are in flight.
   void AskForBuckets(int peer);
-  void OnBucketRequest(int peer, const protocol::BucketRequest& request);
-  void OnBucketRecords(int peer, const protocol::BucketRecords& records);
-  void OnReplicate(int peer, const protocol::Replicate& replicate);
+  // One per store message (protocol::StoreMessage).
+  void Receive(int peer, const protocol::CacheOp& op);
+  void Receive(int peer, const protocol::CacheOpReply& reply);
+  void Receive(int peer, const protocol::Replicate& replicate);
+  void Receive(int peer, const protocol::ReplicateAck& ack);
+  void Receive(int peer, const protocol::DigestRequest& request);
+  void Receive(int peer, const protocol::DigestReply& reply);
+  void Receive(int peer, const protocol::BucketRequest& request);
+  void Receive(int peer, const protocol::BucketRecords& records);
   void OnSweepTimer();
 
   // Spoke LRU.

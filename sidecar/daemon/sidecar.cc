@@ -303,14 +303,7 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
       spdlog::warn("drain/enable of {} from {}: {}", request->server_id,
                    membership_.record(index).id, applied.message());
     }
-  } else if (std::holds_alternative<protocol::CacheOp>(message) ||
-             std::holds_alternative<protocol::CacheOpReply>(message) ||
-             std::holds_alternative<protocol::Replicate>(message) ||
-             std::holds_alternative<protocol::ReplicateAck>(message) ||
-             std::holds_alternative<protocol::DigestRequest>(message) ||
-             std::holds_alternative<protocol::DigestReply>(message) ||
-             std::holds_alternative<protocol::BucketRequest>(message) ||
-             std::holds_alternative<protocol::BucketRecords>(message)) {
+  } else if (protocol::IsStoreMessage(message)) {
     cache_->OnPeerMessage(index, message);
   } else if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
     // E.g. our dynamic index went to another server: its reason, then we reconnect

@@ -28,6 +28,11 @@ Result<Message> DecodeBody(uint64_t type, const msgpack::object& body) {
 
 }  // namespace
 
+bool IsStoreMessage(const Message& message) {
+  return std::visit([](const auto& body) { return kIsStoreMessage<std::decay_t<decltype(body)>>; },
+                    message);
+}
+
 std::string_view MessageName(const Message& message) { return kNames[message.index()]; }
 
 Status AppendMessage(std::string& out, const Message& message, const FrameLimits& limits) {

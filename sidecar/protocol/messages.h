@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <msgpack.hpp>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -297,10 +299,40 @@ struct BucketRecords {
   MSGPACK_DEFINE(cache, bucket, keys, records, last)
 };
 
-using Message =
-    std::variant<Hello, HelloReply, Proof, Welcome, Refusal, Heartbeat, ViewUpdate, StateRequest,
-                 JoinRequest, JoinReply, CacheOp, CacheOpReply, Replicate, ReplicateAck,
-                 DigestRequest, DigestReply, BucketRequest, BucketRecords>;
+// The handshake's and membership's messages.
+using ClusterMessage = std::variant<Hello, HelloReply, Proof, Welcome, Refusal, Heartbeat,
+                                    ViewUpdate, StateRequest, JoinRequest, JoinReply>;
+
+// The store's messages, which the daemon hands to its cache::CacheNode: the one
+// list of them. A new one is added here (and handled there, or that does not
+// compile).
+using StoreMessage = std::variant<CacheOp, CacheOpReply, Replicate, ReplicateAck, DigestRequest,
+                                  DigestReply, BucketRequest, BucketRecords>;
+
+namespace detail {
+template <typename First, typename Second>
+struct JoinedVariant;
+template <typename... First, typename... Second>
+struct JoinedVariant<std::variant<First...>, std::variant<Second...>> {
+  using type = std::variant<First..., Second...>;
+};
+template <typename T, typename Variant>
+struct IsAlternative;
+template <typename T, typename... Alternatives>
+struct IsAlternative<T, std::variant<Alternatives...>>
+    : std::bool_constant<(std::is_same_v<T, Alternatives> || ...)> {};
+}  // namespace detail
+
+// Every message. Its type on the wire is its index here: the cluster's
+// messages, then the store's.
+using Message = detail::JoinedVariant<ClusterMessage, StoreMessage>::type;
+
+// Whether T is one of the store's messages.
+template <typename T>
+inline constexpr bool kIsStoreMessage = detail::IsAlternative<T, StoreMessage>::value;
+
+// Whether `message` is one of the store's (for cache::CacheNode::OnPeerMessage).
+bool IsStoreMessage(const Message& message);
 
 // The message's name for log lines ("Hello", "Heartbeat", ...).
 std::string_view MessageName(const Message& message);

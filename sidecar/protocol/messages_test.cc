@@ -82,6 +82,27 @@ TEST(MessagesTest, WireTypesAreFixed) {
   EXPECT_EQ(MessageName(Message(BucketRecords{})), "BucketRecords");
 }
 
+template <typename... Types>
+void ExpectStoreMessages(bool expected, std::variant<Types...>* /*list*/) {
+  const auto expect = [expected](const Message& message, bool is_store_type) {
+    EXPECT_EQ(IsStoreMessage(message), expected) << MessageName(message);
+    EXPECT_EQ(is_store_type, expected) << MessageName(message);
+  };
+  (expect(Message(Types{}), kIsStoreMessage<Types>), ...);
+}
+
+TEST(MessagesTest, StoreMessagesAreTheLastEight) {
+  EXPECT_EQ(std::variant_size_v<StoreMessage>, 8u);
+  EXPECT_EQ(std::variant_size_v<ClusterMessage> + std::variant_size_v<StoreMessage>,
+            std::variant_size_v<Message>);
+  ExpectStoreMessages(true, static_cast<StoreMessage*>(nullptr));
+  ExpectStoreMessages(false, static_cast<ClusterMessage*>(nullptr));
+  EXPECT_TRUE(IsStoreMessage(Message(CacheOp{})));
+  EXPECT_TRUE(IsStoreMessage(Message(BucketRecords{})));
+  EXPECT_FALSE(IsStoreMessage(Message(Heartbeat{})));
+  EXPECT_FALSE(IsStoreMessage(Message(JoinReply{})));
+}
+
 // A CacheOp is the flat array of its thirteen fields, as protocol 6 has sent it.
 TEST(MessagesTest, CacheOpIsAFlatArrayOfItsFields) {
   const std::tuple<uint64_t, std::string, std::string, uint32_t, uint32_t, int64_t, std::string,
