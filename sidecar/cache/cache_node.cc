@@ -8,12 +8,12 @@
 #include <chrono>
 
 #include "shared/rendezvous.h"
+#include "sidecar/memcache/info_replies.h"
 #include "sidecar/store/record_codec.h"
 
 namespace cb::cache {
 namespace {
 
-constexpr const char* kVersionReply = "VERSION cluster-balance-0.4\r\n";
 // Buckets asked for at once from one peer: its replies queue at most this many
 // pages (of pull_page_bytes) on the connection, far below the connection's
 // send-queue limit, whatever the size of the store.
@@ -195,27 +195,11 @@ void CacheNode::Handle(memcache::Request request, Done done) {
     return;
   }
   const auto is_cache = [this](std::string_view name) { return FindCache(name) != nullptr; };
+  if (memcache::IsInfoCommand(request.command)) {
+    done(memcache::InfoReply(request, [this] { return ServerStats(); }));
+    return;
+  }
   switch (request.command) {
-    case Command::kVersion:
-      done(kVersionReply);
-      return;
-    case Command::kVerbosity:
-      done(request.noreply ? "" : "OK\r\n");
-      return;
-    case Command::kStats:
-      if (request.keys.empty()) {
-        done(StatsReply());
-      } else if (request.keys.size() == 1 && request.keys[0] == "reset") {
-        done("RESET\r\n");
-      } else if (request.keys.size() == 1 &&
-                 (request.keys[0] == "settings" || request.keys[0] == "items" ||
-                  request.keys[0] == "slabs" || request.keys[0] == "sizes" ||
-                  request.keys[0] == "conns")) {
-        done("END\r\n");  // memcached's memory layout has no counterpart here
-      } else {
-        done("ERROR\r\n");  // as memcached answers an unknown "stats <what>"
-      }
-      return;
     case Command::kQuit:
       done("");
       return;
@@ -1026,35 +1010,22 @@ int64_t CacheNode::OldestReplicationMs() const {
   return oldest;
 }
 
-std::string CacheNode::StatsReply() const {
+memcache::ServerStats CacheNode::ServerStats() const {
   const int64_t now = now_();
-  uint64_t items = 0;
-  uint64_t bytes = 0;
+  memcache::ServerStats out;
   if (is_triad()) {
     options_.store->ForEachCache([&](const std::string&, const store::CacheStats& cache) {
-      items += cache.records;
-      bytes += cache.bytes;
+      out.curr_items += cache.records;
+      out.bytes += cache.bytes;
     });
   }
-  std::string out;
-  const auto stat = [&out](std::string_view name, auto value) {
-    out += "STAT ";
-    out += name;
-    out += ' ';
-    out += std::to_string(value);
-    out += "\r\n";
-  };
-  stat("pid", static_cast<int64_t>(getpid()));
-  stat("uptime", (now - static_cast<int64_t>(started_unix_ms_)) / 1000);
-  stat("time", now / 1000);
-  out += "STAT version cluster-balance-0.4\r\n";
-  stat("curr_items", items);
-  stat("bytes", bytes);
-  stat("cmd_get", stats_.gets);
-  stat("cmd_set", stats_.writes);
-  stat("get_hits", stats_.hits);
-  stat("get_misses", stats_.misses);
-  out += "END\r\n";
+  out.pid = static_cast<int64_t>(getpid());
+  out.uptime_s = (now - static_cast<int64_t>(started_unix_ms_)) / 1000;
+  out.unix_time_s = now / 1000;
+  out.cmd_get = stats_.gets;
+  out.cmd_set = stats_.writes;
+  out.get_hits = stats_.hits;
+  out.get_misses = stats_.misses;
   return out;
 }
 

@@ -88,6 +88,7 @@
 #include "sidecar/cache/applied_requests.h"
 #include "sidecar/memcache/cache_service.h"
 #include "sidecar/memcache/commands.h"
+#include "sidecar/memcache/info_replies.h"
 #include "sidecar/protocol/messages.h"
 #include "sidecar/store/hybrid_clock.h"
 #include "sidecar/store/record_store.h"
@@ -240,7 +241,8 @@ class CacheNode : public memcache::CacheService {
   void NoteFlush(const std::string& cache, const store::Version& version);
   bool FlushedBefore(const std::string& cache, const store::Record& record) const;
   store::Record FlushTombstone(const std::string& cache) const;  // when FlushedBefore
-  std::string StatsReply() const;
+  // What memcached's "stats" reports.
+  memcache::ServerStats ServerStats() const;
 
   // Catch-up.
   // `counts`: the peer is ready, so finishing this pull makes this server ready.
