@@ -39,7 +39,8 @@ bool IsRetrieval(memcache::Command command) {
          command == memcache::Command::kGats;
 }
 
-std::string SpokeKey(std::string_view cache, std::string_view key) {
+// What rendezvous hashing picks a key's owner by: cache, NUL, key.
+std::string RendezvousKey(std::string_view cache, std::string_view key) {
   std::string joined(cache);
   joined += '\0';
   joined += key;
@@ -60,7 +61,8 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
       // covers the timers' own lateness.
       applied_(config.retry_timeout.count() + kAppliedMarginMs, options.max_applied_requests),
       alone_timer_(io),
-      sweep_timer_(io) {}
+      sweep_timer_(io),
+      spoke_cache_(options.spoke_cache_bytes) {}
 
 CacheNode::~CacheNode() { Stop(); }
 
@@ -301,7 +303,7 @@ void CacheNode::Handle(memcache::Request request, Done done) {
 
 void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
   if (deadline == 0) deadline = now_() + config_.retry_timeout.count();
-  const int owner = OwnerAmongLiveTriad(SpokeKey(op.cache, op.key), ReadyTriad());
+  const int owner = OwnerAmongLiveTriad(RendezvousKey(op.cache, op.key), ReadyTriad());
   if (owner < 0) {
     // Transient when a triad server has just returned or caught up; permanent
     // (an error at the deadline) when the whole triad is down.
@@ -320,9 +322,8 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
   op.known_server = 0;
   const memcache::Command command = op.key_command.command;
   std::optional<store::Record> known;
-  const std::string spoke_key = SpokeKey(op.cache, op.key);
   if (!is_triad() && IsRead(command)) {
-    if (const store::Record* cached = SpokeLookup(spoke_key)) {
+    if (const store::Record* cached = spoke_cache_.Find(op.cache, op.key)) {
       known = *cached;
       op.known_clock = cached->version.clock;
       op.known_server = cached->version.server;
@@ -338,8 +339,8 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
   const uint64_t id = op.id;
   ++stats_.forwarded;
   forwarded_[id] = Forwarded{
-      owner, [this, done = std::move(done), known = std::move(known), spoke_key, command,
-              retry_op = op, deadline](const protocol::CacheOpReply& reply) {
+      owner, [this, done = std::move(done), known = std::move(known), command, retry_op = op,
+              deadline](const protocol::CacheOpReply& reply) {
         if (reply.retry) {
           RetryLater(retry_op, done, deadline);
           return;
@@ -349,13 +350,13 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
           return;
         }
         if (!IsRead(command) || reply.reply.starts_with("SERVER_ERROR")) {
-          SpokeForget(spoke_key);
+          spoke_cache_.Forget(retry_op.cache, retry_op.key);
           done(reply);
           return;
         }
         if (reply.unchanged && known) {
           ++stats_.spoke_cache_validated;
-          SpokeRemember(spoke_key, *known);
+          spoke_cache_.Remember(retry_op.cache, retry_op.key, *known);
           protocol::CacheOpReply full = reply;
           full.found = true;
           full.unchanged = false;
@@ -365,10 +366,10 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
         }
         if (reply.found) {
           if (Result<store::Record> record = store::DecodeRecord(reply.record); record.ok()) {
-            SpokeRemember(spoke_key, *record);
+            spoke_cache_.Remember(retry_op.cache, retry_op.key, std::move(record).value());
           }
         } else {
-          SpokeForget(spoke_key);
+          spoke_cache_.Forget(retry_op.cache, retry_op.key);
         }
         done(reply);
       }};
@@ -589,7 +590,7 @@ void CacheNode::Replicate(const std::string& cache, const std::string& key,
 }
 
 void CacheNode::Flush(const std::string& cache, Done done) {
-  SpokeForgetCache(cache);
+  spoke_cache_.ForgetCache(cache);
   if (is_triad() && ready_) {
     FlushAsTriad(cache, [done](bool ok) {
       done(ok ? "OK\r\n" : ServerError("a triad server could not flush"));
@@ -750,7 +751,7 @@ void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {
 
 void CacheNode::Receive(int peer, const protocol::CacheOp& op) {
   if (!owning() ||
-      OwnerAmongLiveTriad(SpokeKey(op.cache, op.key), ReadyTriad()) != options_.self_index) {
+      OwnerAmongLiveTriad(RendezvousKey(op.cache, op.key), ReadyTriad()) != options_.self_index) {
     protocol::CacheOpReply retry{op.id, ServerError("not the key's owner now"), false, false, ""};
     retry.retry = true;
     link_.Send(peer, retry);
@@ -1029,40 +1030,10 @@ memcache::ServerStats CacheNode::ServerStats() const {
   return out;
 }
 
-const store::Record* CacheNode::SpokeLookup(const std::string& cache_key) {
-  const auto found = spoke_index_.find(cache_key);
-  if (found == spoke_index_.end()) return nullptr;
-  spoke_lru_.splice(spoke_lru_.begin(), spoke_lru_, found->second);
-  return &found->second->record;
-}
-
-void CacheNode::SpokeRemember(const std::string& cache_key, const store::Record& record) {
-  SpokeForget(cache_key);
-  const uint64_t size = cache_key.size() + record.value.size();
-  if (size > options_.spoke_cache_bytes) return;
-  spoke_lru_.push_front(SpokeEntry{cache_key, record});
-  spoke_index_[cache_key] = spoke_lru_.begin();
-  stats_.spoke_cache_bytes += size;
-  while (stats_.spoke_cache_bytes > options_.spoke_cache_bytes && !spoke_lru_.empty()) {
-    SpokeForget(spoke_lru_.back().cache_key);
-  }
-}
-
-void CacheNode::SpokeForget(const std::string& cache_key) {
-  const auto found = spoke_index_.find(cache_key);
-  if (found == spoke_index_.end()) return;
-  stats_.spoke_cache_bytes -= found->second->cache_key.size() + found->second->record.value.size();
-  spoke_lru_.erase(found->second);
-  spoke_index_.erase(found);
-}
-
-void CacheNode::SpokeForgetCache(const std::string& cache) {
-  const std::string prefix = cache + '\0';
-  std::vector<std::string> doomed;
-  for (const SpokeEntry& entry : spoke_lru_) {
-    if (entry.cache_key.starts_with(prefix)) doomed.push_back(entry.cache_key);
-  }
-  for (const std::string& key : doomed) SpokeForget(key);
+CacheNodeStats CacheNode::stats() const {
+  CacheNodeStats stats = stats_;
+  stats.spoke_cache_bytes = spoke_cache_.bytes();
+  return stats;
 }
 
 }  // namespace cb::cache

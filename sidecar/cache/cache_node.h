@@ -86,6 +86,7 @@
 #include "shared/cluster_config.h"
 #include "shared/server_set.h"
 #include "sidecar/cache/applied_requests.h"
+#include "sidecar/cache/spoke_cache.h"
 #include "sidecar/memcache/cache_service.h"
 #include "sidecar/memcache/commands.h"
 #include "sidecar/memcache/info_replies.h"
@@ -186,7 +187,7 @@ class CacheNode : public memcache::CacheService {
   bool owning() const;
   // The triad servers that may own keys now.
   ServerSet ReadyTriad() const;
-  const CacheNodeStats& stats() const { return stats_; }
+  CacheNodeStats stats() const;
   // Writes forgotten before their time (applied_requests.h): a retry of one of
   // those would have been applied twice.
   uint64_t applied_forgotten_early() const { return applied_.forgotten_early(); }
@@ -205,10 +206,6 @@ class CacheNode : public memcache::CacheService {
     int64_t started_unix_ms = 0;
     bool ok = true;  // false once a replica said it could not store the record
     std::function<void(bool ok)> done;
-  };
-  struct SpokeEntry {
-    std::string cache_key;
-    store::Record record;
   };
 
   const CacheConfig* FindCache(std::string_view name) const;
@@ -264,12 +261,6 @@ class CacheNode : public memcache::CacheService {
   void Receive(int peer, const protocol::BucketRecords& records);
   void OnSweepTimer();
 
-  // Spoke LRU.
-  const store::Record* SpokeLookup(const std::string& cache_key);
-  void SpokeRemember(const std::string& cache_key, const store::Record& record);
-  void SpokeForget(const std::string& cache_key);
-  void SpokeForgetCache(const std::string& cache);
-
   boost::asio::io_context& io_;
   const ClusterConfig& config_;
   CacheNodeOptions options_;
@@ -309,8 +300,7 @@ class CacheNode : public memcache::CacheService {
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> delayed_flushes_;
   std::map<std::string, store::Version, std::less<>> flushed_at_;
-  std::list<SpokeEntry> spoke_lru_;  // most recent first
-  std::unordered_map<std::string, std::list<SpokeEntry>::iterator> spoke_index_;
+  SpokeCache spoke_cache_;
   uint64_t started_unix_ms_ = 0;
   CacheNodeStats stats_;
 };
