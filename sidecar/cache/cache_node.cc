@@ -39,14 +39,6 @@ bool IsRetrieval(memcache::Command command) {
          command == memcache::Command::kGats;
 }
 
-// What rendezvous hashing picks a key's owner by: cache, NUL, key.
-std::string RendezvousKey(std::string_view cache, std::string_view key) {
-  std::string joined(cache);
-  joined += '\0';
-  joined += key;
-  return joined;
-}
-
 }  // namespace
 
 CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
@@ -57,6 +49,7 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
       link_(link),
       now_(std::move(now)),
       clock_(static_cast<uint32_t>(options.self_index)),
+      ownership_(options.self_index, options.store != nullptr),
       // No retry comes later than retry_timeout after its first try; the margin
       // covers the timers' own lateness.
       applied_(config.retry_timeout.count() + kAppliedMarginMs, options.max_applied_requests),
@@ -86,75 +79,18 @@ void CacheNode::ArmAloneTimer() {
   // owns keys beside it (synced()).
   alone_timer_.expires_after(config_.alone_wait());
   alone_timer_.async_wait([this](const boost::system::error_code& error) {
-    if (error || stopped_ || ready_ || !counting_pulls_.empty()) return;
+    if (error || stopped_ || ownership_.ready() || ownership_.awaiting_pulls()) return;
     bool pulling = false;
-    (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
-      StartPull(peer, true);
-      pulling = pulling || counting_pulls_.Contains(peer);
-    });
+    ownership_.ReadyPeers().ForEach([&](int peer) { pulling = StartPull(peer, true) || pulling; });
     if (!pulling) BecomeReady("no ready triad server to catch up from");
   });
 }
 
 void CacheNode::BecomeReady(const char* why) {
-  if (ready_) return;
-  ready_ = true;
+  if (!ownership_.BecomeReady()) return;
   spdlog::info("store ready: {} ({} buckets, {} records pulled)", why, stats_.buckets_pulled,
                stats_.records_pulled);
   link_.AnnounceStoreState();
-}
-
-bool CacheNode::synced() const {
-  if (!is_triad() || !ready_) return false;
-  return (peers_ready_ & connected_ & ServerSet::Triad()).Without(synced_).empty();
-}
-
-ServerSet CacheNode::SyncedPeers() const {
-  // A peer's own bit in the ready_seen it sends is its synced().
-  ServerSet peers;
-  (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
-    if (ServerSet::FromBits(peer_ready_seen_[static_cast<std::size_t>(peer)]).Contains(peer)) {
-      peers.Add(peer);
-    }
-  });
-  return peers;
-}
-
-uint64_t CacheNode::triad_links() const {
-  ServerSet links = connected_ & ServerSet::Triad();
-  if (is_triad()) links.Add(options_.self_index);
-  return links.bits();
-}
-
-uint64_t CacheNode::ready_seen() const {
-  // The ready triad servers this one is connected to (itself included): the ones
-  // that may own keys.
-  ServerSet owners = SyncedPeers();
-  if (synced()) owners.Add(options_.self_index);
-  ServerSet seen;
-  SyncedPeers().ForEach([&](int peer) {
-    const ServerSet theirs = ServerSet::FromBits(peer_triad_links_[static_cast<std::size_t>(peer)]);
-    // A peer not yet connected to one of those would be taken for down there, and
-    // that server would go on owning the peer's keys.
-    if (owners.Without(theirs).Without(ServerSet::FromBits(uint64_t{1} << peer)).empty()) {
-      seen.Add(peer);
-    }
-  });
-  if (synced()) seen.Add(options_.self_index);
-  return seen.bits();
-}
-
-bool CacheNode::owning() const {
-  if (!synced()) return false;
-  bool acknowledged = true;
-  (connected_ & ServerSet::Triad()).ForEach([&](int peer) {
-    if (peer == options_.self_index) return;
-    if (!ServerSet::FromBits(peer_ready_seen_[static_cast<std::size_t>(peer)])
-             .Contains(options_.self_index)) {
-      acknowledged = false;
-    }
-  });
-  return acknowledged;
 }
 
 void CacheNode::Stop() {
@@ -187,8 +123,6 @@ memcache::CacheLimits CacheNode::LimitsOf(std::string_view cache) const {
   if (const CacheConfig* found = FindCache(cache)) limits.max_entry_bytes = found->max_entry_bytes;
   return limits;
 }
-
-ServerSet CacheNode::ReadyTriad() const { return ServerSet::FromBits(ready_seen()); }
 
 void CacheNode::Handle(memcache::Request request, Done done) {
   using memcache::Command;
@@ -303,7 +237,7 @@ void CacheNode::Handle(memcache::Request request, Done done) {
 
 void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
   if (deadline == 0) deadline = now_() + config_.retry_timeout.count();
-  const int owner = OwnerAmongLiveTriad(RendezvousKey(op.cache, op.key), ReadyTriad());
+  const int owner = ownership_.OwnerOf(op.cache, op.key);
   if (owner < 0) {
     // Transient when a triad server has just returned or caught up; permanent
     // (an error at the deadline) when the whole triad is down.
@@ -575,7 +509,7 @@ void CacheNode::Replicate(const std::string& cache, const std::string& key,
   const protocol::Replicate message{id,    cache,   key,  store::EncodeRecord(record),
                                     flush, request, reply};
   ServerSet waiting;
-  connected_.ForEach([&](int index) {
+  ownership_.connected().ForEach([&](int index) {
     if (index < 3 && index != options_.self_index && link_.Send(index, message)) {
       waiting.Add(index);
     }
@@ -591,7 +525,7 @@ void CacheNode::Replicate(const std::string& cache, const std::string& key,
 
 void CacheNode::Flush(const std::string& cache, Done done) {
   spoke_cache_.ForgetCache(cache);
-  if (is_triad() && ready_) {
+  if (is_triad() && ownership_.ready()) {
     FlushAsTriad(cache, [done](bool ok) {
       done(ok ? "OK\r\n" : ServerError("a triad server could not flush"));
     });
@@ -620,7 +554,7 @@ void CacheNode::FlushAsTriad(const std::string& cache, std::function<void(bool o
 void CacheNode::OnPeerUp(int index) {
   // The pull from a triad peer starts with its first heartbeat, which says whether
   // it is ready (whether its data can make this server ready).
-  connected_.Add(index);
+  ownership_.PeerConnected(index);
 }
 
 void CacheNode::OnPeerDown(int index) {
@@ -634,15 +568,7 @@ void CacheNode::OnPeerDown(int index) {
         static_cast<uint32_t>(options_.self_index)});
   }
   const uint64_t counted_before = ready_seen();
-  connected_.Remove(index);
-  peers_ready_.Remove(index);
-  pulled_.Remove(index);
-  synced_.Remove(index);
-  syncing_.Remove(index);
-  if (index >= 0 && index < 3) {
-    peer_ready_seen_[static_cast<std::size_t>(index)] = 0;
-    peer_triad_links_[static_cast<std::size_t>(index)] = 0;
-  }
+  const bool catch_up_again = ownership_.PeerLost(index);
   std::vector<std::pair<uint64_t, Forwarded>> lost;
   for (auto it = forwarded_.begin(); it != forwarded_.end();) {
     if (it->second.owner == index) {
@@ -664,15 +590,11 @@ void CacheNode::OnPeerDown(int index) {
   }
   pulls_outstanding_.erase(index);
   bucket_pulls_.erase(index);
-  const bool was_counting = counting_pulls_.Contains(index);
-  counting_pulls_.Remove(index);
-  if (is_triad() && !ready_ && was_counting && counting_pulls_.empty()) {
+  if (catch_up_again) {
     // A pull cut short proves nothing: pull again from the ready triad servers
     // still here, or, with none, wait out the timeout as at the start.
-    (peers_ready_ & connected_ & ServerSet::Triad()).ForEach([&](int peer) {
-      StartPull(peer, true);
-    });
-    if (counting_pulls_.empty()) ArmAloneTimer();
+    ownership_.ReadyPeers().ForEach([&](int peer) { StartPull(peer, true); });
+    if (!ownership_.awaiting_pulls()) ArmAloneTimer();
   }
   // Its going may leave this server synced with every ready peer still here.
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
@@ -694,47 +616,14 @@ void CacheNode::OnPeerDown(int index) {
 }
 
 void CacheNode::StampHeartbeat(protocol::Heartbeat& heartbeat) const {
-  heartbeat.store_ready = ready_;
-  heartbeat.ready_seen = ready_seen();
-  heartbeat.triad_links = triad_links();
-  heartbeat.caught_up_from = caught_up_from_.bits();
+  ownership_.Stamp(heartbeat);
 }
 
 void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat) {
-  if (index < 0 || index >= 3 || index == options_.self_index) return;
-  const bool ready = heartbeat.store_ready;
-  const bool was_ready = peers_ready_.Contains(index);
   const uint64_t counted_before = ready_seen();
-  peer_triad_links_[static_cast<std::size_t>(index)] = heartbeat.triad_links;
-  if (ready) {
-    peers_ready_.Add(index);
-  } else {
-    peers_ready_.Remove(index);
-  }
-  peer_ready_seen_[static_cast<std::size_t>(index)] = heartbeat.ready_seen;
-  if (is_triad() && !pulled_.Contains(index)) {
-    pulled_.Add(index);
-    // A ready peer may hold what this server never saw (it was cut off from the
-    // peer, or down): this server owns keys beside it only once it has pulled.
-    if (ready) syncing_.Add(index);
-    StartPull(index, ready && !ready_);
-  } else if (is_triad() && ready && !was_ready) {
-    // Turned ready while connected: it may have pulled records from a server
-    // this one has not synced with (one this one cannot reach), and those must
-    // be here before this one owns keys. If it caught up only from servers this
-    // one has synced with, and this one's pull of what it held when it connected
-    // (records it may have taken while cut off) is over, it has nothing this one
-    // lacks: the pull started now, for convergence, need not hold up ownership.
-    ServerSet covered = synced_;
-    covered.Add(options_.self_index);
-    if (ServerSet::FromBits(heartbeat.caught_up_from).Without(covered).empty() &&
-        !pulls_outstanding_.contains(index)) {
-      synced_.Add(index);
-    } else {
-      syncing_.Add(index);
-    }
-    StartPull(index, !ready_);
-  }
+  const Ownership::Pull pull =
+      ownership_.OnHeartbeat(index, heartbeat, pulls_outstanding_.contains(index));
+  if (pull.start) StartPull(index, pull.counts);
   // Tell it at once that we count it ready: it owns keys only after that.
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
 }
@@ -750,8 +639,7 @@ void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {
 }
 
 void CacheNode::Receive(int peer, const protocol::CacheOp& op) {
-  if (!owning() ||
-      OwnerAmongLiveTriad(RendezvousKey(op.cache, op.key), ReadyTriad()) != options_.self_index) {
+  if (!owning() || ownership_.OwnerOf(op.cache, op.key) != options_.self_index) {
     protocol::CacheOpReply retry{op.id, ServerError("not the key's owner now"), false, false, ""};
     retry.retry = true;
     link_.Send(peer, retry);
@@ -811,7 +699,7 @@ void CacheNode::Receive(int peer, const protocol::Replicate& replicate) {
   link_.Send(peer, protocol::ReplicateAck{replicate.id, ok});
 }
 
-void CacheNode::StartPull(int peer, bool counts) {
+bool CacheNode::StartPull(int peer, bool counts) {
   int& outstanding = pulls_outstanding_[peer];
   int sent = 0;
   for (const CacheConfig& cache : config_.caches) {
@@ -820,9 +708,11 @@ void CacheNode::StartPull(int peer, bool counts) {
   outstanding += sent;
   if (outstanding == 0) {
     pulls_outstanding_.erase(peer);
-  } else if (counts && sent > 0) {
-    counting_pulls_.Add(peer);
+    return false;
   }
+  if (!counts || sent == 0) return false;
+  ownership_.CountPull(peer);
+  return true;
 }
 
 void CacheNode::FinishPullStep(int peer) {
@@ -831,15 +721,7 @@ void CacheNode::FinishPullStep(int peer) {
   if (--found->second > 0) return;
   pulls_outstanding_.erase(found);
   const uint64_t counted_before = ready_seen();
-  if (syncing_.Contains(peer)) {
-    syncing_.Remove(peer);
-    synced_.Add(peer);
-  }
-  if (counting_pulls_.Contains(peer)) {
-    counting_pulls_.Remove(peer);
-    caught_up_from_.Add(peer);
-    if (counting_pulls_.empty()) BecomeReady("caught up with the triad");
-  }
+  if (ownership_.PullFinished(peer)) BecomeReady("caught up with the triad");
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
 }
 

@@ -86,6 +86,7 @@
 #include "shared/cluster_config.h"
 #include "shared/server_set.h"
 #include "sidecar/cache/applied_requests.h"
+#include "sidecar/cache/ownership.h"
 #include "sidecar/cache/spoke_cache.h"
 #include "sidecar/memcache/cache_service.h"
 #include "sidecar/memcache/commands.h"
@@ -172,21 +173,21 @@ class CacheNode : public memcache::CacheService {
   bool is_triad() const { return options_.store != nullptr; }
   // Caught up (or alone when the triad was down): what it holds may make other
   // triad servers ready.
-  bool store_ready() const { return ready_; }
+  bool store_ready() const { return ownership_.ready(); }
   // Ready, and has pulled from every connected ready triad peer since it
   // connected (or that peer turned ready having caught up only from servers this
   // one has synced with): it may own keys (its own bit in ready_seen()).
-  bool synced() const;
+  bool synced() const { return ownership_.synced(); }
   // The triad servers this one counts as owners (for the heartbeat): itself when
   // synced, and every connected triad peer that said it is synced and is
   // connected to every triad server this one is connected to.
-  uint64_t ready_seen() const;
+  uint64_t ready_seen() const { return ownership_.ready_seen(); }
   // The triad servers this one is connected to, itself included (heartbeat).
-  uint64_t triad_links() const;
+  uint64_t triad_links() const { return ownership_.triad_links(); }
   // Synced, and every connected triad peer has seen it: it may act as owner.
-  bool owning() const;
+  bool owning() const { return ownership_.owning(); }
   // The triad servers that may own keys now.
-  ServerSet ReadyTriad() const;
+  ServerSet ReadyTriad() const { return ownership_.ReadyTriad(); }
   CacheNodeStats stats() const;
   // Writes forgotten before their time (applied_requests.h): a retry of one of
   // those would have been applied twice.
@@ -243,10 +244,9 @@ class CacheNode : public memcache::CacheService {
 
   // Catch-up.
   // `counts`: the peer is ready, so finishing this pull makes this server ready.
-  void StartPull(int peer, bool counts);
+  // Returns whether readiness now waits for this pull.
+  bool StartPull(int peer, bool counts);
   void BecomeReady(const char* why);
-  // The connected ready triad peers that said they are synced.
-  ServerSet SyncedPeers() const;
   void FinishPullStep(int peer);
   // Asks `peer` for waiting buckets while fewer than kBucketsInFlight are in flight.
   void AskForBuckets(int peer);
@@ -268,16 +268,7 @@ class CacheNode : public memcache::CacheService {
   Clock now_;
   store::HybridClock clock_;
   bool stopped_ = false;
-  bool ready_ = false;
-  ServerSet connected_;
-  ServerSet peers_ready_;
-  std::array<uint64_t, 3> peer_ready_seen_{};
-  std::array<uint64_t, 3> peer_triad_links_{};
-  ServerSet pulled_;          // triad peers pulled from since they connected
-  ServerSet syncing_;         // ready triad peers whose pull is under way
-  ServerSet synced_;          // ready triad peers pulled from since they connected
-  ServerSet caught_up_from_;  // the ready peers whose pulls made this server ready
-  ServerSet counting_pulls_;  // pulls under way from peers that were ready
+  Ownership ownership_;
   struct PendingRetry {
     protocol::CacheOp op;
     OpDone done;

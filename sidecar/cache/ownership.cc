@@ -1,0 +1,158 @@
+#include "sidecar/cache/ownership.h"
+
+#include <string>
+
+#include "shared/rendezvous.h"
+
+namespace cb::cache {
+namespace {
+
+bool IsTriadIndex(int index) { return index >= 0 && index < 3; }
+
+}  // namespace
+
+Ownership::Ownership(int self_index, bool triad) : self_index_(self_index), triad_(triad) {}
+
+void Ownership::PeerConnected(int index) {
+  // The pull from a triad peer starts with its first heartbeat, which says
+  // whether it is ready (whether its data can make this server ready).
+  connected_.Add(index);
+}
+
+bool Ownership::PeerLost(int index) {
+  connected_.Remove(index);
+  peers_ready_.Remove(index);
+  pulled_.Remove(index);
+  synced_.Remove(index);
+  syncing_.Remove(index);
+  if (IsTriadIndex(index)) {
+    peer_ready_seen(index) = 0;
+    peer_triad_links(index) = 0;
+  }
+  const bool was_counting = counting_pulls_.Contains(index);
+  counting_pulls_.Remove(index);
+  // A pull cut short proves nothing.
+  return triad_ && !ready_ && was_counting && counting_pulls_.empty();
+}
+
+Ownership::Pull Ownership::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat,
+                                       bool pulling) {
+  if (!IsTriadIndex(index) || index == self_index_) return {};
+  const bool ready = heartbeat.store_ready;
+  const bool was_ready = peers_ready_.Contains(index);
+  peer_triad_links(index) = heartbeat.triad_links;
+  if (ready) {
+    peers_ready_.Add(index);
+  } else {
+    peers_ready_.Remove(index);
+  }
+  peer_ready_seen(index) = heartbeat.ready_seen;
+  if (triad_ && !pulled_.Contains(index)) {
+    pulled_.Add(index);
+    // A ready peer may hold what this server never saw (it was cut off from the
+    // peer, or down): this server owns keys beside it only once it has pulled.
+    if (ready) syncing_.Add(index);
+    return Pull{true, ready && !ready_};
+  }
+  if (triad_ && ready && !was_ready) {
+    // Turned ready while connected: it may have pulled records from a server
+    // this one has not synced with (one this one cannot reach), and those must
+    // be here before this one owns keys. If it caught up only from servers this
+    // one has synced with, and this one's pull of what it held when it connected
+    // (records it may have taken while cut off) is over, it has nothing this one
+    // lacks: the pull started now, for convergence, need not hold up ownership.
+    ServerSet covered = synced_;
+    covered.Add(self_index_);
+    if (ServerSet::FromBits(heartbeat.caught_up_from).Without(covered).empty() && !pulling) {
+      synced_.Add(index);
+    } else {
+      syncing_.Add(index);
+    }
+    return Pull{true, !ready_};
+  }
+  return {};
+}
+
+void Ownership::CountPull(int peer) { counting_pulls_.Add(peer); }
+
+bool Ownership::PullFinished(int peer) {
+  if (syncing_.Contains(peer)) {
+    syncing_.Remove(peer);
+    synced_.Add(peer);
+  }
+  if (!counting_pulls_.Contains(peer)) return false;
+  counting_pulls_.Remove(peer);
+  caught_up_from_.Add(peer);
+  return counting_pulls_.empty();
+}
+
+bool Ownership::BecomeReady() {
+  if (ready_) return false;
+  ready_ = true;
+  return true;
+}
+
+bool Ownership::synced() const {
+  if (!triad_ || !ready_) return false;
+  return ReadyPeers().Without(synced_).empty();
+}
+
+ServerSet Ownership::SyncedPeers() const {
+  // A peer's own bit in the ready_seen it sends is its synced().
+  ServerSet peers;
+  ReadyPeers().ForEach([&](int peer) {
+    if (ServerSet::FromBits(peer_ready_seen(peer)).Contains(peer)) peers.Add(peer);
+  });
+  return peers;
+}
+
+uint64_t Ownership::triad_links() const {
+  ServerSet links = TriadPeers();
+  if (triad_) links.Add(self_index_);
+  return links.bits();
+}
+
+uint64_t Ownership::ready_seen() const {
+  // The ready triad servers this one is connected to (itself included): the
+  // ones that may own keys.
+  ServerSet owners = SyncedPeers();
+  if (synced()) owners.Add(self_index_);
+  ServerSet seen;
+  SyncedPeers().ForEach([&](int peer) {
+    const ServerSet theirs = ServerSet::FromBits(peer_triad_links(peer));
+    // A peer not yet connected to one of those would be taken for down there, and
+    // that server would go on owning the peer's keys.
+    if (owners.Without(theirs).Without(ServerSet::FromBits(uint64_t{1} << peer)).empty()) {
+      seen.Add(peer);
+    }
+  });
+  if (synced()) seen.Add(self_index_);
+  return seen.bits();
+}
+
+bool Ownership::owning() const {
+  if (!synced()) return false;
+  bool acknowledged = true;
+  TriadPeers().ForEach([&](int peer) {
+    if (peer == self_index_) return;
+    if (!ServerSet::FromBits(peer_ready_seen(peer)).Contains(self_index_)) acknowledged = false;
+  });
+  return acknowledged;
+}
+
+int Ownership::OwnerOf(std::string_view cache, std::string_view key) const {
+  // Rendezvous over cache, NUL, key.
+  std::string joined(cache);
+  joined += '\0';
+  joined += key;
+  return OwnerAmongLiveTriad(joined, ReadyTriad());
+}
+
+void Ownership::Stamp(protocol::Heartbeat& heartbeat) const {
+  heartbeat.store_ready = ready_;
+  heartbeat.ready_seen = ready_seen();
+  heartbeat.triad_links = triad_links();
+  heartbeat.caught_up_from = caught_up_from_.bits();
+}
+
+}  // namespace cb::cache

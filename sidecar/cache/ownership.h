@@ -1,0 +1,119 @@
+// Which triad servers may own keys, as this server sees it (doc/store.md
+// "Ownership" and "Ready is not yet owning"): set logic over what the
+// connections and the triad peers' heartbeats say, and over the pulls of
+// catch-up. Pure: no I/O and no timers; CacheNode feeds it the events and acts
+// on what it answers.
+//
+// A triad server is READY once a pull from every connected peer that was
+// ready has finished (or when it carries on alone); it is SYNCED once it is
+// ready and has also pulled from every connected ready peer since that peer
+// connected (or turned ready); it is OWNING, and executes requests for its
+// keys, once it is synced and every connected triad peer counts it (the
+// ready_seen of their heartbeats).
+//
+// Thread-safety: none; the sidecar's io_context thread only.
+#ifndef CLUSTER_BALANCE_SIDECAR_CACHE_OWNERSHIP_H_
+#define CLUSTER_BALANCE_SIDECAR_CACHE_OWNERSHIP_H_
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "shared/server_set.h"
+#include "sidecar/protocol/messages.h"
+
+namespace cb::cache {
+
+class Ownership {
+ public:
+  // `triad`: this server holds a store (self_index is 0, 1 or 2).
+  Ownership(int self_index, bool triad);
+  Ownership(const Ownership&) = delete;
+  Ownership& operator=(const Ownership&) = delete;
+
+  // --- Events.
+
+  // A peer's connection was authenticated.
+  void PeerConnected(int index);
+  // A peer's connection closed: what it said, and what was pulled from it, no
+  // longer counts. Returns true when this server, not ready, was waiting for
+  // that pull and for no other: its catch-up must start over.
+  bool PeerLost(int index);
+
+  // What a triad peer's heartbeat says about its store, `pulling` telling
+  // whether a pull from it is under way. Returns whether to pull from it now,
+  // and whether readiness waits for that pull (then call CountPull once it went
+  // out). Heartbeats of this server itself or of a spoke are ignored.
+  struct Pull {
+    bool start = false;
+    bool counts = false;
+  };
+  Pull OnHeartbeat(int index, const protocol::Heartbeat& heartbeat, bool pulling);
+  // Readiness waits for the pull from `peer` that just went out.
+  void CountPull(int peer);
+  // Every request of the pull from `peer` was answered. Returns true when it was
+  // the last pull readiness waited for: the caller makes this server ready.
+  bool PullFinished(int peer);
+  // Ready with what it holds; false when it was ready already.
+  bool BecomeReady();
+
+  // --- What follows.
+
+  bool ready() const { return ready_; }
+  bool synced() const;
+  // The triad servers this one counts as owners (heartbeat's ready_seen):
+  // itself when synced, and each connected peer that said it is synced and is
+  // connected to every triad server this one counts.
+  uint64_t ready_seen() const;
+  // The triad servers this one is connected to, itself included when it is one.
+  uint64_t triad_links() const;
+  // Synced, and every connected triad peer counts it.
+  bool owning() const;
+  // The triad servers that may own keys now (ready_seen()).
+  ServerSet ReadyTriad() const { return ServerSet::FromBits(ready_seen()); }
+  // The owner of (cache, key) among ReadyTriad() (shared/rendezvous.h); -1 when
+  // there is none.
+  int OwnerOf(std::string_view cache, std::string_view key) const;
+  // Every connected peer, spokes included.
+  ServerSet connected() const { return connected_; }
+  // The connected triad peers.
+  ServerSet TriadPeers() const { return connected_ & ServerSet::Triad(); }
+  // The connected triad peers whose heartbeat said they are ready.
+  ServerSet ReadyPeers() const { return peers_ready_ & TriadPeers(); }
+  // Readiness waits for pulls under way.
+  bool awaiting_pulls() const { return !counting_pulls_.empty(); }
+  // Fills in the store's part of a heartbeat this server sends.
+  void Stamp(protocol::Heartbeat& heartbeat) const;
+
+ private:
+  // The connected ready triad peers that said they are synced.
+  ServerSet SyncedPeers() const;
+  // The last heartbeat's word of a triad peer (index 0..2).
+  uint64_t& peer_ready_seen(int index) { return peer_ready_seen_[static_cast<std::size_t>(index)]; }
+  uint64_t& peer_triad_links(int index) {
+    return peer_triad_links_[static_cast<std::size_t>(index)];
+  }
+  uint64_t peer_ready_seen(int index) const {
+    return peer_ready_seen_[static_cast<std::size_t>(index)];
+  }
+  uint64_t peer_triad_links(int index) const {
+    return peer_triad_links_[static_cast<std::size_t>(index)];
+  }
+
+  const int self_index_;
+  const bool triad_;
+  bool ready_ = false;
+  ServerSet connected_;
+  ServerSet peers_ready_;
+  std::array<uint64_t, 3> peer_ready_seen_{};
+  std::array<uint64_t, 3> peer_triad_links_{};
+  ServerSet pulled_;          // triad peers pulled from since they connected
+  ServerSet syncing_;         // ready triad peers whose pull is under way
+  ServerSet synced_;          // ready triad peers pulled from since they connected
+  ServerSet caught_up_from_;  // the ready peers whose pulls made this server ready
+  ServerSet counting_pulls_;  // pulls under way from peers that were ready
+};
+
+}  // namespace cb::cache
+
+#endif  // CLUSTER_BALANCE_SIDECAR_CACHE_OWNERSHIP_H_

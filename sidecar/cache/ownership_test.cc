@@ -1,0 +1,212 @@
+#include "sidecar/cache/ownership.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+
+#include "shared/rendezvous.h"
+
+namespace cb::cache {
+namespace {
+
+ServerSet Set(std::initializer_list<int> indices) {
+  ServerSet set;
+  for (int index : indices) set.Add(index);
+  return set;
+}
+
+protocol::Heartbeat Said(bool ready, ServerSet ready_seen, ServerSet triad_links,
+                         ServerSet caught_up_from = {}) {
+  protocol::Heartbeat heartbeat;
+  heartbeat.store_ready = ready;
+  heartbeat.ready_seen = ready_seen.bits();
+  heartbeat.triad_links = triad_links.bits();
+  heartbeat.caught_up_from = caught_up_from.bits();
+  return heartbeat;
+}
+
+TEST(OwnershipTest, LoneServerOwnsEverythingOnceReady) {
+  Ownership ownership(0, true);
+  EXPECT_FALSE(ownership.ready());
+  EXPECT_FALSE(ownership.synced());
+  EXPECT_FALSE(ownership.owning());
+  EXPECT_EQ(ownership.ready_seen(), 0u);
+  EXPECT_EQ(ownership.OwnerOf("session", "k"), -1);
+  EXPECT_EQ(ownership.triad_links(), Set({0}).bits());
+
+  EXPECT_TRUE(ownership.BecomeReady());
+  EXPECT_FALSE(ownership.BecomeReady());  // once
+  EXPECT_TRUE(ownership.synced());
+  EXPECT_TRUE(ownership.owning());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0}));
+  EXPECT_EQ(ownership.OwnerOf("session", "k"), 0);
+
+  protocol::Heartbeat stamped;
+  ownership.Stamp(stamped);
+  EXPECT_TRUE(stamped.store_ready);
+  EXPECT_EQ(stamped.ready_seen, Set({0}).bits());
+  EXPECT_EQ(stamped.triad_links, Set({0}).bits());
+  EXPECT_EQ(stamped.caught_up_from, 0u);
+}
+
+TEST(OwnershipTest, SpokeCountsTheSyncedTriadServersItReaches) {
+  Ownership spoke(3, false);
+  spoke.PeerConnected(0);
+  spoke.PeerConnected(1);
+  spoke.PeerConnected(4);  // another spoke
+  EXPECT_EQ(spoke.triad_links(), Set({0, 1}).bits());
+  // A spoke never pulls, and never owns.
+  EXPECT_FALSE(spoke.OnHeartbeat(0, Said(true, Set({0, 1}), Set({0, 1})), false).start);
+  EXPECT_FALSE(spoke.OnHeartbeat(1, Said(true, Set({0, 1}), Set({0, 1})), false).start);
+  EXPECT_EQ(spoke.ReadyTriad(), Set({0, 1}));
+  EXPECT_FALSE(spoke.synced());
+  EXPECT_FALSE(spoke.owning());
+  // The owner is the rendezvous choice over cache NUL key among them.
+  EXPECT_EQ(spoke.OwnerOf("session", "k"),
+            OwnerAmongLiveTriad(std::string("session\0k", 9), Set({0, 1})));
+  // A triad server that says it is not synced (its own bit) is no owner.
+  spoke.OnHeartbeat(1, Said(true, Set({0}), Set({0, 1})), false);
+  EXPECT_EQ(spoke.ReadyTriad(), Set({0}));
+  spoke.PeerLost(0);
+  EXPECT_EQ(spoke.ReadyTriad(), Set({}));
+}
+
+TEST(OwnershipTest, CatchingUpFromAReadyPeerThenOwningOnceCounted) {
+  Ownership ownership(2, true);
+  ownership.PeerConnected(0);
+  // Its first heartbeat: ready; this server is not, so the pull counts.
+  const Ownership::Pull pull = ownership.OnHeartbeat(0, Said(true, Set({0}), Set({0, 2})), false);
+  EXPECT_TRUE(pull.start);
+  EXPECT_TRUE(pull.counts);
+  ownership.CountPull(0);
+  EXPECT_TRUE(ownership.awaiting_pulls());
+  // A second heartbeat starts no second pull.
+  EXPECT_FALSE(ownership.OnHeartbeat(0, Said(true, Set({0}), Set({0, 2})), true).start);
+  EXPECT_FALSE(ownership.ready());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0}));
+
+  EXPECT_TRUE(ownership.PullFinished(0));  // the last pull readiness waited for
+  EXPECT_TRUE(ownership.BecomeReady());
+  EXPECT_FALSE(ownership.awaiting_pulls());
+  EXPECT_TRUE(ownership.synced());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0, 2}));
+  // Synced, but index 0 does not count it yet.
+  EXPECT_FALSE(ownership.owning());
+  ownership.OnHeartbeat(0, Said(true, Set({0, 2}), Set({0, 2})), false);
+  EXPECT_TRUE(ownership.owning());
+
+  protocol::Heartbeat stamped;
+  ownership.Stamp(stamped);
+  EXPECT_EQ(stamped.caught_up_from, Set({0}).bits());
+  EXPECT_EQ(stamped.triad_links, Set({0, 2}).bits());
+}
+
+TEST(OwnershipTest, ReadyServerIsNotSyncedBeforeItPulledFromAReadyPeer) {
+  Ownership ownership(0, true);
+  ASSERT_TRUE(ownership.BecomeReady());  // alone
+  ownership.PeerConnected(1);
+  const Ownership::Pull pull = ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1})), false);
+  EXPECT_TRUE(pull.start);
+  EXPECT_FALSE(pull.counts);  // it is ready already
+  EXPECT_FALSE(ownership.synced());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({1}));
+  EXPECT_FALSE(ownership.PullFinished(1));  // readiness did not wait for it
+  EXPECT_TRUE(ownership.synced());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0, 1}));
+}
+
+TEST(OwnershipTest, PeerNotConnectedToEveryOwnerIsNotCounted) {
+  Ownership ownership(0, true);
+  ownership.BecomeReady();
+  for (int peer : {1, 2}) {
+    ownership.PeerConnected(peer);
+    ownership.OnHeartbeat(peer, Said(true, Set({peer}), Set({0, peer})), false);
+    ownership.PullFinished(peer);
+  }
+  // 1 and 2 are synced, but neither is connected to the other: each would be
+  // taken for down there.
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0}));
+  ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1, 2})), false);
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0, 1}));
+  ownership.OnHeartbeat(2, Said(true, Set({2}), Set({0, 1, 2})), false);
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0, 1, 2}));
+}
+
+TEST(OwnershipTest, PeerTurningReadyHoldsUpOwnershipUnlessItCaughtUpFromServersSyncedWith) {
+  {
+    // It caught up from this server only, and no pull of it is under way.
+    Ownership ownership(0, true);
+    ownership.BecomeReady();
+    ownership.PeerConnected(1);
+    ownership.OnHeartbeat(1, Said(false, Set({}), Set({0, 1})), false);
+    ASSERT_TRUE(ownership.synced());  // a peer that is not ready holds nothing up
+    const Ownership::Pull pull =
+        ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1}), Set({0})), false);
+    EXPECT_TRUE(pull.start);  // for convergence
+    EXPECT_FALSE(pull.counts);
+    EXPECT_TRUE(ownership.synced());
+  }
+  {
+    // The same, but this server's first pull of it is still under way.
+    Ownership ownership(0, true);
+    ownership.BecomeReady();
+    ownership.PeerConnected(1);
+    ownership.OnHeartbeat(1, Said(false, Set({}), Set({0, 1})), false);
+    ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1}), Set({0})), true);
+    EXPECT_FALSE(ownership.synced());
+    ownership.PullFinished(1);
+    EXPECT_TRUE(ownership.synced());
+  }
+  {
+    // It caught up from index 2, which this server has not synced with.
+    Ownership ownership(0, true);
+    ownership.BecomeReady();
+    ownership.PeerConnected(1);
+    ownership.OnHeartbeat(1, Said(false, Set({}), Set({0, 1})), false);
+    ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1, 2}), Set({2})), false);
+    EXPECT_FALSE(ownership.synced());
+  }
+}
+
+TEST(OwnershipTest, LosingTheOnlyCountedPullStartsCatchUpOver) {
+  Ownership ownership(2, true);
+  for (int peer : {0, 1}) {
+    ownership.PeerConnected(peer);
+    ASSERT_TRUE(ownership.OnHeartbeat(peer, Said(true, Set({0, 1}), Set({0, 1, 2})), false).counts);
+    ownership.CountPull(peer);
+  }
+  EXPECT_FALSE(ownership.PeerLost(0));  // the pull from 1 is still under way
+  EXPECT_TRUE(ownership.PeerLost(1));
+  EXPECT_FALSE(ownership.awaiting_pulls());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({}));
+  EXPECT_EQ(ownership.triad_links(), Set({2}).bits());
+  // Connected again: pulled again, from scratch.
+  ownership.PeerConnected(0);
+  EXPECT_TRUE(ownership.OnHeartbeat(0, Said(true, Set({0}), Set({0, 2})), false).start);
+}
+
+TEST(OwnershipTest, LosingAPeerOnceReadyNeedsNoCatchUp) {
+  Ownership ownership(0, true);
+  ownership.PeerConnected(1);
+  ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1})), false);
+  ownership.CountPull(1);
+  ownership.BecomeReady();  // alone after all, say
+  EXPECT_FALSE(ownership.PeerLost(1));
+  EXPECT_TRUE(ownership.synced());
+  EXPECT_TRUE(ownership.owning());
+}
+
+TEST(OwnershipTest, HeartbeatsOfItselfAndOfSpokesAreIgnored) {
+  Ownership ownership(0, true);
+  ownership.PeerConnected(3);
+  EXPECT_FALSE(ownership.OnHeartbeat(0, Said(true, Set({0}), Set({0})), false).start);
+  EXPECT_FALSE(ownership.OnHeartbeat(3, Said(true, Set({0}), Set({0})), false).start);
+  EXPECT_FALSE(ownership.OnHeartbeat(-1, Said(true, Set({0}), Set({0})), false).start);
+  EXPECT_EQ(ownership.ReadyPeers(), Set({}));
+  EXPECT_EQ(ownership.connected(), Set({3}));
+  EXPECT_EQ(ownership.TriadPeers(), Set({}));
+}
+
+}  // namespace
+}  // namespace cb::cache
