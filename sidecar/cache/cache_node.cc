@@ -53,9 +53,11 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
       // No retry comes later than retry_timeout after its first try; the margin
       // covers the timers' own lateness.
       applied_(config.retry_timeout.count() + kAppliedMarginMs, options.max_applied_requests),
+      replicator_(config, options.self_index, options.store, ownership_, link, clock_, applied_,
+                  now_, stats_),
+      spoke_cache_(options.spoke_cache_bytes),
       alone_timer_(io),
-      sweep_timer_(io),
-      spoke_cache_(options.spoke_cache_bytes) {}
+      sweep_timer_(io) {}
 
 CacheNode::~CacheNode() { Stop(); }
 
@@ -101,11 +103,10 @@ void CacheNode::Stop() {
   for (const auto& timer : delayed_flushes_) timer->cancel();
   delayed_flushes_.clear();
   std::map<uint64_t, Forwarded> forwarded = std::move(forwarded_);
-  std::map<uint64_t, Replication> replications = std::move(replications_);
   for (auto& [id, pending] : forwarded) {
     pending.done(protocol::CacheOpReply{id, ServerError("sidecar stopping"), false, false, ""});
   }
-  for (auto& [id, pending] : replications) pending.done(false);
+  replicator_.FailAll();
   std::map<uint64_t, PendingRetry> retries = std::move(retries_);
   for (auto& [id, pending] : retries) {
     pending.timer->cancel();
@@ -343,7 +344,7 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     return;
   }
   if (command == Command::kFlushAll) {
-    FlushAsTriad(op.cache, [done, reply](bool ok) mutable {
+    replicator_.Flush(op.cache, [done, reply](bool ok) mutable {
       reply.reply = ok ? "OK\r\n" : ServerError("a triad server could not flush");
       done(reply);
     });
@@ -426,8 +427,8 @@ void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
     }
     done(reply);
   };
-  Replicate(
-      op.cache, op.key, write, false,
+  replicator_.Replicate(
+      op.cache, op.key, write,
       [join, finish](bool ok) mutable {
         join->replicas_done = true;
         join->replicas_ok = ok;
@@ -450,8 +451,8 @@ void CacheNode::AnswerAgain(const protocol::CacheOp& op, const std::string& repl
     return;
   }
   // The lost owner may have died before the record reached every replica.
-  Replicate(
-      op.cache, op.key, **current, false,
+  replicator_.Replicate(
+      op.cache, op.key, **current,
       [this, answer, done = std::move(done)](bool ok) mutable {
         if (!ok) {
           ++stats_.failed;
@@ -498,35 +499,13 @@ void CacheNode::RefreshIdle(const std::string& cache, const std::string& key,
     spdlog::warn("store: refreshing {}:{}: {}", cache, key, applied.status().message());
     return;
   }
-  Replicate(cache, key, refreshed, false, [](bool) {});
-}
-
-void CacheNode::Replicate(const std::string& cache, const std::string& key,
-                          const store::Record& record, bool flush,
-                          std::function<void(bool ok)> done, const protocol::RequestId& request,
-                          const std::string& reply) {
-  const uint64_t id = next_id_++;
-  const protocol::Replicate message{id,    cache,   key,  store::EncodeRecord(record),
-                                    flush, request, reply};
-  ServerSet waiting;
-  ownership_.connected().ForEach([&](int index) {
-    if (index < 3 && index != options_.self_index && link_.Send(index, message)) {
-      waiting.Add(index);
-    }
-  });
-  if (waiting.empty()) {
-    ++stats_.replicated;
-    done(true);
-    return;
-  }
-  ++stats_.writes_waiting;
-  replications_[id] = Replication{waiting, now_(), true, std::move(done)};
+  replicator_.Replicate(cache, key, refreshed, [](bool) {});
 }
 
 void CacheNode::Flush(const std::string& cache, Done done) {
   spoke_cache_.ForgetCache(cache);
   if (is_triad() && ownership_.ready()) {
-    FlushAsTriad(cache, [done](bool ok) {
+    replicator_.Flush(cache, [done](bool ok) {
       done(ok ? "OK\r\n" : ServerError("a triad server could not flush"));
     });
     return;
@@ -535,20 +514,6 @@ void CacheNode::Flush(const std::string& cache, Done done) {
   op.cache = cache;
   op.key_command.command = memcache::Command::kFlushAll;
   Run(std::move(op), [done](const protocol::CacheOpReply& reply) { done(reply.reply); });
-}
-
-void CacheNode::FlushAsTriad(const std::string& cache, std::function<void(bool ok)> done) {
-  store::Record marker;
-  marker.deleted = true;
-  marker.version = clock_.Tick(now_());
-  NoteFlush(cache, marker.version);
-  if (Status flushed = options_.store->FlushCache(cache, marker.version); !flushed.ok()) {
-    spdlog::error("store: flushing {}: {}", cache, flushed.message());
-    done(false);
-    return;
-  }
-  spdlog::info("cache {} flushed", cache);
-  Replicate(cache, "", marker, true, std::move(done));
 }
 
 void CacheNode::OnPeerUp(int index) {
@@ -578,16 +543,6 @@ void CacheNode::OnPeerDown(int index) {
       ++it;
     }
   }
-  std::vector<Replication> finished;
-  for (auto it = replications_.begin(); it != replications_.end();) {
-    it->second.waiting.Remove(index);
-    if (it->second.waiting.empty()) {
-      finished.push_back(std::move(it->second));
-      it = replications_.erase(it);
-    } else {
-      ++it;
-    }
-  }
   pulls_outstanding_.erase(index);
   bucket_pulls_.erase(index);
   if (catch_up_again) {
@@ -600,11 +555,7 @@ void CacheNode::OnPeerDown(int index) {
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
   // A server that dies while we wait is no longer live: the write is on every
   // live triad server without it.
-  for (Replication& replication : finished) {
-    --stats_.writes_waiting;
-    ++stats_.replicated;
-    replication.done(replication.ok);
-  }
+  replicator_.PeerLost(index);
   // Asked again of the new owner (the forwarding's own answer handling retries).
   for (auto& [id, pending] : lost) {
     ++stats_.retried;
@@ -658,45 +609,12 @@ void CacheNode::Receive(int peer, const protocol::CacheOpReply& reply) {
   done(reply);
 }
 
-void CacheNode::Receive(int peer, const protocol::ReplicateAck& ack) {
-  const auto found = replications_.find(ack.id);
-  if (found == replications_.end() || !found->second.waiting.Contains(peer)) return;
-  if (!ack.ok) found->second.ok = false;
-  found->second.waiting.Remove(peer);
-  if (!found->second.waiting.empty()) return;
-  Replication finished = std::move(found->second);
-  replications_.erase(found);
-  --stats_.writes_waiting;
-  ++stats_.replicated;
-  finished.done(finished.ok);
+void CacheNode::Receive(int peer, const protocol::Replicate& replicate) {
+  replicator_.Receive(peer, replicate);
 }
 
-void CacheNode::Receive(int peer, const protocol::Replicate& replicate) {
-  bool ok = false;
-  Result<store::Record> record = store::DecodeRecord(replicate.record);
-  if (!is_triad() || FindCache(replicate.cache) == nullptr) {
-    spdlog::warn("replicated record for cache \"{}\" from index {} refused",
-                 replicate.cache.substr(0, 64), peer);
-  } else if (!record.ok() || record->version.is_null()) {
-    spdlog::warn("malformed replicated record from index {}", peer);
-  } else if (replicate.flush) {
-    clock_.Observe(record->version);
-    NoteFlush(replicate.cache, record->version);
-    Status flushed = options_.store->FlushCache(replicate.cache, record->version);
-    if (!flushed.ok()) spdlog::error("store: {}", flushed.message());
-    ok = flushed.ok();
-  } else {
-    clock_.Observe(record->version);
-    // A write that a flush overtook becomes what the flush would have made of it
-    // had it arrived first: the flush's tombstone, the same on every replica.
-    if (FlushedBefore(replicate.cache, *record)) *record = FlushTombstone(replicate.cache);
-    Result<bool> applied = options_.store->Apply(replicate.cache, replicate.key, *record);
-    if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
-    ok = applied.ok();
-    // Even when a newer record kept this one out: the write was made.
-    if (ok) applied_.Remember(replicate.request, replicate.reply, now_());
-  }
-  link_.Send(peer, protocol::ReplicateAck{replicate.id, ok});
+void CacheNode::Receive(int peer, const protocol::ReplicateAck& ack) {
+  replicator_.Receive(peer, ack);
 }
 
 bool CacheNode::StartPull(int peer, bool counts) {
@@ -823,7 +741,7 @@ void CacheNode::Receive(int peer, const protocol::BucketRecords& records) {
       Result<store::Record> record = store::DecodeRecord(records.records[i]);
       if (!record.ok() || record->version.is_null()) continue;
       clock_.Observe(record->version);
-      if (FlushedBefore(records.cache, *record)) *record = FlushTombstone(records.cache);
+      replicator_.flush_markers().Settle(records.cache, *record);
       decoded.push_back(std::move(record).value());
       positions.push_back(i);
     }
@@ -865,32 +783,6 @@ void CacheNode::OnSweepTimer() {
   sweep_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) OnSweepTimer();
   });
-}
-
-void CacheNode::NoteFlush(const std::string& cache, const store::Version& version) {
-  store::Version& flushed = flushed_at_[cache];
-  flushed = std::max(flushed, version);
-}
-
-store::Record CacheNode::FlushTombstone(const std::string& cache) const {
-  store::Record tombstone;
-  tombstone.deleted = true;
-  tombstone.version = flushed_at_.at(cache);
-  return tombstone;
-}
-
-bool CacheNode::FlushedBefore(const std::string& cache, const store::Record& record) const {
-  const auto found = flushed_at_.find(cache);
-  return found != flushed_at_.end() && record.version < found->second;
-}
-
-int64_t CacheNode::OldestReplicationMs() const {
-  int64_t oldest = 0;
-  const int64_t now = now_();
-  for (const auto& [id, replication] : replications_) {
-    oldest = std::max(oldest, now - replication.started_unix_ms);
-  }
-  return oldest;
 }
 
 memcache::ServerStats CacheNode::ServerStats() const {

@@ -86,7 +86,10 @@
 #include "shared/cluster_config.h"
 #include "shared/server_set.h"
 #include "sidecar/cache/applied_requests.h"
+#include "sidecar/cache/cache_stats.h"
 #include "sidecar/cache/ownership.h"
+#include "sidecar/cache/peer_link.h"
+#include "sidecar/cache/replication.h"
 #include "sidecar/cache/spoke_cache.h"
 #include "sidecar/memcache/cache_service.h"
 #include "sidecar/memcache/commands.h"
@@ -96,17 +99,6 @@
 #include "sidecar/store/record_store.h"
 
 namespace cb::cache {
-
-// How the node reaches its peers; the daemon implements it with its connections.
-class PeerLink {
- public:
-  virtual ~PeerLink() = default;
-  // Queues `message` to the authenticated peer at `index`; false when there is
-  // none (or the queue is full, which closes that connection).
-  virtual bool Send(int index, const protocol::Message& message) = 0;
-  // Sends a heartbeat to every peer now: the store's state changed.
-  virtual void AnnounceStoreState() = 0;
-};
 
 struct CacheNodeOptions {
   int self_index = 0;
@@ -123,25 +115,6 @@ struct CacheNodeOptions {
   // Bytes of records per page of a bucket sent to a catching-up peer (a page
   // holds at least one record, however large).
   std::size_t pull_page_bytes = 4 * 1024 * 1024;
-};
-
-struct CacheCounters {
-  uint64_t hits = 0, misses = 0;  // gets answered by this server as the owner
-};
-
-struct CacheNodeStats {
-  uint64_t gets = 0, hits = 0, misses = 0, writes = 0;
-  uint64_t forwarded = 0;       // requests sent to an owner
-  uint64_t replicated = 0;      // writes acknowledged by every live triad server
-  uint64_t writes_waiting = 0;  // writes waiting for replicas now
-  uint64_t failed = 0;          // requests answered with SERVER_ERROR
-  uint64_t retried = 0;         // requests asked again after their owner was lost
-  uint64_t answered_again = 0;  // retried writes this owner had applied already
-  uint64_t buckets_pulled = 0;  // anti-entropy
-  uint64_t records_pulled = 0;
-  uint64_t spoke_cache_bytes = 0;
-  uint64_t spoke_cache_validated = 0;  // gets answered "unchanged" by the owner
-  std::map<std::string, CacheCounters, std::less<>> per_cache;
 };
 
 class CacheNode : public memcache::CacheService {
@@ -194,19 +167,13 @@ class CacheNode : public memcache::CacheService {
   uint64_t applied_forgotten_early() const { return applied_.forgotten_early(); }
   // How long the oldest write still waiting for a replica has waited (0: none):
   // the replication lag.
-  int64_t OldestReplicationMs() const;
+  int64_t OldestReplicationMs() const { return replicator_.OldestWaitMs(); }
 
  private:
   using OpDone = std::function<void(const protocol::CacheOpReply&)>;
   struct Forwarded {
     int owner = -1;
     OpDone done;
-  };
-  struct Replication {
-    ServerSet waiting;
-    int64_t started_unix_ms = 0;
-    bool ok = true;  // false once a replica said it could not store the record
-    std::function<void(bool ok)> done;
   };
 
   const CacheConfig* FindCache(std::string_view name) const;
@@ -221,24 +188,11 @@ class CacheNode : public memcache::CacheService {
   // applied already: `reply` once every live triad server has the record.
   void AnswerAgain(const protocol::CacheOp& op, const std::string& reply, OpDone done);
   void Flush(const std::string& cache, Done done);
-  void FlushAsTriad(const std::string& cache, std::function<void(bool ok)> done);
-  // Sends a stored record (or a flush) to every other connected triad server and
-  // calls `done` once each has acknowledged it or gone (ok: every ack said stored).
-  // `request` and `reply`: the client's write that made the record, if any.
-  void Replicate(const std::string& cache, const std::string& key, const store::Record& record,
-                 bool flush, std::function<void(bool ok)> done,
-                 const protocol::RequestId& request = {}, const std::string& reply = {});
   void RefreshIdle(const std::string& cache, const std::string& key, const store::Record& record,
                    int64_t now);
   void ApplyCachePolicy(std::string_view cache, memcache::Command command, store::Record& record,
                         int64_t now) const;
   void ArmAloneTimer();
-  // A flush of `cache` at `version`: a write older than it that arrives later
-  // (it crossed the flush on the way) is dropped by every replica alike. Kept in
-  // memory only: after a restart, catch-up settles such a key by version.
-  void NoteFlush(const std::string& cache, const store::Version& version);
-  bool FlushedBefore(const std::string& cache, const store::Record& record) const;
-  store::Record FlushTombstone(const std::string& cache) const;  // when FlushedBefore
   // What memcached's "stats" reports.
   memcache::ServerStats ServerStats() const;
 
@@ -261,39 +215,39 @@ class CacheNode : public memcache::CacheService {
   void Receive(int peer, const protocol::BucketRecords& records);
   void OnSweepTimer();
 
-  boost::asio::io_context& io_;
-  const ClusterConfig& config_;
-  CacheNodeOptions options_;
-  PeerLink& link_;
-  Clock now_;
-  store::HybridClock clock_;
-  bool stopped_ = false;
-  Ownership ownership_;
   struct PendingRetry {
     protocol::CacheOp op;
     OpDone done;
     int64_t deadline = 0;
     std::shared_ptr<boost::asio::steady_timer> timer;
   };
-  std::map<uint64_t, PendingRetry> retries_;
-  uint64_t next_id_ = 1;
-  uint64_t next_request_ = 1;  // the sequence of the next RequestId
-  AppliedRequests applied_;
-  std::map<uint64_t, Forwarded> forwarded_;
-  std::map<uint64_t, Replication> replications_;
-  std::map<int, int> pulls_outstanding_;  // triad peer -> requests not yet answered
   struct BucketPulls {
     std::deque<protocol::BucketRequest> waiting;  // differing buckets not asked for yet
     int in_flight = 0;
   };
+
+  boost::asio::io_context& io_;
+  const ClusterConfig& config_;
+  CacheNodeOptions options_;
+  PeerLink& link_;
+  Clock now_;
+  store::HybridClock clock_;
+  CacheNodeStats stats_;
+  bool stopped_ = false;
+  uint64_t started_unix_ms_ = 0;
+  Ownership ownership_;
+  AppliedRequests applied_;
+  Replicator replicator_;
+  SpokeCache spoke_cache_;
+  std::map<uint64_t, PendingRetry> retries_;
+  uint64_t next_id_ = 1;
+  uint64_t next_request_ = 1;  // the sequence of the next RequestId
+  std::map<uint64_t, Forwarded> forwarded_;
+  std::map<int, int> pulls_outstanding_;     // triad peer -> requests not yet answered
   std::map<int, BucketPulls> bucket_pulls_;  // triad peer -> its buckets to pull
   boost::asio::steady_timer alone_timer_;
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> delayed_flushes_;
-  std::map<std::string, store::Version, std::less<>> flushed_at_;
-  SpokeCache spoke_cache_;
-  uint64_t started_unix_ms_ = 0;
-  CacheNodeStats stats_;
 };
 
 }  // namespace cb::cache
