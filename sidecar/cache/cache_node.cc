@@ -14,12 +14,6 @@
 namespace cb::cache {
 namespace {
 
-// Buckets asked for at once from one peer: its replies queue at most this many
-// pages (of pull_page_bytes) on the connection, far below the connection's
-// send-queue limit, whatever the size of the store.
-constexpr int kBucketsInFlight = 2;
-// What msgpack adds to a page per key and record (their length headers), with room.
-constexpr std::size_t kPageEntryOverhead = 16;
 constexpr int64_t kThirtyDaysSeconds = 30 * 24 * 3600;
 constexpr int64_t kAppliedMarginMs = 1000;
 // How far apart the triad servers' clocks may be (NTP keeps them within
@@ -55,6 +49,8 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
       applied_(config.retry_timeout.count() + kAppliedMarginMs, options.max_applied_requests),
       replicator_(config, options.self_index, options.store, ownership_, link, clock_, applied_,
                   now_, stats_),
+      catch_up_(config, options.store, link, clock_, replicator_.flush_markers(), now_,
+                options.pull_page_bytes, stats_, [this](int peer) { OnPullFinished(peer); }),
       spoke_cache_(options.spoke_cache_bytes),
       alone_timer_(io),
       sweep_timer_(io) {}
@@ -543,8 +539,7 @@ void CacheNode::OnPeerDown(int index) {
       ++it;
     }
   }
-  pulls_outstanding_.erase(index);
-  bucket_pulls_.erase(index);
+  catch_up_.PeerLost(index);
   if (catch_up_again) {
     // A pull cut short proves nothing: pull again from the ready triad servers
     // still here, or, with none, wait out the timeout as at the start.
@@ -572,8 +567,7 @@ void CacheNode::StampHeartbeat(protocol::Heartbeat& heartbeat) const {
 
 void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat) {
   const uint64_t counted_before = ready_seen();
-  const Ownership::Pull pull =
-      ownership_.OnHeartbeat(index, heartbeat, pulls_outstanding_.contains(index));
+  const Ownership::Pull pull = ownership_.OnHeartbeat(index, heartbeat, catch_up_.pulling(index));
   if (pull.start) StartPull(index, pull.counts);
   // Tell it at once that we count it ready: it owns keys only after that.
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
@@ -618,156 +612,31 @@ void CacheNode::Receive(int peer, const protocol::ReplicateAck& ack) {
 }
 
 bool CacheNode::StartPull(int peer, bool counts) {
-  int& outstanding = pulls_outstanding_[peer];
-  int sent = 0;
-  for (const CacheConfig& cache : config_.caches) {
-    if (link_.Send(peer, protocol::DigestRequest{cache.name})) ++sent;
-  }
-  outstanding += sent;
-  if (outstanding == 0) {
-    pulls_outstanding_.erase(peer);
-    return false;
-  }
-  if (!counts || sent == 0) return false;
+  if (!catch_up_.StartPull(peer) || !counts) return false;
   ownership_.CountPull(peer);
   return true;
 }
 
-void CacheNode::FinishPullStep(int peer) {
-  const auto found = pulls_outstanding_.find(peer);
-  if (found == pulls_outstanding_.end()) return;
-  if (--found->second > 0) return;
-  pulls_outstanding_.erase(found);
+void CacheNode::OnPullFinished(int peer) {
   const uint64_t counted_before = ready_seen();
   if (ownership_.PullFinished(peer)) BecomeReady("caught up with the triad");
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
 }
 
 void CacheNode::Receive(int peer, const protocol::DigestRequest& request) {
-  protocol::DigestReply reply;
-  reply.cache = request.cache;
-  if (is_triad() && FindCache(request.cache) != nullptr) {
-    const auto digests = options_.store->BucketDigests(request.cache);
-    reply.digests.assign(digests.begin(), digests.end());
-  }
-  link_.Send(peer, reply);
+  catch_up_.Receive(peer, request);
 }
 
 void CacheNode::Receive(int peer, const protocol::DigestReply& reply) {
-  if (!is_triad() || FindCache(reply.cache) == nullptr ||
-      reply.digests.size() != store::RecordStore::kBuckets) {
-    FinishPullStep(peer);
-    return;
-  }
-  const auto mine = options_.store->BucketDigests(reply.cache);
-  int& outstanding = pulls_outstanding_[peer];
-  BucketPulls& pulls = bucket_pulls_[peer];
-  for (uint32_t bucket = 0; bucket < store::RecordStore::kBuckets; ++bucket) {
-    if (reply.digests[bucket] != 0 && reply.digests[bucket] != mine[bucket]) {
-      pulls.waiting.push_back(protocol::BucketRequest{reply.cache, bucket, false, ""});
-      ++outstanding;
-    }
-  }
-  AskForBuckets(peer);
-  FinishPullStep(peer);
-}
-
-void CacheNode::AskForBuckets(int peer) {
-  const auto found = bucket_pulls_.find(peer);
-  if (found == bucket_pulls_.end()) return;
-  BucketPulls& pulls = found->second;
-  while (pulls.in_flight < kBucketsInFlight && !pulls.waiting.empty()) {
-    // A failed send means the connection is closing; OnPeerDown drops the rest.
-    if (!link_.Send(peer, pulls.waiting.front())) return;
-    pulls.waiting.pop_front();
-    ++pulls.in_flight;
-  }
-  if (pulls.in_flight == 0 && pulls.waiting.empty()) bucket_pulls_.erase(found);
+  catch_up_.Receive(peer, reply);
 }
 
 void CacheNode::Receive(int peer, const protocol::BucketRequest& request) {
-  protocol::BucketRecords out;
-  out.cache = request.cache;
-  out.bucket = request.bucket;
-  if (is_triad() && FindCache(request.cache) != nullptr &&
-      request.bucket < store::RecordStore::kBuckets) {
-    const int64_t now = now_();
-    // Half a frame at most: a page of several records always fits one, and a
-    // lone record fits by the config's rule (an entry fits a frame).
-    const std::size_t budget =
-        std::min<std::size_t>(options_.pull_page_bytes, config_.max_frame_bytes / 2);
-    std::size_t bytes = 0;
-    const auto add = [&](std::string_view key, const store::Record& record) {
-      if (options_.store->IsSweepable(record, now)) return true;
-      std::string encoded = store::EncodeRecord(record);
-      const std::size_t size = key.size() + encoded.size() + kPageEntryOverhead;
-      if (!out.keys.empty() && bytes + size > budget) {
-        out.last = false;  // a full page: the puller asks for the rest
-        return false;
-      }
-      out.keys.emplace_back(key);
-      out.records.push_back(std::move(encoded));
-      bytes += size;
-      return true;
-    };
-    const Status listed = request.resume
-                              ? options_.store->ForEachInBucketAfter(request.cache, request.bucket,
-                                                                     request.after, add)
-                              : options_.store->ForEachInBucket(request.cache, request.bucket, add);
-    if (!listed.ok()) {
-      spdlog::error("store: {}", listed.message());
-      out.last = true;  // what was listed; the next anti-entropy pass brings the rest
-    }
-  }
-  if (!link_.Send(peer, out) && !out.keys.empty()) {
-    // Still refused (the connection is closing, or the page broke a limit): an
-    // empty last page, so that a puller still connected does not wait for ever.
-    spdlog::error("store: a page of bucket {} of cache \"{}\" could not be sent to index {}",
-                  request.bucket, request.cache.substr(0, 64), peer);
-    out.keys.clear();
-    out.records.clear();
-    out.last = true;
-    link_.Send(peer, out);
-  }
+  catch_up_.Receive(peer, request);
 }
 
 void CacheNode::Receive(int peer, const protocol::BucketRecords& records) {
-  if (is_triad() && FindCache(records.cache) != nullptr &&
-      records.keys.size() == records.records.size()) {
-    std::vector<store::Record> decoded;
-    std::vector<std::size_t> positions;  // of each decoded record in the message
-    decoded.reserve(records.records.size());
-    for (std::size_t i = 0; i < records.records.size(); ++i) {
-      Result<store::Record> record = store::DecodeRecord(records.records[i]);
-      if (!record.ok() || record->version.is_null()) continue;
-      clock_.Observe(record->version);
-      replicator_.flush_markers().Settle(records.cache, *record);
-      decoded.push_back(std::move(record).value());
-      positions.push_back(i);
-    }
-    std::vector<store::RecordWrite> writes;
-    writes.reserve(decoded.size());
-    for (std::size_t n = 0; n < decoded.size(); ++n) {
-      writes.push_back({records.cache, records.keys[positions[n]], &decoded[n]});
-    }
-    if (Result<std::vector<bool>> applied = options_.store->ApplyBatch(writes); !applied.ok()) {
-      spdlog::error("store: catching up: {}", applied.status().message());
-    } else {
-      stats_.records_pulled +=
-          static_cast<uint64_t>(std::count(applied->begin(), applied->end(), true));
-    }
-  }
-  const auto pulls = bucket_pulls_.find(peer);
-  if (pulls == bucket_pulls_.end() || pulls->second.in_flight == 0) return;  // not asked for
-  if (!records.last && !records.keys.empty()) {
-    link_.Send(peer,
-               protocol::BucketRequest{records.cache, records.bucket, true, records.keys.back()});
-    return;
-  }
-  --pulls->second.in_flight;
-  ++stats_.buckets_pulled;
-  AskForBuckets(peer);
-  FinishPullStep(peer);
+  catch_up_.Receive(peer, records);
 }
 
 void CacheNode::OnSweepTimer() {

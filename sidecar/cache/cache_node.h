@@ -87,6 +87,7 @@
 #include "shared/server_set.h"
 #include "sidecar/cache/applied_requests.h"
 #include "sidecar/cache/cache_stats.h"
+#include "sidecar/cache/catch_up.h"
 #include "sidecar/cache/ownership.h"
 #include "sidecar/cache/peer_link.h"
 #include "sidecar/cache/replication.h"
@@ -201,9 +202,8 @@ class CacheNode : public memcache::CacheService {
   // Returns whether readiness now waits for this pull.
   bool StartPull(int peer, bool counts);
   void BecomeReady(const char* why);
-  void FinishPullStep(int peer);
-  // Asks `peer` for waiting buckets while fewer than kBucketsInFlight are in flight.
-  void AskForBuckets(int peer);
+  // Every request of the pull from `peer` has been answered.
+  void OnPullFinished(int peer);
   // One per store message (protocol::StoreMessage).
   void Receive(int peer, const protocol::CacheOp& op);
   void Receive(int peer, const protocol::CacheOpReply& reply);
@@ -221,10 +221,6 @@ class CacheNode : public memcache::CacheService {
     int64_t deadline = 0;
     std::shared_ptr<boost::asio::steady_timer> timer;
   };
-  struct BucketPulls {
-    std::deque<protocol::BucketRequest> waiting;  // differing buckets not asked for yet
-    int in_flight = 0;
-  };
 
   boost::asio::io_context& io_;
   const ClusterConfig& config_;
@@ -238,13 +234,12 @@ class CacheNode : public memcache::CacheService {
   Ownership ownership_;
   AppliedRequests applied_;
   Replicator replicator_;
+  CatchUp catch_up_;
   SpokeCache spoke_cache_;
   std::map<uint64_t, PendingRetry> retries_;
   uint64_t next_id_ = 1;
   uint64_t next_request_ = 1;  // the sequence of the next RequestId
   std::map<uint64_t, Forwarded> forwarded_;
-  std::map<int, int> pulls_outstanding_;     // triad peer -> requests not yet answered
-  std::map<int, BucketPulls> bucket_pulls_;  // triad peer -> its buckets to pull
   boost::asio::steady_timer alone_timer_;
   boost::asio::steady_timer sweep_timer_;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> delayed_flushes_;
