@@ -16,22 +16,7 @@ namespace {
 
 constexpr int64_t kThirtyDaysSeconds = 30 * 24 * 3600;
 constexpr int64_t kAppliedMarginMs = 1000;
-// How far apart the triad servers' clocks may be (NTP keeps them within
-// milliseconds): see OnPeerDown.
-constexpr int64_t kClockSkewMs = 1000;
-
-std::string ServerError(std::string_view why) {
-  return "SERVER_ERROR " + std::string(why) + "\r\n";
-}
-
-bool IsRead(memcache::Command command) {
-  return command == memcache::Command::kGet || command == memcache::Command::kGets;
-}
-
-bool IsRetrieval(memcache::Command command) {
-  return IsRead(command) || command == memcache::Command::kGat ||
-         command == memcache::Command::kGats;
-}
+using memcache::ServerErrorReply;
 
 }  // namespace
 
@@ -51,6 +36,8 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
                   now_, stats_),
       catch_up_(config, options.store, link, clock_, replicator_.flush_markers(), now_,
                 options.pull_page_bytes, stats_, [this](int peer) { OnPullFinished(peer); }),
+      key_owner_(config, options.self_index, options.store, replicator_, clock_, applied_, now_,
+                 stats_),
       spoke_cache_(options.spoke_cache_bytes),
       alone_timer_(io),
       sweep_timer_(io) {}
@@ -100,34 +87,27 @@ void CacheNode::Stop() {
   delayed_flushes_.clear();
   std::map<uint64_t, Forwarded> forwarded = std::move(forwarded_);
   for (auto& [id, pending] : forwarded) {
-    pending.done(protocol::CacheOpReply{id, ServerError("sidecar stopping"), false, false, ""});
+    pending.done(
+        protocol::CacheOpReply{id, ServerErrorReply("sidecar stopping"), false, false, ""});
   }
   replicator_.FailAll();
   std::map<uint64_t, PendingRetry> retries = std::move(retries_);
   for (auto& [id, pending] : retries) {
     pending.timer->cancel();
-    pending.done(
-        protocol::CacheOpReply{pending.op.id, ServerError("sidecar stopping"), false, false, ""});
+    pending.done(protocol::CacheOpReply{pending.op.id, ServerErrorReply("sidecar stopping"), false,
+                                        false, ""});
   }
-}
-
-const CacheConfig* CacheNode::FindCache(std::string_view name) const {
-  return config_.FindCache(name);
-}
-
-memcache::CacheLimits CacheNode::LimitsOf(std::string_view cache) const {
-  memcache::CacheLimits limits;
-  if (const CacheConfig* found = FindCache(cache)) limits.max_entry_bytes = found->max_entry_bytes;
-  return limits;
 }
 
 void CacheNode::Handle(memcache::Request request, Done done) {
   using memcache::Command;
   if (stopped_) {
-    done(ServerError("sidecar stopping"));
+    done(ServerErrorReply("sidecar stopping"));
     return;
   }
-  const auto is_cache = [this](std::string_view name) { return FindCache(name) != nullptr; };
+  const auto is_cache = [this](std::string_view name) {
+    return config_.FindCache(name) != nullptr;
+  };
   if (memcache::IsInfoCommand(request.command)) {
     done(memcache::InfoReply(request, [this] { return ServerStats(); }));
     return;
@@ -165,7 +145,7 @@ void CacheNode::Handle(memcache::Request request, Done done) {
       break;
   }
 
-  if (IsRetrieval(request.command)) {
+  if (memcache::IsRetrieval(request.command)) {
     struct Gather {
       std::vector<std::string> keys;
       std::vector<std::optional<store::Record>> records;
@@ -243,7 +223,7 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
   }
   if (owner == options_.self_index) {
     if (owning()) {
-      RunAsOwner(op, std::move(done));
+      key_owner_.Run(op, std::move(done));
     } else {
       RetryLater(std::move(op), std::move(done), deadline);
     }
@@ -253,7 +233,7 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
   op.known_server = 0;
   const memcache::Command command = op.key_command.command;
   std::optional<store::Record> known;
-  if (!is_triad() && IsRead(command)) {
+  if (!is_triad() && memcache::IsRead(command)) {
     if (const store::Record* cached = spoke_cache_.Find(op.cache, op.key)) {
       known = *cached;
       op.known_clock = cached->version.clock;
@@ -280,7 +260,7 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
           done(reply);
           return;
         }
-        if (!IsRead(command) || reply.reply.starts_with("SERVER_ERROR")) {
+        if (!memcache::IsRead(command) || reply.reply.starts_with("SERVER_ERROR")) {
           spoke_cache_.Forget(retry_op.cache, retry_op.key);
           done(reply);
           return;
@@ -311,8 +291,8 @@ void CacheNode::RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline) 
     ++stats_.failed;
     done(protocol::CacheOpReply{
         op.id,
-        ServerError(ReadyTriad().empty() ? "no triad server is ready"
-                                         : "the key has no owner yet; try again"),
+        ServerErrorReply(ReadyTriad().empty() ? "no triad server is ready"
+                                              : "the key has no owner yet; try again"),
         false, false, ""});
     return;
   }
@@ -329,180 +309,11 @@ void CacheNode::RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline) 
   });
 }
 
-void CacheNode::RunAsOwner(const protocol::CacheOp& op, OpDone done) {
-  using memcache::Command;
-  protocol::CacheOpReply reply;
-  reply.id = op.id;
-  const Command command = op.key_command.command;
-  if (static_cast<uint32_t>(command) > static_cast<uint32_t>(Command::kQuit)) {
-    reply.reply = "ERROR\r\n";
-    done(reply);
-    return;
-  }
-  if (command == Command::kFlushAll) {
-    replicator_.Flush(op.cache, [done, reply](bool ok) mutable {
-      reply.reply = ok ? "OK\r\n" : ServerError("a triad server could not flush");
-      done(reply);
-    });
-    return;
-  }
-  const int64_t now = now_();
-  if (const std::string* answered = applied_.Find(op.request, now)) {
-    ++stats_.answered_again;
-    AnswerAgain(op, *answered, std::move(done));
-    return;
-  }
-  Result<std::optional<store::Record>> current = options_.store->Get(op.cache, op.key);
-  if (!current.ok()) {
-    spdlog::error("store: {}", current.status().message());
-    ++stats_.failed;
-    reply.reply = ServerError("cannot read the record");
-    done(reply);
-    return;
-  }
-  memcache::Request request;
-  static_cast<memcache::KeyCommand&>(request) = op.key_command;
-  request.keys = {op.key};
-  request.bytes = op.key_command.data.size();
-  const memcache::Outcome outcome = memcache::Execute(request, *current, now, LimitsOf(op.cache));
-  reply.reply = outcome.reply;
-
-  if (IsRead(command)) {
-    ++stats_.gets;
-    CacheCounters& counters = stats_.per_cache[op.cache];
-    if (outcome.found) {
-      ++stats_.hits;
-      ++counters.hits;
-      const store::Record& record = **current;
-      reply.found = true;
-      if (record.version.clock == op.known_clock && record.version.server == op.known_server) {
-        reply.unchanged = true;
-      } else {
-        reply.record = store::EncodeRecord(record);
-      }
-      RefreshIdle(op.cache, op.key, record, now);
-    } else {
-      ++stats_.misses;
-      ++counters.misses;
-    }
-    done(reply);
-    return;
-  }
-  if (!outcome.write) {
-    done(reply);
-    return;
-  }
-  store::Record write = *outcome.write;
-  ApplyCachePolicy(op.cache, command, write, now);
-  // A restarted owner, or one whose clock is behind, must still write above what
-  // its store holds.
-  if (*current) clock_.Observe((*current)->version);
-  write.version = clock_.Tick(now);
-  ++stats_.writes;
-  if (outcome.found) {  // gat, gats: the touched record is shown
-    reply.found = true;
-    reply.record = store::EncodeRecord(write);
-  }
-  applied_.Remember(op.request, reply.reply, now);
-  // The replicas sync while this server does: the answer waits for the slowest
-  // disk, not for the sum of two. It goes out once both sides are done.
-  struct Join {
-    bool local_done = false, local_ok = false, replicas_done = false, replicas_ok = false;
-  };
-  auto join = std::make_shared<Join>();
-  auto finish = [this, join, done, reply, request = op.request]() mutable {
-    if (!join->local_done || !join->replicas_done) return;
-    if (!join->local_ok || !join->replicas_ok) {
-      ++stats_.failed;
-      applied_.Forget(request);  // a retry must not be told it worked
-      reply =
-          protocol::CacheOpReply{reply.id,
-                                 ServerError(join->local_ok ? "a triad server could not store it"
-                                                            : "cannot store the record"),
-                                 false, false, ""};
-    }
-    done(reply);
-  };
-  replicator_.Replicate(
-      op.cache, op.key, write,
-      [join, finish](bool ok) mutable {
-        join->replicas_done = true;
-        join->replicas_ok = ok;
-        finish();
-      },
-      op.request, reply.reply);
-  Result<bool> applied = options_.store->Apply(op.cache, op.key, write);
-  if (!applied.ok()) spdlog::error("store: {}", applied.status().message());
-  join->local_done = true;
-  join->local_ok = applied.ok() && *applied;
-  finish();
-}
-
-void CacheNode::AnswerAgain(const protocol::CacheOp& op, const std::string& reply, OpDone done) {
-  protocol::CacheOpReply answer{op.id, reply, false, false, ""};
-  Result<std::optional<store::Record>> current = options_.store->Get(op.cache, op.key);
-  if (!current.ok() || !*current) {
-    // Swept since (an expired record, a tombstone): nothing left to make sure of.
-    done(answer);
-    return;
-  }
-  // The lost owner may have died before the record reached every replica.
-  replicator_.Replicate(
-      op.cache, op.key, **current,
-      [this, answer, done = std::move(done)](bool ok) mutable {
-        if (!ok) {
-          ++stats_.failed;
-          answer.reply = ServerError("a triad server could not store it");
-        }
-        done(answer);
-      },
-      op.request, reply);
-}
-
-void CacheNode::ApplyCachePolicy(std::string_view cache, memcache::Command command,
-                                 store::Record& record, int64_t now) const {
-  const CacheConfig* config = FindCache(cache);
-  if (config == nullptr || record.deleted) return;
-  if (config->idle_timeout.count() > 0 &&
-      (command == memcache::Command::kIncr || command == memcache::Command::kDecr ||
-       command == memcache::Command::kAppend || command == memcache::Command::kPrepend)) {
-    // These keep the record's old expiry; a write is a use: the idle time starts over.
-    record.expiry_unix_ms = now + config->idle_timeout.count();
-    return;
-  }
-  const int64_t limit =
-      config->idle_timeout.count() > 0 ? config->idle_timeout.count() : config->ttl.count();
-  if (limit <= 0) return;
-  // The cache's timeout caps what the client asked for (0 = never).
-  if (record.expiry_unix_ms == 0 || record.expiry_unix_ms > now + limit) {
-    record.expiry_unix_ms = now + limit;
-  }
-}
-
-void CacheNode::RefreshIdle(const std::string& cache, const std::string& key,
-                            const store::Record& record, int64_t now) {
-  const CacheConfig* config = FindCache(cache);
-  if (config == nullptr || config->idle_timeout.count() <= 0 || record.expiry_unix_ms == 0) return;
-  const int64_t idle = config->idle_timeout.count();
-  // Refreshing at most every half timeout keeps reads from becoming writes; the
-  // record then lives between half and all of the idle timeout after its last use.
-  if (record.expiry_unix_ms - now > idle / 2) return;
-  store::Record refreshed = record;
-  refreshed.expiry_unix_ms = now + idle;
-  clock_.Observe(record.version);
-  refreshed.version = clock_.Tick(now);
-  if (Result<bool> applied = options_.store->Apply(cache, key, refreshed); !applied.ok()) {
-    spdlog::warn("store: refreshing {}:{}: {}", cache, key, applied.status().message());
-    return;
-  }
-  replicator_.Replicate(cache, key, refreshed, [](bool) {});
-}
-
 void CacheNode::Flush(const std::string& cache, Done done) {
   spoke_cache_.ForgetCache(cache);
   if (is_triad() && ownership_.ready()) {
     replicator_.Flush(cache, [done](bool ok) {
-      done(ok ? "OK\r\n" : ServerError("a triad server could not flush"));
+      done(ok ? "OK\r\n" : ServerErrorReply("a triad server could not flush"));
     });
     return;
   }
@@ -519,15 +330,7 @@ void CacheNode::OnPeerUp(int index) {
 }
 
 void CacheNode::OnPeerDown(int index) {
-  if (is_triad() && index >= 0 && index < 3) {
-    // This server may now own keys of the lost one, whose last records may have
-    // reached one replica and not this one. Writing above any version the lost
-    // server can have stamped (its clock within kClockSkewMs of this one) keeps
-    // them from winning over what is written here from now on.
-    clock_.Observe(store::Version{
-        store::HybridClock::Compose(now_() + kClockSkewMs, store::HybridClock::kLogicalMask),
-        static_cast<uint32_t>(options_.self_index)});
-  }
+  if (index >= 0 && index < 3) key_owner_.TriadPeerLost();
   const uint64_t counted_before = ready_seen();
   const bool catch_up_again = ownership_.PeerLost(index);
   std::vector<std::pair<uint64_t, Forwarded>> lost;
@@ -554,8 +357,8 @@ void CacheNode::OnPeerDown(int index) {
   // Asked again of the new owner (the forwarding's own answer handling retries).
   for (auto& [id, pending] : lost) {
     ++stats_.retried;
-    protocol::CacheOpReply retry{id, ServerError("the key's owner was lost before it answered"),
-                                 false, false, ""};
+    protocol::CacheOpReply retry{
+        id, ServerErrorReply("the key's owner was lost before it answered"), false, false, ""};
     retry.retry = true;
     pending.done(retry);
   }
@@ -585,12 +388,13 @@ void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {
 
 void CacheNode::Receive(int peer, const protocol::CacheOp& op) {
   if (!owning() || ownership_.OwnerOf(op.cache, op.key) != options_.self_index) {
-    protocol::CacheOpReply retry{op.id, ServerError("not the key's owner now"), false, false, ""};
+    protocol::CacheOpReply retry{op.id, ServerErrorReply("not the key's owner now"), false, false,
+                                 ""};
     retry.retry = true;
     link_.Send(peer, retry);
     return;
   }
-  RunAsOwner(op, [this, peer](const protocol::CacheOpReply& reply) {
+  key_owner_.Run(op, [this, peer](const protocol::CacheOpReply& reply) {
     if (!stopped_) link_.Send(peer, reply);
   });
 }

@@ -88,6 +88,7 @@
 #include "sidecar/cache/applied_requests.h"
 #include "sidecar/cache/cache_stats.h"
 #include "sidecar/cache/catch_up.h"
+#include "sidecar/cache/key_owner.h"
 #include "sidecar/cache/ownership.h"
 #include "sidecar/cache/peer_link.h"
 #include "sidecar/cache/replication.h"
@@ -177,22 +178,12 @@ class CacheNode : public memcache::CacheService {
     OpDone done;
   };
 
-  const CacheConfig* FindCache(std::string_view name) const;
-  memcache::CacheLimits LimitsOf(std::string_view cache) const;
   // One key-level operation wherever its owner is; asked again until `deadline`
   // (0: the retry timeout from now) while ownership is settling or after the
   // owner was lost.
   void Run(protocol::CacheOp op, OpDone done, int64_t deadline = 0);
   void RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline);
-  void RunAsOwner(const protocol::CacheOp& op, OpDone done);
-  // A retried write this owner (or the lost one, whose record reached it) has
-  // applied already: `reply` once every live triad server has the record.
-  void AnswerAgain(const protocol::CacheOp& op, const std::string& reply, OpDone done);
   void Flush(const std::string& cache, Done done);
-  void RefreshIdle(const std::string& cache, const std::string& key, const store::Record& record,
-                   int64_t now);
-  void ApplyCachePolicy(std::string_view cache, memcache::Command command, store::Record& record,
-                        int64_t now) const;
   void ArmAloneTimer();
   // What memcached's "stats" reports.
   memcache::ServerStats ServerStats() const;
@@ -235,6 +226,7 @@ class CacheNode : public memcache::CacheService {
   AppliedRequests applied_;
   Replicator replicator_;
   CatchUp catch_up_;
+  KeyOwner key_owner_;
   SpokeCache spoke_cache_;
   std::map<uint64_t, PendingRetry> retries_;
   uint64_t next_id_ = 1;

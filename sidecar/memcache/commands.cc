@@ -201,6 +201,10 @@ Outcome Execute(const Request& request, const std::optional<store::Record>& curr
   return outcome;
 }
 
+std::string ServerErrorReply(std::string_view why) {
+  return "SERVER_ERROR " + std::string(why) + "\r\n";
+}
+
 void AppendValue(std::string& out, std::string_view key, const store::Record& record,
                  bool with_cas) {
   out.append("VALUE ");

@@ -99,6 +99,9 @@ struct Outcome {
 Outcome Execute(const Request& request, const std::optional<store::Record>& current,
                 int64_t now_unix_ms, const CacheLimits& limits);
 
+// memcached's "SERVER_ERROR <why>\r\n": the server could not carry the request out.
+std::string ServerErrorReply(std::string_view why);
+
 // One key of a get reply: the key as the client sent it (cache prefix included)
 // and its record, or nullptr for a miss.
 struct ValueHit {

@@ -425,6 +425,11 @@ TEST(MemcacheValueLinesTest, AppendValueAppends) {
 
 // --- parser and commands together ---
 
+TEST(MemcacheServerErrorTest, NamesWhy) {
+  EXPECT_EQ(ServerErrorReply("cannot store the record"),
+            "SERVER_ERROR cannot store the record\r\n");
+}
+
 TEST(MemcacheEndToEndTest, SessionOfRequests) {
   std::map<std::string, store::Record> store;
   uint64_t clock = 0;

@@ -129,11 +129,6 @@ std::optional<Command> FindCommand(std::string_view name) {
   return std::nullopt;
 }
 
-bool IsRetrieval(Command command) {
-  return command == Command::kGet || command == Command::kGets || command == Command::kGat ||
-         command == Command::kGats;
-}
-
 // A get, gets, gat or gats line: its command, and where the name ends.
 struct RetrievalHead {
   Command command;
@@ -168,6 +163,12 @@ std::string_view CommandName(Command command) {
   }
   return "?";
 }
+
+bool IsRetrieval(Command command) {
+  return IsRead(command) || command == Command::kGat || command == Command::kGats;
+}
+
+bool IsRead(Command command) { return command == Command::kGet || command == Command::kGets; }
 
 std::size_t BufferBound(const ParserLimits& limits) {
   const std::size_t keys = std::max<std::size_t>(limits.max_keys_per_request, 1);

@@ -107,6 +107,10 @@ enum class Command {
 
 // The command's name as sent on the wire ("get", "flush_all", ...).
 std::string_view CommandName(Command command);
+// get, gets, gat and gats: commands of many keys, answered with VALUE lines.
+bool IsRetrieval(Command command);
+// get and gets: the retrievals that change nothing.
+bool IsRead(Command command);
 
 // What a command asks of each key it names: the part of a request that a
 // sidecar sends to the key's owner (protocol::CacheOp carries it as it is).

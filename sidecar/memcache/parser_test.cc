@@ -123,6 +123,21 @@ Request Make(Command command, std::vector<std::string> keys) {
 
 // --- retrieval ---
 
+TEST(MemcacheParserTest, RetrievalsAndReads) {
+  for (Command command : {Command::kGet, Command::kGets}) {
+    EXPECT_TRUE(IsRead(command)) << CommandName(command);
+    EXPECT_TRUE(IsRetrieval(command)) << CommandName(command);
+  }
+  for (Command command : {Command::kGat, Command::kGats}) {
+    EXPECT_FALSE(IsRead(command)) << CommandName(command);
+    EXPECT_TRUE(IsRetrieval(command)) << CommandName(command);
+  }
+  for (Command command : {Command::kSet, Command::kTouch, Command::kFlushAll, Command::kStats}) {
+    EXPECT_FALSE(IsRead(command)) << CommandName(command);
+    EXPECT_FALSE(IsRetrieval(command)) << CommandName(command);
+  }
+}
+
 TEST(MemcacheParserTest, GetOneKey) { EXPECT_EQ(One("get foo\r\n"), Make(Command::kGet, {"foo"})); }
 
 TEST(MemcacheParserTest, GetSeveralKeysKeepsOrderAndDuplicates) {
