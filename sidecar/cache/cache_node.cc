@@ -256,33 +256,9 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
           RetryLater(retry_op, done, deadline);
           return;
         }
-        if (is_triad()) {
-          done(reply);
-          return;
-        }
-        if (!memcache::IsRead(command) || reply.reply.starts_with("SERVER_ERROR")) {
-          spoke_cache_.Forget(retry_op.cache, retry_op.key);
-          done(reply);
-          return;
-        }
-        if (reply.unchanged && known) {
-          ++stats_.spoke_cache_validated;
-          spoke_cache_.Remember(retry_op.cache, retry_op.key, *known);
-          protocol::CacheOpReply full = reply;
-          full.found = true;
-          full.unchanged = false;
-          full.record = store::EncodeRecord(*known);
-          done(full);
-          return;
-        }
-        if (reply.found) {
-          if (Result<store::Record> record = store::DecodeRecord(reply.record); record.ok()) {
-            spoke_cache_.Remember(retry_op.cache, retry_op.key, std::move(record).value());
-          }
-        } else {
-          spoke_cache_.Forget(retry_op.cache, retry_op.key);
-        }
-        done(reply);
+        done(is_triad()
+                 ? reply
+                 : spoke_cache_.OnOwnerReply(retry_op.cache, retry_op.key, command, known, reply));
       }};
 }
 
@@ -480,6 +456,7 @@ memcache::ServerStats CacheNode::ServerStats() const {
 CacheNodeStats CacheNode::stats() const {
   CacheNodeStats stats = stats_;
   stats.spoke_cache_bytes = spoke_cache_.bytes();
+  stats.spoke_cache_validated = spoke_cache_.validated();
   return stats;
 }
 

@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "sidecar/store/record_codec.h"
+
 namespace cb::cache {
 namespace {
 
@@ -46,6 +48,33 @@ void SpokeCache::ForgetCache(std::string_view cache) {
     if (entry.cache_key.starts_with(prefix)) doomed.push_back(entry.cache_key);
   }
   for (const std::string& cache_key : doomed) ForgetJoined(cache_key);
+}
+
+protocol::CacheOpReply SpokeCache::OnOwnerReply(std::string_view cache, std::string_view key,
+                                                memcache::Command command,
+                                                const std::optional<store::Record>& known,
+                                                const protocol::CacheOpReply& reply) {
+  if (!memcache::IsRead(command) || reply.reply.starts_with("SERVER_ERROR")) {
+    Forget(cache, key);
+    return reply;
+  }
+  if (reply.unchanged && known) {
+    ++validated_;
+    Remember(cache, key, *known);
+    protocol::CacheOpReply full = reply;
+    full.found = true;
+    full.unchanged = false;
+    full.record = store::EncodeRecord(*known);
+    return full;
+  }
+  if (reply.found) {
+    if (Result<store::Record> record = store::DecodeRecord(reply.record); record.ok()) {
+      Remember(cache, key, std::move(record).value());
+    }
+  } else {
+    Forget(cache, key);
+  }
+  return reply;
 }
 
 void SpokeCache::ForgetJoined(const std::string& cache_key) {

@@ -13,10 +13,13 @@
 
 #include <cstdint>
 #include <list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "sidecar/memcache/parser.h"
+#include "sidecar/protocol/messages.h"
 #include "sidecar/store/record.h"
 
 namespace cb::cache {
@@ -36,9 +39,21 @@ class SpokeCache {
   // Forgets every copy of one cache (it was flushed).
   void ForgetCache(std::string_view cache);
 
+  // The owner's `reply` to `command` on (cache, key), sent with the version of
+  // `known` (the copy held then, if any), as the client is to see it: a get's
+  // record is kept (or the copy forgotten when there is none), an "unchanged"
+  // becomes the full reply from `known`; any other command, or an error,
+  // forgets the copy.
+  protocol::CacheOpReply OnOwnerReply(std::string_view cache, std::string_view key,
+                                      memcache::Command command,
+                                      const std::optional<store::Record>& known,
+                                      const protocol::CacheOpReply& reply);
+
   // Bytes held: cache name, separator, key and value of each copy.
   uint64_t bytes() const { return bytes_; }
   std::size_t size() const { return index_.size(); }
+  // Gets the owner answered "unchanged".
+  uint64_t validated() const { return validated_; }
 
  private:
   struct Entry {
@@ -50,6 +65,7 @@ class SpokeCache {
 
   const uint64_t max_bytes_;
   uint64_t bytes_ = 0;
+  uint64_t validated_ = 0;
   std::list<Entry> lru_;  // most recent first
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;
 };

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+
+#include "sidecar/store/record_codec.h"
 
 namespace cb::cache {
 namespace {
@@ -92,6 +95,69 @@ TEST(SpokeCacheTest, RememberingACopyOfItsOwnEntryIsSafe) {
   ASSERT_NE(cache.Find("c", "k"), nullptr);
   EXPECT_EQ(cache.Find("c", "k")->value, "value");
   EXPECT_EQ(cache.bytes(), 1u + 1u + 1u + 5u);
+}
+
+protocol::CacheOpReply Reply(std::string line, bool found = false, bool unchanged = false,
+                             std::string record = "") {
+  protocol::CacheOpReply reply;
+  reply.id = 7;
+  reply.reply = std::move(line);
+  reply.found = found;
+  reply.unchanged = unchanged;
+  reply.record = std::move(record);
+  return reply;
+}
+
+TEST(SpokeCacheTest, OwnersFoundRecordIsKept) {
+  SpokeCache cache(1000);
+  const store::Record record = Value("fresh", 9);
+  const protocol::CacheOpReply reply = Reply("", true, false, store::EncodeRecord(record));
+  const protocol::CacheOpReply seen =
+      cache.OnOwnerReply("c", "k", memcache::Command::kGet, std::nullopt, reply);
+  EXPECT_EQ(seen.record, reply.record);
+  EXPECT_TRUE(seen.found);
+  ASSERT_NE(cache.Find("c", "k"), nullptr);
+  EXPECT_EQ(cache.Find("c", "k")->value, "fresh");
+  EXPECT_EQ(cache.validated(), 0u);
+}
+
+TEST(SpokeCacheTest, UnchangedBecomesTheFullReplyFromTheCopy) {
+  SpokeCache cache(1000);
+  const store::Record copy = Value("held", 4);
+  cache.Remember("c", "k", copy);
+  const protocol::CacheOpReply seen =
+      cache.OnOwnerReply("c", "k", memcache::Command::kGets, copy, Reply("", true, true));
+  EXPECT_EQ(seen.id, 7u);
+  EXPECT_TRUE(seen.found);
+  EXPECT_FALSE(seen.unchanged);
+  EXPECT_EQ(seen.record, store::EncodeRecord(copy));
+  EXPECT_EQ(cache.validated(), 1u);
+  EXPECT_NE(cache.Find("c", "k"), nullptr);
+}
+
+TEST(SpokeCacheTest, MissErrorOrWriteForgetsTheCopy) {
+  SpokeCache cache(1000);
+  const store::Record copy = Value("held", 4);
+  cache.Remember("c", "k", copy);
+  EXPECT_EQ(cache.OnOwnerReply("c", "k", memcache::Command::kGet, copy, Reply("")).found, false);
+  EXPECT_EQ(cache.Find("c", "k"), nullptr);
+
+  cache.Remember("c", "k", copy);
+  const protocol::CacheOpReply error = Reply("SERVER_ERROR no triad server is ready\r\n");
+  EXPECT_EQ(cache.OnOwnerReply("c", "k", memcache::Command::kGet, copy, error).reply, error.reply);
+  EXPECT_EQ(cache.Find("c", "k"), nullptr);
+
+  cache.Remember("c", "k", copy);
+  EXPECT_EQ(cache.OnOwnerReply("c", "k", memcache::Command::kSet, std::nullopt, Reply("STORED\r\n"))
+                .reply,
+            "STORED\r\n");
+  EXPECT_EQ(cache.Find("c", "k"), nullptr);
+  // gat changes the record (its expiry, its version): the copy goes too.
+  cache.Remember("c", "k", copy);
+  cache.OnOwnerReply("c", "k", memcache::Command::kGat, std::nullopt,
+                     Reply("", true, false, store::EncodeRecord(Value("held", 5))));
+  EXPECT_EQ(cache.Find("c", "k"), nullptr);
+  EXPECT_EQ(cache.validated(), 0u);
 }
 
 }  // namespace
