@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
+#include <utility>
 
-#include "shared/rendezvous.h"
+#include "sidecar/memcache/commands.h"
 #include "sidecar/memcache/info_replies.h"
 #include "sidecar/store/record_codec.h"
 

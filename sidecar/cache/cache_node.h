@@ -1,85 +1,29 @@
-// The store as the cluster sees it (DESIGN.md "Sessions and caches"): what a
-// memcached request on any server does, and how the triad keeps every record
-// three times.
+// The store as the cluster sees it (doc/store.md): what a memcached request on
+// any server does. CacheNode coordinates the parts: it sends each key-level
+// command to the key's owner among the ready triad servers (ownership.h), or
+// runs it itself when it is the owner (key_owner.h), and asks again while
+// ownership settles or after the owner was lost, until config.retry_timeout
+// after the request arrived; a multi-key get gathers one such command per key.
+// It answers version, verbosity and stats (memcache/info_replies.h), hands the
+// store messages of its peers to replication.h and catch_up.h, decides which
+// pulls to start and when the store is ready, sweeps expired records, and on a
+// spoke validates its copies with the owner (spoke_cache.h).
 //
-// Ownership. The owner of (cache, key) is the rendezvous choice
-// (shared/rendezvous.h) among the READY triad servers (ready_seen()): this one
-// when its store has caught up and synced (below), and each connected triad peer
-// that has, and is connected to every triad server this one sees. Views of who is ready differ for
-// a moment (heartbeats carry them), so a server executes a request only if it is the owner in its
-// own view AND every connected triad peer counts it (heartbeat's ready_seen); otherwise
-// the sender asks again a little later, for up to the heartbeat timeout. Two triad servers that see
-// each other therefore never both act as owner of one key: a server joins the owners only after the
-// others count it, and rendezvous over sets that differ only in servers that do
-// not own yet picks the same owner for every other key. Every key-level request goes to the
-// owner, which reads its record, executes the command (memcache/commands.h),
-// stamps a version from its hybrid logical clock, stores it, and sends it to every
-// other connected triad server; the client gets its answer only once each of them
-// has acknowledged the record as synced to disk. A triad server that dies while
-// the owner waits is dropped from the wait: it is no longer live, and it catches
-// up when it returns. So every acknowledged write is on every live triad server,
-// two of them can die without losing it, and when the owner dies the next in
-// rendezvous order, which has the record, takes over at once. No locks and no
-// coordinator: the owner serializes the writes of its keys, and every replica keeps
-// the highest version (store/record_store.h).
-//
-// Catch-up. A triad server starts not ready. From every triad peer it connects
-// to, it pulls what it lacks, and it is ready once a pull from every connected
-// peer that was itself ready has finished (a peer that is catching up too has
-// nothing to vouch for): per cache, the peer's 256 bucket digests, then the
-// records of each bucket whose digest differs from its own (anti-entropy by
-// digests: a server that missed a few writes transfers a few buckets, not the
-// store). With no ready peer within the heartbeat timeout plus the reconnect cap
-// (a live peer would have dialed it and said so by then: the others are down, or
-// restarting too) it becomes ready with what it has. Both sides of each triad
-// connection pull, so a wiped server is rebuilt and a server that was cut off
-// brings back what it took meanwhile.
-//
-// Ready is not yet owning. A ready server is SYNCED, and so may own keys, once it
-// has also pulled from every connected ready triad peer since that peer connected
-// (or turned ready): a server that was cut off, or became ready alone while a
-// peer it could not reach held newer records, must not answer for keys before it
-// has those records. Its own bit in the ready_seen it sends says it is synced;
-// peers count only synced servers as owners, and own its keys meanwhile (when
-// two ready servers meet again with the third down, neither owns any key until
-// both pulls are over: requests wait, for up to the heartbeat timeout).
-//
-// Owner loss is not the client's problem. A request whose owner is lost before
-// it answers (its connection closed), or cannot be sent to it, is asked again of
-// the new owner until config.retry_timeout after it arrived; so is one that
-// meets no owner yet. Reads simply run again. Every write the client sent
-// carries a request id, the same on each try: the owner that applies it, and
-// every replica the record reaches, remember the id with the answer
-// (applied_requests.h), and an owner asked again answers as it did the first
-// time (after making sure every live triad server has the record) instead of
-// applying it twice. So set, add, replace, cas, delete, touch, incr, decr,
-// append and prepend take effect once, retried or not. What still answers
-// SERVER_ERROR: no owner within the retry timeout (the whole triad down, or an
-// owner that hangs without closing its connections until the heartbeat timeout
-// marks it down, when that is longer), and a write no triad server could store.
-//
-// Spokes keep no store: every read asks the owner. They keep recently read
-// records in a bounded LRU and send the version they hold with a get; the owner
-// answers "unchanged" instead of the bytes. This is validation, not
-// invalidation, on purpose: a spoke that was cut off, or whose sessions were
-// served elsewhere meanwhile, can never answer from a stale copy, because no
-// answer comes from the copy without the owner's word on its version.
+// A write is answered once every live triad server has stored it; a request
+// that meets no owner within the retry timeout, or a write no triad server
+// could store, is answered SERVER_ERROR.
 //
 // Thread-safety: none; everything runs on the sidecar's io_context thread.
 #ifndef CLUSTER_BALANCE_SIDECAR_CACHE_CACHE_NODE_H_
 #define CLUSTER_BALANCE_SIDECAR_CACHE_CACHE_NODE_H_
 
-#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
 #include <vector>
 
@@ -94,7 +38,6 @@
 #include "sidecar/cache/replication.h"
 #include "sidecar/cache/spoke_cache.h"
 #include "sidecar/memcache/cache_service.h"
-#include "sidecar/memcache/commands.h"
 #include "sidecar/memcache/info_replies.h"
 #include "sidecar/protocol/messages.h"
 #include "sidecar/store/hybrid_clock.h"

@@ -1,45 +1,14 @@
 // The memcached text-protocol listener of the sidecar: accepts TCP clients on one
 // address, parses their requests (parser.h) and has a CacheService carry them
-// out, writing the replies back in request order.
+// out, writing the replies back in request order however the service orders its
+// answers (doc/store.md "The memcached listener").
 //
-// Per connection:
-//  - Bytes read are fed to a RequestParser (options.parser_limits). A protocol
-//    error's reply is sent in its turn; an error that closes, and "quit", close
-//    the connection once every earlier reply has been written. Every other
-//    request goes to CacheService::Handle.
-//  - Pipelining: a client may send many requests without waiting. Each request
-//    takes a slot; replies go out in request order even when the service answers
-//    out of order (a reply waits for every earlier one). At most one write is in
-//    flight; replies that become ready meanwhile go out together in the next. A
-//    silent request (noreply) leaves its slot as soon as it is answered.
-//  - A get line of many keys reaches the service as several requests
-//    (Request::more_keys); when one of them is answered with an error line, that
-//    line ends the client's answer and the replies to the rest of the line are
-//    not sent.
-//  - Backpressure: a request counts as in flight from the time it is parsed
-//    until its reply has been written to the socket. While
-//    `max_requests_in_flight` are, the connection stops handing requests to the
-//    service and stops reading (the client's sends then block in TCP), so a
-//    connection holds at most that many requests and their replies, one read
-//    buffer, the parser's bounded buffer, and what the parser made of the last
-//    few hundred bytes fed to it (a read is fed to it in small pieces).
-//  - End of stream from the client (it closed, or shut down its sending side):
-//    the requests already received are still answered, then the connection is
-//    closed. A socket error (reset, broken pipe) closes it at once; requests the
-//    service has not answered yet are forgotten (their `done` does nothing).
-//  - After its last reply, a connection being closed by the server shuts down
-//    its sending side and discards what the client still sends, until the
-//    client closes or for at most a second, so that the client reads that last
-//    reply rather than a reset.
-//  - Idle timeout (0 = none, as memcached's default): a connection that has
-//    received nothing and written nothing for that long, and waits for no
-//    answer of the service, is closed. A client that does not read its replies
-//    for that long is idle too.
-//  - Connections beyond `max_connections` are accepted, sent memcached's
-//    "ERROR Too many open connections\r\n" and closed at once (counted in
-//    connections_rejected).
-//  - No exception leaves the server: one thrown by the service (or while
-//    serving a connection) is logged and closes that connection only.
+// Bounded: a connection holds at most `max_requests_in_flight` requests and
+// their replies (it stops reading meanwhile), one read buffer and the parser's
+// bounded buffer; connections beyond `max_connections` are refused with
+// memcached's "ERROR Too many open connections"; an idle one is closed after
+// `idle_timeout`. No exception leaves the server: one thrown while serving a
+// connection is logged and closes that connection only.
 //
 // Threading: everything runs on the io_context's thread. The io_context must be
 // run by one thread at a time (the daemon's is single-threaded); Start, Stop,
@@ -85,7 +54,9 @@ struct MemcacheServerOptions {
   // Requests of one connection parsed and not yet answered on the socket;
   // reading stops while this many are (at least 1).
   std::size_t max_requests_in_flight = 128;
-  // Zero: connections may stay idle forever.
+  // A connection that has received and written nothing for this long, and waits
+  // for no answer of the service, is closed. Zero: connections may stay idle
+  // forever.
   std::chrono::steady_clock::duration idle_timeout{};
   // Bytes asked of the socket per read.
   std::size_t read_buffer_bytes = 16 * 1024;

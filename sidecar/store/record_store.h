@@ -1,64 +1,14 @@
-// The session and cache store of one server (DESIGN.md "Sessions and caches"):
-// the records of every named cache, in LevelDB in the server's data dir.
+// The session and cache store of one server: the records of every named cache,
+// in LevelDB in the server's data dir (doc/store.md "The record store").
 //
-// Versions decide. Apply stores a record only if its version is higher than the
-// version stored for that (cache, key), so replicas that receive the same records
-// in any order, any number of times, end up with the same contents. A delete is a
-// record too (a tombstone, Record::deleted), and Get returns tombstones and
-// expired records as stored: whether a record is visible is the reader's call,
-// Record::IsGoneAt(now), the same on every replica.
-//
-// Durability: Apply, ApplyBatch and FlushCache return only after LevelDB has
-// synced their write to disk (WriteOptions::sync), so an acknowledgement that
-// waits for them survives a crash of the machine. SweepExpired does not sync: a
-// removal lost in a crash is simply made again.
-//
-// Removal (SweepExpired). A record that is gone is kept for a grace period
-// (RecordStoreOptions::tombstone_grace_ms) before it is removed, because while it
-// is there it stops an older write of the same key that arrives late (a slow
-// replica, a retry, anti-entropy with a server that was away) from bringing the
-// key back. A record has been gone since:
-//   - a tombstone: the physical time of its version (HybridClock::PhysicalMs);
-//   - an expired record: its expiry_unix_ms;
-// and is removed once now_ms - gone_since >= tombstone_grace_ms (IsSweepable).
-// Consequently a write older than a delete or expiry is refused only if it
-// arrives within the grace period; a server that was away longer must drop its
-// records rather than offer them to its peers. The sweep visits the keys in
-// order, up to max_records per call, and resumes after the last key it visited;
-// a full pass over N stored entries takes about N / max_records calls.
-//
-// Flush (FlushCache) writes a tombstone with the given version over every entry
-// of the cache whose version is lower, including older tombstones and unreadable
-// entries, so every replica that flushes with the same version ends up with the
-// same entries; entries written with a higher version (after the flush) stay.
-// Keys this replica does not hold are not covered: an older write of such a key
-// that arrives later is stored. The tombstones go away with the sweep.
-//
-// Anti-entropy. The keys of a cache fall into kBuckets buckets by the top byte of
-// XXH3-64 of the key (BucketOf). BucketDigest(cache, b) is the sum (mod 2^64) of
-// DigestEntry(key, version) over the readable entries of the bucket, tombstones
-// and expired records included: two stores holding the same (key, version)
-// pairs have equal digests whatever order they were written in, and differ (with
-// overwhelming probability) otherwise. Replicas compare the digests and exchange
-// only the buckets that differ (ForEachInBucket lists one bucket with a range
-// scan). A sender should skip entries that IsSweepable(now), which the receiver
-// would only store to remove again; digests of two replicas may differ for a
-// while because they sweep at different times.
-//
-// Storage key: 'R', one byte n = the cache name's length (1..255), the n bytes of
-// the name, the key's bucket byte, then the key bytes. The length prefix keeps
-// caches apart ("a" is not a prefix of "ab"), so one cache, or one bucket of it,
-// is a contiguous range. Keys of other prefixes are left alone.
-//
-// Counts and digests are kept in memory: computed by one scan of the store in
-// Open (time proportional to its size) and kept up to date by every write, so
-// Stats, Caches and BucketDigest cost no I/O.
-//
-// Unreadable entries (a value that does not decode, e.g. disk corruption) affect
-// their own key only: Get returns an IoError naming the cache and key; Stats
-// counts them as `corrupt`; SweepExpired and ForEachInBucket skip them; they are
-// not part of the digests (so anti-entropy brings the peers' copy), and Apply
-// replaces them with any record, whatever its version.
+// Versions decide: Apply keeps the record of the highest version for each
+// (cache, key), so replicas that receive the same records in any order, any
+// number of times, end up alike. Deletes are records too (tombstones); Get
+// returns tombstones and expired records as stored, and whether one is visible
+// is the reader's call (Record::IsGoneAt). Apply, ApplyBatch and FlushCache
+// return only once their write is synced to disk; SweepExpired does not sync.
+// An unreadable entry affects its own key only (Get fails for it, the rest
+// skip it, Apply replaces it).
 //
 // Errors are values: IoError for LevelDB failures (the message names the
 // directory), InvalidArgument for a bad cache name, a null version or a bucket out
@@ -95,7 +45,7 @@ namespace cb::store {
 
 struct RecordStoreOptions {
   // How long a deleted or expired record stays before SweepExpired removes it
-  // (see "Removal" above). Negative counts as 0.
+  // (doc/store.md "Removal"). Negative counts as 0.
   int64_t tombstone_grace_ms = 60 * 60 * 1000;
   // FlushCache writes its tombstones in synced batches of this many (at least 1).
   std::size_t flush_batch_records = 1000;
@@ -155,17 +105,19 @@ class RecordStore {
   Result<std::vector<bool>> ApplyBatch(std::span<const RecordWrite> writes);
 
   // Writes a tombstone of `version` (not null) over every entry of `cache` with a
-  // lower version (see "Flush" above). Synced per flush_batch_records entries: if
-  // it fails halfway, part of the cache is flushed, and flushing again with the
-  // same version completes it. Time proportional to the size of the cache.
+  // lower version, stored or unreadable (doc/store.md "Flush"). Synced per flush_batch_records
+  // entries: if it fails halfway, part of the cache is flushed, and flushing again with the same
+  // version completes it. Time proportional to the size of the cache.
   Status FlushCache(std::string_view cache, Version version);
 
   // Looks at up to `max_records` entries from where the previous call stopped and
-  // removes those that IsSweepable(now_ms) (see "Removal" above).
+  // removes those that IsSweepable(now_ms); a full pass over N entries takes
+  // about N / max_records calls.
   Result<SweepResult> SweepExpired(int64_t now_ms, std::size_t max_records);
 
-  // Whether `record` has been gone (deleted or expired) for at least the grace
-  // period at `now_ms`.
+  // Whether `record` has been gone for at least the grace period at `now_ms`:
+  // a tombstone since the physical time of its version, an expired record since
+  // its expiry.
   bool IsSweepable(const Record& record, int64_t now_ms) const;
   bool IsSweepable(const RecordHeader& header, int64_t now_ms) const;
 
@@ -184,7 +136,10 @@ class RecordStore {
   // One entry's share of its bucket's digest: XXH3-64, seeded with XXH3-64 of the
   // key, of the version's clock (8 bytes) and server (4 bytes), little-endian.
   static uint64_t DigestEntry(std::string_view key, const Version& version);
-  // The digest of one bucket of a cache (0 when the bucket is empty).
+  // The digest of one bucket of a cache: the sum (mod 2^64) of DigestEntry over
+  // its readable entries, tombstones and expired records included (0 when the
+  // bucket is empty), so two stores holding the same (key, version) pairs agree
+  // whatever order they were written in. Kept in memory: no I/O.
   // Precondition: bucket < kBuckets.
   uint64_t BucketDigest(std::string_view cache, uint32_t bucket) const;
   // The digests of all buckets of a cache.
@@ -206,8 +161,9 @@ class RecordStore {
   const std::string& dir() const { return dir_; }
   const RecordStoreOptions& options() const { return options_; }
 
-  // The LevelDB key of (cache, key) (see "Storage key" above); for tools and
-  // tests. Precondition: 1 <= cache.size() <= kMaxCacheNameBytes.
+  // The LevelDB key of (cache, key): 'R', the cache name's length (one byte),
+  // the name, the key's bucket byte, the key (doc/store.md "Storage key"); for
+  // tools and tests. Precondition: 1 <= cache.size() <= kMaxCacheNameBytes.
   static std::string StorageKey(std::string_view cache, std::string_view key);
 
  private:
