@@ -1,5 +1,5 @@
 // The writes a triad server applied recently, by request id, with the answer each
-// got: so that a command retried after its owner was lost (cache_node.h) is
+// got: so that a command retried after its owner was lost (doc/store.md) is
 // answered as it was the first time instead of being applied twice. The owner
 // remembers a write when it applies it, and every replica when the record
 // arrives (protocol::Replicate carries the id and the answer), so the new owner

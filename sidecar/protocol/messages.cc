@@ -1,5 +1,6 @@
 #include "sidecar/protocol/messages.h"
 
+#include <algorithm>
 #include <array>
 #include <exception>
 #include <tuple>
@@ -11,6 +12,8 @@ constexpr std::array<std::string_view, std::variant_size_v<Message>> kNames = {
     "Hello",      "HelloReply",   "Proof",         "Welcome",     "Refusal",       "Heartbeat",
     "ViewUpdate", "StateRequest", "JoinRequest",   "JoinReply",   "CacheOp",       "CacheOpReply",
     "Replicate",  "ReplicateAck", "DigestRequest", "DigestReply", "BucketRequest", "BucketRecords"};
+// A message added to Message without its name here does not compile.
+static_assert(std::ranges::none_of(kNames, [](std::string_view name) { return name.empty(); }));
 
 // Decodes the body as alternative `I` of Message when `type` is I, recursing
 // through the alternatives.

@@ -144,7 +144,7 @@ struct Heartbeat {
   uint64_t view_generation = 0;
   int64_t sent_unix_ms = 0;
   // A triad server's store has caught up with the other live triad servers
-  // (cache/cache_node.h), and the triad servers the sender counts as owners (bit
+  // (cache/ownership.h), and the triad servers the sender counts as owners (bit
   // i: index i; its own bit when it is synced: caught up, and has pulled from
   // every connected ready triad peer). A server owns keys only once every
   // connected triad peer counts it.
@@ -198,7 +198,7 @@ struct JoinReply {
   MSGPACK_DEFINE(index, reason)
 };
 
-// --- The store (cache/cache_node.h). Records travel as store/record_codec.h bytes.
+// --- The store (doc/store.md). Records travel as store/record_codec.h bytes.
 
 // A write as the client asked it, the same on every retry: the sidecar the
 // client asked (origin, in its start `incarnation`) numbers its writes. All
