@@ -24,7 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <utility>  // before Asio: Boost 1.74 under g++ 12 needs it
+#include <utility>
 #include <vector>
 
 #include "shared/cluster_config.h"

@@ -27,7 +27,7 @@
 #ifndef CLUSTER_BALANCE_SIDECAR_MEMCACHE_MEMCACHE_SERVER_H_
 #define CLUSTER_BALANCE_SIDECAR_MEMCACHE_MEMCACHE_SERVER_H_
 
-#include <utility>  // before Asio: Boost 1.74's headers miss it under g++ 12
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>

@@ -164,12 +164,6 @@ std::string_view CommandName(Command command) {
   return "?";
 }
 
-bool IsRetrieval(Command command) {
-  return IsRead(command) || command == Command::kGat || command == Command::kGats;
-}
-
-bool IsRead(Command command) { return command == Command::kGet || command == Command::kGets; }
-
 std::size_t BufferBound(const ParserLimits& limits) {
   const std::size_t keys = std::max<std::size_t>(limits.max_keys_per_request, 1);
   return std::max({limits.max_line_bytes + 1, limits.max_value_bytes + 2,

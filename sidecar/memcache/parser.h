@@ -77,58 +77,23 @@
 #include <variant>
 #include <vector>
 
+#include "sidecar/protocol/key_command.h"
+
 namespace cb::memcache {
 
 inline constexpr std::size_t kMaxKeyBytes = 250;
 // memcached's largest data block: a length must fit a 32-bit int with its "\r\n".
 inline constexpr uint64_t kMaxDeclaredBytes = 2147483647 - 2;
 
-enum class Command {
-  kGet,
-  kGets,
-  kGat,
-  kGats,
-  kSet,
-  kAdd,
-  kReplace,
-  kAppend,
-  kPrepend,
-  kCas,
-  kDelete,
-  kTouch,
-  kIncr,
-  kDecr,
-  kFlushAll,
-  kVersion,
-  kStats,
-  kVerbosity,
-  kQuit,
-};
+// The commands and the key command are the cluster protocol's: the shape a
+// request's key part travels in to the key's owner is the one parsed here.
+using protocol::Command;
+using protocol::IsRead;
+using protocol::IsRetrieval;
+using protocol::KeyCommand;
 
 // The command's name as sent on the wire ("get", "flush_all", ...).
 std::string_view CommandName(Command command);
-// get, gets, gat and gats: commands of many keys, answered with VALUE lines.
-bool IsRetrieval(Command command);
-// get and gets: the retrievals that change nothing.
-bool IsRead(Command command);
-
-// What a command asks of each key it names: the part of a request that a
-// sidecar sends to the key's owner (protocol::CacheOp carries it as it is).
-// Fields a command does not use keep their defaults.
-struct KeyCommand {
-  Command command = Command::kGet;
-  uint32_t flags = 0;       // storage commands: the client flags
-  int64_t exptime = 0;      // storage commands, touch, gat, gats: as sent
-  std::string data;         // storage commands: the value, without its "\r\n"
-  uint64_t cas_unique = 0;  // cas
-  uint64_t delta = 0;       // incr, decr
-  // Storage commands: the data block was longer than max_value_bytes and was
-  // thrown away (`data` is empty); the answer is memcached's
-  // "SERVER_ERROR object too large for cache" (commands.h Execute gives it).
-  bool value_too_large = false;
-
-  bool operator==(const KeyCommand&) const = default;
-};
 
 // One whole request: its key command and what only the line itself has. Fields
 // a command does not use keep their defaults.

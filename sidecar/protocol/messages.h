@@ -22,44 +22,7 @@
 
 #include "shared/frame_codec.h"
 #include "shared/status.h"
-#include "sidecar/memcache/parser.h"
-
-// A memcached command travels as an unsigned number (memcache::Command's value);
-// one past the known commands decodes, and its owner answers it "ERROR".
-namespace msgpack {
-MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
-  namespace adaptor {
-
-  template <>
-  struct convert<cb::memcache::Command> {
-    const msgpack::object& operator()(const msgpack::object& object,
-                                      cb::memcache::Command& command) const {
-      command = static_cast<cb::memcache::Command>(object.as<uint32_t>());
-      return object;
-    }
-  };
-
-  template <>
-  struct pack<cb::memcache::Command> {
-    template <typename Stream>
-    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& packer,
-                                        const cb::memcache::Command& command) const {
-      packer.pack(static_cast<uint32_t>(command));
-      return packer;
-    }
-  };
-
-  template <>
-  struct object_with_zone<cb::memcache::Command> {
-    void operator()(msgpack::object::with_zone& object,
-                    const cb::memcache::Command& command) const {
-      static_cast<msgpack::object&>(object) = msgpack::object(static_cast<uint32_t>(command));
-    }
-  };
-
-  }  // namespace adaptor
-}  // MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS)
-}  // namespace msgpack
+#include "sidecar/protocol/key_command.h"
 
 namespace cb::protocol {
 
@@ -219,7 +182,7 @@ struct CacheOp {
   uint64_t id = 0;  // the sender's, echoed in the reply (one per attempt)
   std::string cache;
   std::string key;  // without the cache prefix
-  memcache::KeyCommand key_command;
+  KeyCommand key_command;
   // A get from a sender that holds this version already: the owner answers
   // `unchanged` instead of the bytes.
   uint64_t known_clock = 0;

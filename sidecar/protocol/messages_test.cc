@@ -43,7 +43,7 @@ CacheOp SampleCacheOp() {
   op.id = 77;
   op.cache = "session";
   op.key = "k1";
-  op.key_command.command = memcache::Command::kSet;
+  op.key_command.command = Command::kSet;
   op.key_command.flags = 9;
   op.key_command.exptime = -3;
   op.key_command.data = std::string("v\0lue", 5);
@@ -111,7 +111,7 @@ TEST(MessagesTest, CacheOpIsAFlatArrayOfItsFields) {
       shape{77,
             "session",
             "k1",
-            4,  // memcache::Command::kSet
+            4,  // Command::kSet
             9,
             -3,
             std::string("v\0lue", 5),
