@@ -28,6 +28,7 @@
 #include "shared/rendezvous.h"
 #include "sidecar/memcache/parser.h"
 #include "sidecar/store/record_codec.h"
+#include "sidecar/testing/test_cluster_config.h"
 
 namespace cb::cache {
 namespace {
@@ -44,23 +45,11 @@ constexpr int kSpokeB = 4;
 // Five static servers (0..2 the triad), a short heartbeat timeout, caches
 // "default", "session" (idle 30 min by default) and "objects".
 ClusterConfig FiveServers() {
-  std::string text = R"([cluster]
-name = "shop"
-key_file = "k"
-heartbeat_interval = "10ms"
-heartbeat_timeout = "50ms"
-dynamic_server_timeout = "10s"
-
-[cache.objects]
-)";
-  for (int i = 0; i < kNodes; ++i) {
-    text += "[[server]]\nid = \"s" + std::to_string(i) +
-            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
-            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
-  }
-  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
-  EXPECT_TRUE(config.ok()) << config.status().ToString();
-  return std::move(config).value();
+  return testing_support::StaticServersConfig(kNodes,
+                                              "heartbeat_interval = \"10ms\"\n"
+                                              "heartbeat_timeout = \"50ms\"\n"
+                                              "dynamic_server_timeout = \"10s\"",
+                                              "[cache.objects]");
 }
 
 Request Parse(std::string_view text) {

@@ -1,4 +1,5 @@
 #include "sidecar/cache/catch_up.h"
+#include "sidecar/testing/test_cluster_config.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -22,15 +23,7 @@ constexpr int64_t kNow = 1'700'000'000'000;
 
 // Caches "default" and "objects" on two servers.
 ClusterConfig TwoServers() {
-  std::string text = "[cluster]\nname = \"shop\"\nkey_file = \"k\"\n\n[cache.objects]\n";
-  for (int i = 0; i < 2; ++i) {
-    text += "[[server]]\nid = \"s" + std::to_string(i) +
-            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
-            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
-  }
-  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
-  EXPECT_TRUE(config.ok()) << config.status().ToString();
-  return std::move(config).value();
+  return testing_support::StaticServersConfig(2, "", "[cache.objects]");
 }
 
 store::Record Value(std::string value, uint64_t clock, uint32_t server = 0) {

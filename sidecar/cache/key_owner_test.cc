@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sidecar/store/record_codec.h"
+#include "sidecar/testing/test_cluster_config.h"
 
 namespace cb::cache {
 namespace {
@@ -22,17 +23,8 @@ constexpr int64_t kMinute = 60'000;
 // Server 0 of a triad; caches "default", "session" (idle 30 min), "short"
 // (ttl 1 min) and "small" (entries of 10 bytes at most).
 ClusterConfig Triad() {
-  std::string text =
-      "[cluster]\nname = \"shop\"\nkey_file = \"k\"\n\n[cache.session]\n"
-      "[cache.short]\nttl = \"1m\"\n[cache.small]\nmax_entry_size = 10\n";
-  for (int i = 0; i < 3; ++i) {
-    text += "[[server]]\nid = \"s" + std::to_string(i) +
-            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
-            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
-  }
-  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
-  EXPECT_TRUE(config.ok()) << config.status().ToString();
-  return std::move(config).value();
+  return testing_support::StaticServersConfig(
+      3, "", "[cache.session]\n[cache.short]\nttl = \"1m\"\n[cache.small]\nmax_entry_size = 10");
 }
 
 class RecordingLink : public PeerLink {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sidecar/store/record_codec.h"
+#include "sidecar/testing/test_cluster_config.h"
 
 namespace cb::cache {
 namespace {
@@ -20,15 +21,7 @@ constexpr int64_t kNow = 1'700'000'000'000;
 
 // Three triad servers and a spoke (index 3); caches "default" and "objects".
 ClusterConfig ThreeAndASpoke() {
-  std::string text = "[cluster]\nname = \"shop\"\nkey_file = \"k\"\n\n[cache.objects]\n";
-  for (int i = 0; i < 4; ++i) {
-    text += "[[server]]\nid = \"s" + std::to_string(i) +
-            "\"\ncluster_address = \"127.0.0.1:" + std::to_string(7000 + i) +
-            "\"\nhttp_address = \"127.0.0.1:" + std::to_string(8000 + i) + "\"\n";
-  }
-  Result<ClusterConfig> config = ParseClusterConfig(text, "test.toml");
-  EXPECT_TRUE(config.ok()) << config.status().ToString();
-  return std::move(config).value();
+  return testing_support::StaticServersConfig(4, "", "[cache.objects]");
 }
 
 store::Record Value(std::string value, uint64_t clock, uint32_t server = 1) {

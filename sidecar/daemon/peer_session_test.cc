@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sidecar/daemon/peer_dialers.h"
+#include "sidecar/testing/run_until.h"
 #include "sidecar/transport/listener.h"
 
 namespace cb::daemon {
@@ -45,13 +46,7 @@ class PeerSessionTest : public ::testing::Test {
   }
 
   bool RunUntil(const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      if (io_.stopped()) io_.restart();
-      io_.run_one_for(std::chrono::milliseconds(10));
-    }
-    return true;
+    return testing_support::RunUntil(io_, done, kDeadline);
   }
 
   static PeerSession::Handlers Record(Seen& seen) {

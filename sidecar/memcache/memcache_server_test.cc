@@ -2,6 +2,7 @@
 // runs in the test thread, in bounded steps (RunUntil), never with sleeps; the
 // clients are asynchronous sockets on the same io_context.
 #include "sidecar/memcache/memcache_server.h"
+#include "sidecar/testing/run_until.h"
 
 #include <gtest/gtest.h>
 
@@ -193,15 +194,8 @@ class MemcacheServerTest : public ::testing::Test {
 
   std::unique_ptr<Client> Connect() { return std::make_unique<Client>(io_, server_->bound_port()); }
 
-  // Runs the io_context until `done` or the deadline; true when done.
   bool RunUntil(const std::function<bool()>& done) {
-    const auto deadline = steady_clock::now() + kDeadline;
-    while (!done()) {
-      if (steady_clock::now() >= deadline) return false;
-      if (io_.stopped()) io_.restart();
-      io_.run_one_for(milliseconds(10));
-    }
-    return true;
+    return testing_support::RunUntil(io_, done, kDeadline);
   }
 
   bool Receives(const Client& client, const std::string& expected) {
