@@ -39,17 +39,27 @@ bool Membership::OnlyServer() const {
   return true;
 }
 
+namespace {
+
+// Copies who dynamic server `from` is (id, addresses, weight, admission) into
+// `to`, leaving what heartbeats say of it (incarnation, liveness) and its index.
+void CopyDynamicIdentity(const protocol::ServerRecord& from, protocol::ServerRecord& to) {
+  to.id = from.id;
+  to.cluster_address = from.cluster_address;
+  to.http_address = from.http_address;
+  to.weight = from.weight;
+  to.dynamic = true;
+  to.admission = from.admission;
+}
+
+}  // namespace
+
 Membership::Membership(const ClusterConfig& config, const protocol::ServerRecord& self,
                        uint64_t self_incarnation, int64_t now_unix_ms)
     : Membership(config, self.index, self_incarnation, now_unix_ms) {
   protocol::ServerRecord& record = records_[Slot(self.index)];
   record.index = self.index;
-  record.id = self.id;
-  record.cluster_address = self.cluster_address;
-  record.http_address = self.http_address;
-  record.weight = self.weight;
-  record.dynamic = true;
-  record.admission = self.admission;
+  CopyDynamicIdentity(self, record);
 }
 
 ServerSet Membership::PeersToDial() const {
@@ -366,12 +376,7 @@ std::vector<protocol::ServerRecord> Membership::DynamicIdentities() const {
     if (record.admission == 0) continue;
     protocol::ServerRecord identity;
     identity.index = index;
-    identity.id = record.id;
-    identity.cluster_address = record.cluster_address;
-    identity.http_address = record.http_address;
-    identity.weight = record.weight;
-    identity.dynamic = true;
-    identity.admission = record.admission;
+    CopyDynamicIdentity(record, identity);
     identity.admin_version = record.admin_version;
     identity.draining = record.draining;
     identities.push_back(std::move(identity));
