@@ -21,7 +21,8 @@ namespace cb {
 inline constexpr int kMaxServers = 64;
 
 // The route characters in index order: server i's is kRouteAlphabet[i]. The one
-// definition; everything else (modules, tools, benchmarks) uses this one.
+// definition in C++ (modules, sidecar, tools, benchmarks); the Python and shell
+// scripts (bench/, demo/, scripts/demo, the integration tests) keep their own copy.
 inline constexpr std::string_view kRouteAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static_assert(kRouteAlphabet.size() == kMaxServers);
