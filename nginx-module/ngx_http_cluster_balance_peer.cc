@@ -169,7 +169,8 @@ void FreePeer(ngx_peer_connection_t* pc, void* opaque, ngx_uint_t state) noexcep
   }
   const ngx_uint_t tries = pc->tries;
   ngx_http_upstream_rr_peer_t* line_peer = std::exchange(data->line_peer, nullptr);
-  if (pc->cached && (state & NGX_PEER_FAILED) != 0 && data->ctx->policy.RetryOnFreshConnection()) {
+  if (pc->cached && (state & NGX_PEER_FAILED) != 0 &&
+      data->ctx->policy.TakeFreshConnectionRetry()) {
     // nginx gives that try back: it raises tries for a failed cached connection.
     if (line_peer != nullptr) {
       ngx_http_upstream_rr_peers_wlock(data->round_robin->peers);

@@ -55,7 +55,7 @@ void RequestPolicy::StartTry(RouteChoice choice) {
   latest_ = choice;
 }
 
-bool RequestPolicy::RetryOnFreshConnection() {
+bool RequestPolicy::TakeFreshConnectionRetry() {
   if (retried_on_fresh_connection_) return false;
   retried_on_fresh_connection_ = true;
   tried_.Remove(latest_.index);

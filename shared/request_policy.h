@@ -52,7 +52,7 @@ class RequestPolicy {
   void Plan(Balancer& balancer, std::string_view session, ServerSet held_out, int64_t now_unix_ms);
 
   // The server for the next try: the planned one (Plan) on the first try and on its
-  // repeat (RetryOnFreshConnection); otherwise the view's choice (Balancer::Choose),
+  // repeat (TakeFreshConnectionRetry); otherwise the view's choice (Balancer::Choose),
   // never a server this request tried, and none of `held_out()` while any other
   // server is eligible. `held_out()` returns the servers the web server holds out
   // after failures (see StaysHeldOut); it is called only when the view is asked.
@@ -78,11 +78,14 @@ class RequestPolicy {
   // the web server's own balancing chose (index -1 when it cannot tell which).
   void StartTry(RouteChoice choice);
 
-  // The current try failed on a kept-alive connection. True once per request: the
-  // server had closed the idle connection, which is no failure of it, so the try
-  // is repeated on a fresh connection and the server no longer counts as tried.
-  // False after that: the failure counts.
-  bool RetryOnFreshConnection();
+  // The current try failed on a kept-alive connection: takes the request's one
+  // repeat on a fresh connection and says whether it was still there. True once per
+  // request: the server had closed the idle connection, which is no failure of it,
+  // so the try is repeated on a fresh connection and the server no longer counts
+  // as tried. False after that: the failure counts. Only nginx needs it: httpd's
+  // mod_proxy_http repeats a request on a reused connection that the server closed
+  // by itself.
+  bool TakeFreshConnectionRetry();
 
   // Whether a choice was made: a try started, or Plan ran.
   bool decided() const { return latest_.index >= 0 || planned_; }

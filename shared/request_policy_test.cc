@@ -187,23 +187,35 @@ TEST_F(RequestPolicyTest, APlanThatFoundNoServerLeavesTheFirstTryToTheView) {
   EXPECT_EQ(unnamed.Reported().index, -1);
 }
 
-TEST_F(RequestPolicyTest, AClosedKeptAliveConnectionIsRetriedOnceOnTheSameServer) {
+TEST_F(RequestPolicyTest, AFreshConnectionRetryIsTakenOnceAndLeavesTheServerUntried) {
   const std::string session = SessionOf(1);
   RequestPolicy policy;
   policy.StartTry(Next(policy, session));
   ASSERT_EQ(policy.tried(), Servers({1}));
 
-  EXPECT_TRUE(policy.RetryOnFreshConnection());
+  EXPECT_TRUE(policy.TakeFreshConnectionRetry());
   EXPECT_TRUE(policy.tried().empty());
+  // Untried again, the session's server is the view's choice again.
   const RouteChoice fresh = Next(policy, session);
   EXPECT_EQ(fresh.index, 1);
   EXPECT_EQ(fresh.reason, RouteReason::kSticky);
   policy.StartTry(fresh);
 
   // Once per request: the next failure counts, and the server stays tried.
-  EXPECT_FALSE(policy.RetryOnFreshConnection());
+  EXPECT_FALSE(policy.TakeFreshConnectionRetry());
   EXPECT_EQ(policy.tried(), Servers({1}));
   EXPECT_EQ(Next(policy, session).reason, RouteReason::kBackup);
+
+  // A planned first try is repeated as planned, for a new session too.
+  RequestPolicy planned;
+  planned.Plan(*balancer_, "", {}, kNowUnixMs);
+  const RouteChoice first = Next(planned, "");
+  ASSERT_EQ(first.reason, RouteReason::kBalanced);
+  planned.StartTry(first);
+  EXPECT_TRUE(planned.TakeFreshConnectionRetry());
+  const int held_out_calls = held_out_calls_;
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Next(planned, "").index, first.index);
+  EXPECT_EQ(held_out_calls_, held_out_calls);  // the view is not asked
 }
 
 TEST_F(RequestPolicyTest, WithoutAServerTheWebServerBalancesUnlessAllWereTried) {
