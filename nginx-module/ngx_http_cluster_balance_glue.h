@@ -22,6 +22,7 @@ extern "C" {
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "shared/balancer.h"
@@ -100,6 +101,8 @@ struct RequestContext {
   bool session_found = false;
   cb::RequestPolicy policy;
 };
+// nginx frees its pool without running destructors.
+static_assert(std::is_trivially_destructible_v<RequestContext>);
 
 // The request's context for `upstream`, created on first use; null when the pool
 // is out of memory or the request already uses another upstream.

@@ -4,6 +4,7 @@
 // every request and keeps the score of each server line.
 
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "nginx-module/ngx_http_cluster_balance_glue.h"
@@ -23,6 +24,8 @@ struct PeerData {
   // The chosen server's address, copied: the view may change during the request.
   sockaddr_storage sockaddr;
 };
+// In the request's pool, which nginx frees without running destructors.
+static_assert(std::is_trivially_destructible_v<PeerData>);
 
 // The index (server line) of the peer nginx's round robin chose; -1 if unknown.
 int RoundRobinIndex(const ngx_http_upstream_rr_peer_data_t* round_robin) {
