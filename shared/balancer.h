@@ -5,7 +5,9 @@
 // glue of each web server only converts its request to string views and its
 // configuration to BalancerOptions.
 //
-// Not thread-safe: one Balancer per thread (per nginx worker).
+// Not thread-safe: one Balancer per thread that runs requests (an nginx worker,
+// an httpd thread); a RequestPolicy (request_policy.h) is one per request and
+// takes the Balancer of the thread that calls it.
 #ifndef CLUSTER_BALANCE_SHARED_BALANCER_H_
 #define CLUSTER_BALANCE_SHARED_BALANCER_H_
 
@@ -78,6 +80,8 @@ class Balancer {
   std::string InsertCookieFor(std::string_view session, int answered);
 
   int Candidates() const { return tracker_.Candidates(); }
+  // Where server `index` is reached (ViewTracker::AddressOf); valid until the next
+  // Refresh, so a request that keeps the address copies it.
   const SocketAddress* AddressOf(int index) const { return tracker_.AddressOf(index); }
   int64_t UpSinceUnixMs(int index) const { return tracker_.UpSinceUnixMs(index); }
   std::vector<ViewNotice> TakeNotices() { return tracker_.TakeNotices(); }

@@ -41,7 +41,7 @@ RouteChoice RequestPolicy::ChooseAvoiding(Balancer& balancer, std::string_view s
   return choice;
 }
 
-NoServerAction RequestPolicy::WhenNoServer(const Balancer& balancer) const {
+NoServerAction RequestPolicy::WhenNoServer(const Balancer& balancer) const noexcept {
   if (tried_.empty()) return NoServerAction::kOwnBalancing;
   return balancer.usable() ? NoServerAction::kGiveUp : NoServerAction::kOwnBalancingUntried;
 }

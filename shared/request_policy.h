@@ -4,6 +4,16 @@
 // a web server only converts: its server lines or members to cluster indices (line
 // i is server i), its passive failure state to held-out servers, its clocks to
 // milliseconds, and the answers back to its own structures.
+//
+// Failing open: when choosing a try's server throws (in ChooseNext, or in the
+// glue's conversion of the answer), the glue goes on as if the view had offered
+// no server for that try (kNoServer): WhenNoServer, which never throws, decides.
+// ChooseNext changes nothing in the policy, so nothing is half done. A fault in
+// the module thus costs no request that the web server alone would have served.
+//
+// Threading: one RequestPolicy per request, used by one thread at a time. It
+// keeps no reference to a Balancer: each call takes the calling thread's (one
+// Balancer per thread, balancer.h), all of them following the group's view file.
 #ifndef CLUSTER_BALANCE_SHARED_REQUEST_POLICY_H_
 #define CLUSTER_BALANCE_SHARED_REQUEST_POLICY_H_
 
@@ -67,7 +77,7 @@ class RequestPolicy {
   // When ChooseNext offered no server: on the first try the web server balances;
   // after tries, every server was tried while the view is still usable, else the
   // view became unusable and the web server balances over what is left.
-  NoServerAction WhenNoServer(const Balancer& balancer) const;
+  NoServerAction WhenNoServer(const Balancer& balancer) const noexcept;
 
   // Without a usable view: the server the request's first try goes to if the web
   // server's own rules allow it, the session's own (its route character's); -1 on
