@@ -17,7 +17,6 @@ struct PeerData {
   ngx_http_upstream_rr_peer_data_t* round_robin;
   ngx_http_request_t* request;
   RequestContext* ctx;
-  bool fallback;
   // Round robin's peer of the current try when it is a server line: round robin
   // keeps its score (connections, failures) and its TLS session.
   ngx_http_upstream_rr_peer_t* line_peer;
@@ -63,24 +62,22 @@ ngx_int_t GetServerLine(ngx_peer_connection_t* pc, ngx_http_upstream_rr_peer_dat
   return rc;
 }
 
-// Without a usable view: nginx's round robin over the server lines, except where
-// the policy names a server line (RequestPolicy::OwnServerWithoutView) and round
-// robin would use that line at all.
+// nginx's own balancing (RequestPolicy::own_balancing and WhenNoServer): round
+// robin over the server lines, except where the policy names a server line
+// (RequestPolicy::OwnServerWithoutView) and round robin would use that line at all.
 ngx_int_t GetFallbackPeer(ngx_peer_connection_t* pc, PeerData* data) {
-  data->fallback = true;
   ngx_int_t rc = NGX_BUSY;
   RequestContext* ctx = data->ctx;
-  if (ctx != nullptr) {
-    try {
-      const std::string_view session =
-          SessionOf(data->request, ctx, ctx->upstream->WorkerBalancer());
-      rc = GetServerLine(pc, data->round_robin, ctx->policy.OwnServerWithoutView(session));
-    } catch (...) {
-      LogException(pc->log, "choosing a server line");
-    }
+  try {
+    const std::string_view session = SessionOf(data->request, ctx, ctx->upstream->WorkerBalancer());
+    rc = GetServerLine(pc, data->round_robin, ctx->policy.OwnServerWithoutView(session));
+  } catch (...) {
+    LogException(pc->log, "choosing a server line");
   }
   if (rc != NGX_OK) rc = ngx_http_upstream_get_round_robin_peer(pc, data->round_robin);
-  if (rc == NGX_OK && ctx != nullptr) {
+  // Round robin takes the request's later tries too. (After NGX_BUSY nginx makes
+  // none: it answers 502.)
+  if (rc == NGX_OK) {
     ctx->policy.StartTry({RoundRobinIndex(data->round_robin), cb::RouteReason::kNoServer});
   }
   return rc;
@@ -140,7 +137,7 @@ ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
   // Every balancer starts a try so: keepalive sets them when it has a connection.
   pc->cached = 0;
   pc->connection = nullptr;
-  if (data->fallback) return GetFallbackPeer(pc, data);
+  if (data->ctx->policy.own_balancing()) return GetFallbackPeer(pc, data);
   try {
     RequestContext* ctx = data->ctx;
     cb::Balancer& balancer = ctx->upstream->WorkerBalancer();
@@ -166,7 +163,7 @@ ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
 
 void FreePeer(ngx_peer_connection_t* pc, void* opaque, ngx_uint_t state) noexcept {
   auto* data = static_cast<PeerData*>(opaque);
-  if (data->fallback) {
+  if (data->ctx->policy.own_balancing()) {
     ngx_http_upstream_free_round_robin_peer(pc, data->round_robin, state);
     return;
   }
@@ -194,13 +191,13 @@ void FreePeer(ngx_peer_connection_t* pc, void* opaque, ngx_uint_t state) noexcep
 // TLS session reuse is round robin's, per server line; none for dynamic servers.
 ngx_int_t SetSession(ngx_peer_connection_t* pc, void* opaque) noexcept {
   auto* data = static_cast<PeerData*>(opaque);
-  if (!data->fallback && data->line_peer == nullptr) return NGX_OK;
+  if (!data->ctx->policy.own_balancing() && data->line_peer == nullptr) return NGX_OK;
   return ngx_http_upstream_set_round_robin_peer_session(pc, data->round_robin);
 }
 
 void SaveSession(ngx_peer_connection_t* pc, void* opaque) noexcept {
   auto* data = static_cast<PeerData*>(opaque);
-  if (!data->fallback && data->line_peer == nullptr) return;
+  if (!data->ctx->policy.own_balancing() && data->line_peer == nullptr) return;
   ngx_http_upstream_save_round_robin_peer_session(pc, data->round_robin);
 }
 #endif
@@ -218,13 +215,16 @@ ngx_int_t InitPeer(ngx_http_request_t* r, ngx_http_upstream_srv_conf_t* uscf) no
     RequestContext* ctx = ContextOf(r, upstream);
     if (data == nullptr || ctx == nullptr) return NGX_OK;
     cb::Balancer& balancer = upstream->WorkerBalancer();
-    const bool usable = balancer.Refresh(static_cast<int64_t>(ngx_current_msec));
+    balancer.Refresh(static_cast<int64_t>(ngx_current_msec));
     LogNotices(balancer, *upstream, r->connection->log);
+    ctx->policy.StartTries(balancer);
     data->round_robin = static_cast<ngx_http_upstream_rr_peer_data_t*>(r->upstream->peer.data);
     data->request = r;
     data->ctx = ctx;
-    data->fallback = !usable;
-    if (usable) r->upstream->peer.tries = static_cast<ngx_uint_t>(balancer.Candidates());
+    // Otherwise round robin's count (one try per server line) stands.
+    if (const int max_tries = ctx->policy.MaxTries(balancer); max_tries > 0) {
+      r->upstream->peer.tries = static_cast<ngx_uint_t>(max_tries);
+    }
     r->upstream->peer.data = data;
     r->upstream->peer.get = GetPeer;
     r->upstream->peer.free = FreePeer;

@@ -28,6 +28,14 @@ bool StaysHeldOut(const Balancer& balancer, int index, int64_t failed_unix_ms) {
   return up_since_unix_ms <= 0 || failed_unix_ms >= up_since_unix_ms;
 }
 
+void RequestPolicy::StartTries(const Balancer& balancer) {
+  if (!balancer.usable()) own_balancing_ = true;
+}
+
+int RequestPolicy::MaxTries(const Balancer& balancer) const {
+  return own_balancing_ ? 0 : balancer.Candidates();
+}
+
 void RequestPolicy::Plan(Balancer& balancer, std::string_view session, ServerSet held_out,
                          int64_t now_unix_ms) {
   planned_choice_ = ChooseAvoiding(balancer, session, held_out, now_unix_ms);
@@ -50,9 +58,10 @@ int RequestPolicy::OwnServerWithoutView(std::string_view session) const {
   return tried_.empty() ? RouteIndexOfSession(session) : -1;
 }
 
-void RequestPolicy::StartTry(RouteChoice choice) {
+void RequestPolicy::StartTry(RouteChoice choice) noexcept {
   tried_.Add(choice.index);
   latest_ = choice;
+  if (choice.reason == RouteReason::kNoServer) own_balancing_ = true;
 }
 
 bool RequestPolicy::TakeFreshConnectionRetry() {

@@ -49,11 +49,33 @@ enum class NoServerAction {
 // Trivially destructible and allocation-free, so that it lives in a web server's
 // request memory (nginx's request pool, httpd's) without a cleanup. Not
 // thread-safe: one per request.
+//
+// A request's calls: Plan, if the web server asks for the choice before it sends
+// (nginx); StartTries once the view is refreshed for the request, and MaxTries;
+// then for each try, either the web server's own balancing (own_balancing()) or
+// ChooseNext, and WhenNoServer when that offers none; StartTry with the server the
+// try goes to.
 class RequestPolicy {
  public:
   RequestPolicy() = default;
   RequestPolicy(const RequestPolicy&) = delete;
   RequestPolicy& operator=(const RequestPolicy&) = delete;
+
+  // Once per request, after Balancer::Refresh and before the first try: without a
+  // usable view the web server's own balancing takes every try (own_balancing()).
+  void StartTries(const Balancer& balancer);
+
+  // How many tries the request may make: one per server the view offers
+  // (Balancer::Candidates), as no server is tried twice. 0 when the web server's
+  // own balancing takes the request (own_balancing()): its own limit stands.
+  int MaxTries(const Balancer& balancer) const;
+
+  // Whether the web server's own balancing takes every try from now on: there was
+  // no usable view when the tries started, or a try went where the web server's
+  // own balancing chose (StartTry with kNoServer). The view gets no say halfway
+  // through: the web server knows what its own balancing tried. The glue then
+  // balances as without the module and reports each try with StartTry(kNoServer).
+  bool own_balancing() const noexcept { return own_balancing_; }
 
   // Chooses the first try's server before the request is sent: nginx evaluates
   // proxy_set_header (and so $cluster_route) before it connects. The first try then
@@ -85,8 +107,9 @@ class RequestPolicy {
   int OwnServerWithoutView(std::string_view session) const;
 
   // A try goes to `choice.index`: from ChooseNext, or with reason kNoServer when
-  // the web server's own balancing chose (index -1 when it cannot tell which).
-  void StartTry(RouteChoice choice);
+  // the web server's own balancing chose (index -1 when it cannot tell which),
+  // which it keeps doing for the rest of the request (own_balancing()).
+  void StartTry(RouteChoice choice) noexcept;
 
   // The current try failed on a kept-alive connection: takes the request's one
   // repeat on a fresh connection and says whether it was still there. True once per
@@ -116,6 +139,7 @@ class RequestPolicy {
   RouteChoice planned_choice_;
   RouteChoice latest_;
   bool retried_on_fresh_connection_ = false;
+  bool own_balancing_ = false;
 };
 
 }  // namespace cb

@@ -239,6 +239,62 @@ TEST_F(RequestPolicyTest, WithoutAServerTheWebServerBalancesUnlessAllWereTried) 
   EXPECT_EQ(policy.WhenNoServer(*balancer_), NoServerAction::kOwnBalancingUntried);
 }
 
+TEST_F(RequestPolicyTest, WithAUsableViewEachServerItOffersIsTriedOnce) {
+  RequestPolicy policy;
+  policy.StartTries(*balancer_);
+  EXPECT_FALSE(policy.own_balancing());
+  EXPECT_EQ(policy.MaxTries(*balancer_), 4);
+  const std::string session = SessionOf(2);
+  for (int tries = 0; tries < policy.MaxTries(*balancer_); ++tries) {
+    const RouteChoice choice = Next(policy, session);
+    ASSERT_GE(choice.index, 0);
+    policy.StartTry(choice);
+    EXPECT_FALSE(policy.own_balancing());
+  }
+  EXPECT_EQ(policy.tried(), Servers({0, 1, 2, 3}));
+  EXPECT_EQ(Next(policy, session).index, -1);  // every try is used up
+}
+
+TEST_F(RequestPolicyTest, WithoutAViewAtTheStartTheWebServerBalancesEveryTry) {
+  writer_.reset();  // the sidecar stops: no usable view
+  ASSERT_FALSE(balancer_->Refresh(ViewTracker::kDefaultRecheckMs));
+  RequestPolicy policy;
+  policy.StartTries(*balancer_);
+  EXPECT_TRUE(policy.own_balancing());
+  EXPECT_EQ(policy.MaxTries(*balancer_), 0);  // the web server's own limit
+  EXPECT_EQ(policy.OwnServerWithoutView(SessionOf(1)), 1);
+
+  // The view is back during the request: the web server keeps balancing it.
+  StartWriterWith(FourUp());
+  ASSERT_TRUE(balancer_->Refresh(2 * ViewTracker::kDefaultRecheckMs));
+  policy.StartTry({1, RouteReason::kNoServer});
+  EXPECT_TRUE(policy.own_balancing());
+  EXPECT_EQ(policy.MaxTries(*balancer_), 0);
+  EXPECT_EQ(policy.OwnServerWithoutView(SessionOf(1)), -1);  // only the first try
+}
+
+TEST_F(RequestPolicyTest, OnceTheWebServerBalancedATryItBalancesTheRest) {
+  RequestPolicy policy;
+  policy.StartTries(*balancer_);
+  policy.StartTry(Next(policy, SessionOf(1)));
+  EXPECT_FALSE(policy.own_balancing());
+
+  // The view became unusable during the request; the web server chose a line.
+  writer_.reset();
+  ASSERT_FALSE(balancer_->Refresh(ViewTracker::kDefaultRecheckMs));
+  ASSERT_EQ(policy.WhenNoServer(*balancer_), NoServerAction::kOwnBalancingUntried);
+  policy.StartTry({0, RouteReason::kNoServer});
+  EXPECT_TRUE(policy.own_balancing());
+  EXPECT_EQ(policy.tried(), Servers({0, 1}));
+  EXPECT_EQ(policy.Reported().reason, RouteReason::kNoServer);
+
+  // Also when the web server cannot tell which line it chose.
+  RequestPolicy unnamed;
+  unnamed.StartTry({-1, RouteReason::kNoServer});
+  EXPECT_TRUE(unnamed.own_balancing());
+  EXPECT_TRUE(unnamed.tried().empty());
+}
+
 TEST_F(RequestPolicyTest, ReportsTheLatestTryElseThePlan) {
   const std::string session = SessionOf(0);
   RequestPolicy policy;
