@@ -139,9 +139,10 @@ RequestContext* DecidedContext(ngx_http_request_t* r) {
   if (!balancer.Refresh(static_cast<int64_t>(ngx_current_msec))) return ctx;  // round robin
   auto* peers = static_cast<ngx_http_upstream_rr_peers_t*>(r->upstream->conf->upstream->peer.data);
   const std::string_view session = SessionOf(r, ctx, balancer);
-  ctx->policy.Plan(balancer, session,
-                   peers == nullptr ? cb::ServerSet{} : ServerLinesHeldOut(peers, balancer),
-                   NowUnixMs());
+  ctx->policy.Plan(
+      balancer, session,
+      [&] { return peers == nullptr ? cb::ServerSet{} : ServerLinesHeldOut(peers, balancer); },
+      NowUnixMs());
   return ctx;
 }
 

@@ -36,12 +36,6 @@ int RequestPolicy::MaxTries(const Balancer& balancer) const {
   return own_balancing_ ? 0 : balancer.Candidates();
 }
 
-void RequestPolicy::Plan(Balancer& balancer, std::string_view session, ServerSet held_out,
-                         int64_t now_unix_ms) {
-  planned_choice_ = ChooseAvoiding(balancer, session, held_out, now_unix_ms);
-  planned_ = true;
-}
-
 RouteChoice RequestPolicy::ChooseAvoiding(Balancer& balancer, std::string_view session,
                                           ServerSet held_out, int64_t now_unix_ms) const {
   RouteChoice choice = balancer.Choose(session, tried_ | held_out, now_unix_ms);

@@ -80,8 +80,12 @@ class RequestPolicy {
   // Chooses the first try's server before the request is sent: nginx evaluates
   // proxy_set_header (and so $cluster_route) before it connects. The first try then
   // goes there, so that the header names the server that gets the request.
-  // `held_out`: as for ChooseNext.
-  void Plan(Balancer& balancer, std::string_view session, ServerSet held_out, int64_t now_unix_ms);
+  // `held_out()`: as for ChooseNext; called once.
+  template <typename HeldOut>
+  void Plan(Balancer& balancer, std::string_view session, HeldOut&& held_out, int64_t now_unix_ms) {
+    planned_choice_ = ChooseAvoiding(balancer, session, held_out(), now_unix_ms);
+    planned_ = true;
+  }
 
   // The server for the next try: the planned one (Plan) on the first try and on its
   // repeat (TakeFreshConnectionRetry); otherwise the view's choice (Balancer::Choose),

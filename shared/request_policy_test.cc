@@ -66,6 +66,17 @@ class RequestPolicyTest : public PublishedViewTest {
         kNowUnixMs);
   }
 
+  // Plans the first try with `held_out` servers; counts the calls of held_out().
+  void PlanOf(RequestPolicy& policy, std::string_view session, ServerSet held_out = {}) {
+    policy.Plan(
+        *balancer_, session,
+        [&] {
+          ++held_out_calls_;
+          return held_out;
+        },
+        kNowUnixMs);
+  }
+
   std::unique_ptr<Balancer> balancer_;
   int held_out_calls_ = 0;
 };
@@ -147,7 +158,8 @@ TEST_F(RequestPolicyTest, APlannedChoiceIsTheFirstTry) {
   RequestPolicy policy;
   EXPECT_FALSE(policy.decided());
   EXPECT_EQ(policy.Reported().index, -1);
-  policy.Plan(*balancer_, session, Servers({2}), kNowUnixMs);
+  PlanOf(policy, session, Servers({2}));
+  EXPECT_EQ(held_out_calls_, 1);
   EXPECT_TRUE(policy.decided());
   const RouteChoice planned = policy.Reported();
   EXPECT_EQ(planned.index, BackupOf(session, Servers({0, 1, 3})));
@@ -157,7 +169,7 @@ TEST_F(RequestPolicyTest, APlannedChoiceIsTheFirstTry) {
   const RouteChoice first = Next(policy, session);
   EXPECT_EQ(first.index, planned.index);
   EXPECT_EQ(first.reason, planned.reason);
-  EXPECT_EQ(held_out_calls_, 0);
+  EXPECT_EQ(held_out_calls_, 1);
   policy.StartTry(first);
   EXPECT_EQ(policy.latest().index, planned.index);
 
@@ -165,7 +177,7 @@ TEST_F(RequestPolicyTest, APlannedChoiceIsTheFirstTry) {
   const RouteChoice retry = Next(policy, session);
   EXPECT_EQ(retry.index, 2);
   EXPECT_EQ(retry.reason, RouteReason::kSticky);
-  EXPECT_EQ(held_out_calls_, 1);
+  EXPECT_EQ(held_out_calls_, 2);
   policy.StartTry(retry);
   EXPECT_EQ(policy.Reported().index, 2);
 }
@@ -174,11 +186,11 @@ TEST_F(RequestPolicyTest, APlanThatFoundNoServerLeavesTheFirstTryToTheView) {
   writer_.reset();  // the sidecar stops: no usable view
   ASSERT_FALSE(balancer_->Refresh(ViewTracker::kDefaultRecheckMs));
   RequestPolicy policy;
-  policy.Plan(*balancer_, SessionOf(1), {}, kNowUnixMs);
+  PlanOf(policy, SessionOf(1));
   EXPECT_TRUE(policy.decided());
   EXPECT_EQ(policy.Reported().index, -1);
   EXPECT_EQ(Next(policy, SessionOf(1)).index, -1);
-  EXPECT_EQ(held_out_calls_, 1);
+  EXPECT_EQ(held_out_calls_, 2);
 
   // A try whose server the web server cannot name decides nothing either.
   RequestPolicy unnamed;
@@ -208,7 +220,7 @@ TEST_F(RequestPolicyTest, AFreshConnectionRetryIsTakenOnceAndLeavesTheServerUntr
 
   // A planned first try is repeated as planned, for a new session too.
   RequestPolicy planned;
-  planned.Plan(*balancer_, "", {}, kNowUnixMs);
+  PlanOf(planned, "");
   const RouteChoice first = Next(planned, "");
   ASSERT_EQ(first.reason, RouteReason::kBalanced);
   planned.StartTry(first);
@@ -298,7 +310,7 @@ TEST_F(RequestPolicyTest, OnceTheWebServerBalancedATryItBalancesTheRest) {
 TEST_F(RequestPolicyTest, ReportsTheLatestTryElseThePlan) {
   const std::string session = SessionOf(0);
   RequestPolicy policy;
-  policy.Plan(*balancer_, session, {}, kNowUnixMs);
+  PlanOf(policy, session);
   EXPECT_EQ(policy.Reported().index, 0);
   EXPECT_EQ(policy.Reported().reason, RouteReason::kSticky);
 
