@@ -140,7 +140,7 @@ RequestContext* DecidedContext(ngx_http_request_t* r) {
   auto* peers = static_cast<ngx_http_upstream_rr_peers_t*>(r->upstream->conf->upstream->peer.data);
   const std::string_view session = SessionOf(r, ctx, balancer);
   ctx->policy.Plan(
-      balancer, session,
+      balancer, session, kUnreachableServers,
       [&] { return peers == nullptr ? cb::ServerSet{} : ServerLinesHeldOut(peers, balancer); },
       NowUnixMs());
   return ctx;

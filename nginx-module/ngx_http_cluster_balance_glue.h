@@ -104,6 +104,10 @@ struct RequestContext {
 // nginx frees its pool without running destructors.
 static_assert(std::is_trivially_destructible_v<RequestContext>);
 
+// The servers nginx cannot send to (RequestPolicy's `unreachable`): none. It
+// reaches a dynamic server at the address the view gives.
+inline constexpr cb::ServerSet kUnreachableServers{};
+
 // The request's context for `upstream`, created on first use; null when the pool
 // is out of memory or the request already uses another upstream.
 RequestContext* ContextOf(ngx_http_request_t* r, Upstream* upstream);

@@ -142,7 +142,7 @@ ngx_int_t GetPeer(ngx_peer_connection_t* pc, void* opaque) noexcept {
     RequestContext* ctx = data->ctx;
     cb::Balancer& balancer = ctx->upstream->WorkerBalancer();
     const cb::RouteChoice choice = ctx->policy.ChooseNext(
-        balancer, SessionOf(data->request, ctx, balancer),
+        balancer, SessionOf(data->request, ctx, balancer), kUnreachableServers,
         [&] { return ServerLinesHeldOut(data->round_robin->peers, balancer); }, NowUnixMs());
     const cb::SocketAddress* address = balancer.AddressOf(choice.index);
     if (address == nullptr) return GetPeerWithoutView(pc, data);
@@ -222,7 +222,7 @@ ngx_int_t InitPeer(ngx_http_request_t* r, ngx_http_upstream_srv_conf_t* uscf) no
     data->request = r;
     data->ctx = ctx;
     // Otherwise round robin's count (one try per server line) stands.
-    if (const int max_tries = ctx->policy.MaxTries(balancer); max_tries > 0) {
+    if (const int max_tries = ctx->policy.MaxTries(balancer, kUnreachableServers); max_tries > 0) {
       r->upstream->peer.tries = static_cast<ngx_uint_t>(max_tries);
     }
     r->upstream->peer.data = data;

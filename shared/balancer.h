@@ -19,6 +19,7 @@
 
 #include "shared/balancer_options.h"
 #include "shared/routing.h"
+#include "shared/server_set.h"
 #include "shared/socket_address.h"
 #include "shared/view_tracker.h"
 
@@ -79,7 +80,7 @@ class Balancer {
   //    cookie does not expire in the middle of its session.
   std::string InsertCookieFor(std::string_view session, int answered);
 
-  int Candidates() const { return tracker_.Candidates(); }
+  ServerSet Candidates() const { return tracker_.Candidates(); }
   // Where server `index` is reached (ViewTracker::AddressOf); valid until the next
   // Refresh, so a request that keeps the address copies it.
   const SocketAddress* AddressOf(int index) const { return tracker_.AddressOf(index); }

@@ -256,7 +256,7 @@ TEST_F(BalancerTest, ChooseWithoutAViewIsNoServer) {
   const RouteChoice choice = balancer->Choose(SessionOf(1), ServerSet(), kNowUnixMs);
   EXPECT_EQ(choice.index, -1);
   EXPECT_EQ(choice.reason, RouteReason::kNoServer);
-  EXPECT_EQ(balancer->Candidates(), 0);
+  EXPECT_EQ(balancer->Candidates().size(), 0);
 }
 
 TEST_F(BalancerTest, ChooseDelegatesToTheView) {
@@ -267,7 +267,7 @@ TEST_F(BalancerTest, ChooseDelegatesToTheView) {
   const std::vector<ViewNotice> notices = balancer->TakeNotices();
   ASSERT_EQ(notices.size(), 1u);
   EXPECT_EQ(notices[0].level, ViewNotice::Level::kInfo);
-  EXPECT_EQ(balancer->Candidates(), 3);
+  EXPECT_EQ(balancer->Candidates().size(), 3);
   ASSERT_NE(balancer->AddressOf(1), nullptr);
   EXPECT_EQ(balancer->AddressOf(1)->text, HttpAddressOf(1));
 

@@ -32,14 +32,17 @@ void RequestPolicy::StartTries(const Balancer& balancer) {
   if (!balancer.usable()) own_balancing_ = true;
 }
 
-int RequestPolicy::MaxTries(const Balancer& balancer) const {
-  return own_balancing_ ? 0 : balancer.Candidates();
+int RequestPolicy::MaxTries(const Balancer& balancer, ServerSet unreachable) const {
+  return own_balancing_ ? 0 : balancer.Candidates().Without(unreachable).size();
 }
 
 RouteChoice RequestPolicy::ChooseAvoiding(Balancer& balancer, std::string_view session,
-                                          ServerSet held_out, int64_t now_unix_ms) const {
-  RouteChoice choice = balancer.Choose(session, tried_ | held_out, now_unix_ms);
-  if (choice.index < 0 && !held_out.empty()) choice = balancer.Choose(session, tried_, now_unix_ms);
+                                          ServerSet unreachable, ServerSet held_out,
+                                          int64_t now_unix_ms) const {
+  const ServerSet excluded = tried_ | unreachable;
+  RouteChoice choice = balancer.Choose(session, excluded | held_out, now_unix_ms);
+  if (choice.index < 0 && !held_out.empty())
+    choice = balancer.Choose(session, excluded, now_unix_ms);
   return choice;
 }
 

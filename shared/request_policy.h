@@ -66,9 +66,10 @@ class RequestPolicy {
   void StartTries(const Balancer& balancer);
 
   // How many tries the request may make: one per server the view offers
-  // (Balancer::Candidates), as no server is tried twice. 0 when the web server's
-  // own balancing takes the request (own_balancing()): its own limit stands.
-  int MaxTries(const Balancer& balancer) const;
+  // (Balancer::Candidates) outside `unreachable` (see ChooseNext), as no server is
+  // tried twice. 0 when the web server's own balancing takes the request
+  // (own_balancing()): its own limit stands.
+  int MaxTries(const Balancer& balancer, ServerSet unreachable) const;
 
   // Whether the web server's own balancing takes every try from now on: there was
   // no usable view when the tries started, or a try went where the web server's
@@ -80,29 +81,37 @@ class RequestPolicy {
   // Chooses the first try's server before the request is sent: nginx evaluates
   // proxy_set_header (and so $cluster_route) before it connects. The first try then
   // goes there, so that the header names the server that gets the request.
-  // `held_out()`: as for ChooseNext; called once.
+  // `unreachable`, `held_out()`: as for ChooseNext; held_out() is called once.
   template <typename HeldOut>
-  void Plan(Balancer& balancer, std::string_view session, HeldOut&& held_out, int64_t now_unix_ms) {
-    planned_choice_ = ChooseAvoiding(balancer, session, held_out(), now_unix_ms);
+  void Plan(Balancer& balancer, std::string_view session, ServerSet unreachable, HeldOut&& held_out,
+            int64_t now_unix_ms) {
+    planned_choice_ = ChooseAvoiding(balancer, session, unreachable, held_out(), now_unix_ms);
     planned_ = true;
   }
 
   // The server for the next try: the planned one (Plan) on the first try and on its
   // repeat (TakeFreshConnectionRetry); otherwise the view's choice (Balancer::Choose),
   // never a server this request tried, and none of `held_out()` while any other
-  // server is eligible. `held_out()` returns the servers the web server holds out
-  // after failures (see StaysHeldOut); it is called only when the view is asked.
-  // kNoServer: see WhenNoServer.
+  // server is eligible. Never one in `unreachable`: the servers the web server
+  // cannot send to at all (httpd reaches only its declared members, so a dynamic
+  // server beyond them; nginx reaches every server and passes none). `held_out()`
+  // returns the servers the web server holds out after failures (see
+  // StaysHeldOut); it is called only when the view is asked. kNoServer: see
+  // WhenNoServer.
   template <typename HeldOut>
-  RouteChoice ChooseNext(Balancer& balancer, std::string_view session, HeldOut&& held_out,
-                         int64_t now_unix_ms) const {
-    if (tried_.empty() && planned_ && planned_choice_.index >= 0) return planned_choice_;
-    return ChooseAvoiding(balancer, session, held_out(), now_unix_ms);
+  RouteChoice ChooseNext(Balancer& balancer, std::string_view session, ServerSet unreachable,
+                         HeldOut&& held_out, int64_t now_unix_ms) const {
+    if (tried_.empty() && planned_ && planned_choice_.index >= 0 &&
+        !unreachable.Contains(planned_choice_.index)) {
+      return planned_choice_;
+    }
+    return ChooseAvoiding(balancer, session, unreachable, held_out(), now_unix_ms);
   }
 
   // When ChooseNext offered no server: on the first try the web server balances;
-  // after tries, every server was tried while the view is still usable, else the
-  // view became unusable and the web server balances over what is left.
+  // after tries, every server it could reach was tried while the view is still
+  // usable, else the view became unusable and the web server balances over what is
+  // left.
   NoServerAction WhenNoServer(const Balancer& balancer) const noexcept;
 
   // Without a usable view: the server the request's first try goes to if the web
@@ -135,8 +144,8 @@ class RequestPolicy {
   ServerSet tried() const { return tried_; }
 
  private:
-  RouteChoice ChooseAvoiding(Balancer& balancer, std::string_view session, ServerSet held_out,
-                             int64_t now_unix_ms) const;
+  RouteChoice ChooseAvoiding(Balancer& balancer, std::string_view session, ServerSet unreachable,
+                             ServerSet held_out, int64_t now_unix_ms) const;
 
   ServerSet tried_;
   bool planned_ = false;

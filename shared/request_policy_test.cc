@@ -55,10 +55,12 @@ class RequestPolicyTest : public PublishedViewTest {
     ASSERT_TRUE(balancer_->Refresh(0));
   }
 
-  // The next try's choice with `held_out` servers; counts the calls of held_out().
-  RouteChoice Next(const RequestPolicy& policy, std::string_view session, ServerSet held_out = {}) {
+  // The next try's choice with `held_out` and `unreachable` servers; counts the
+  // calls of held_out().
+  RouteChoice Next(const RequestPolicy& policy, std::string_view session, ServerSet held_out = {},
+                   ServerSet unreachable = {}) {
     return policy.ChooseNext(
-        *balancer_, session,
+        *balancer_, session, unreachable,
         [&] {
           ++held_out_calls_;
           return held_out;
@@ -66,10 +68,11 @@ class RequestPolicyTest : public PublishedViewTest {
         kNowUnixMs);
   }
 
-  // Plans the first try with `held_out` servers; counts the calls of held_out().
-  void PlanOf(RequestPolicy& policy, std::string_view session, ServerSet held_out = {}) {
+  // Plans the first try as Next chooses.
+  void PlanOf(RequestPolicy& policy, std::string_view session, ServerSet held_out = {},
+              ServerSet unreachable = {}) {
     policy.Plan(
-        *balancer_, session,
+        *balancer_, session, unreachable,
         [&] {
           ++held_out_calls_;
           return held_out;
@@ -141,6 +144,61 @@ TEST_F(RequestPolicyTest, HeldOutServersAreAvoidedWhileAnotherIsEligible) {
     EXPECT_EQ(balanced.index, 3);
     EXPECT_EQ(balanced.reason, RouteReason::kBalanced);
   }
+}
+
+TEST_F(RequestPolicyTest, UnreachableServersAreNeverChosen) {
+  const ServerSet unreachable = Servers({3});
+  RequestPolicy policy;
+  policy.StartTries(*balancer_);
+  EXPECT_EQ(policy.MaxTries(*balancer_, unreachable), 3);
+  EXPECT_EQ(policy.MaxTries(*balancer_, Servers({3, 40})), 3);  // 40 is not in the view
+
+  // The session's server cannot be reached: its backup among the others, then
+  // the rest of them, and no try for server 3.
+  const std::string session = SessionOf(3);
+  ServerSet left = Servers({0, 1, 2});
+  while (!left.empty()) {
+    const RouteChoice choice = Next(policy, session, {}, unreachable);
+    ASSERT_EQ(choice.reason, RouteReason::kBackup);
+    EXPECT_EQ(choice.index, BackupOf(session, left));
+    policy.StartTry(choice);
+    left.Remove(choice.index);
+  }
+  EXPECT_EQ(Next(policy, session, {}, unreachable).index, -1);
+  EXPECT_EQ(policy.WhenNoServer(*balancer_), NoServerAction::kGiveUp);
+
+  // Unlike a held-out server, not even as the last resort: with every other server
+  // held out, one of them.
+  for (int i = 0; i < 50; ++i) {
+    RequestPolicy fresh;
+    const RouteChoice choice = Next(fresh, "", Servers({0, 1, 2}), unreachable);
+    EXPECT_NE(choice.index, 3);
+    EXPECT_GE(choice.index, 0);
+    EXPECT_EQ(choice.reason, RouteReason::kBalanced);
+  }
+  // New sessions go to what is left.
+  for (int i = 0; i < 50; ++i) {
+    RequestPolicy fresh;
+    EXPECT_EQ(Next(fresh, "", {}, Servers({0, 1, 2})).index, 3);
+  }
+}
+
+TEST_F(RequestPolicyTest, APlanNeverNamesAnUnreachableServer) {
+  const std::string session = SessionOf(2);
+  RequestPolicy policy;
+  PlanOf(policy, session, {}, Servers({2}));
+  const RouteChoice planned = policy.Reported();
+  EXPECT_EQ(planned.reason, RouteReason::kBackup);
+  EXPECT_EQ(planned.index, BackupOf(session, Servers({0, 1, 3})));
+  EXPECT_EQ(Next(policy, session, {}, Servers({2})).index, planned.index);
+
+  // A planned server that the try cannot reach is not the try's.
+  RequestPolicy unplanned;
+  PlanOf(unplanned, session);
+  ASSERT_EQ(unplanned.Reported().index, 2);
+  const RouteChoice first = Next(unplanned, session, {}, Servers({2}));
+  EXPECT_EQ(first.index, planned.index);
+  EXPECT_EQ(first.reason, RouteReason::kBackup);
 }
 
 TEST_F(RequestPolicyTest, AFailedServerThatCameUpSinceIsNoLongerHeldOut) {
@@ -255,9 +313,9 @@ TEST_F(RequestPolicyTest, WithAUsableViewEachServerItOffersIsTriedOnce) {
   RequestPolicy policy;
   policy.StartTries(*balancer_);
   EXPECT_FALSE(policy.own_balancing());
-  EXPECT_EQ(policy.MaxTries(*balancer_), 4);
+  EXPECT_EQ(policy.MaxTries(*balancer_, {}), 4);
   const std::string session = SessionOf(2);
-  for (int tries = 0; tries < policy.MaxTries(*balancer_); ++tries) {
+  for (int tries = 0; tries < policy.MaxTries(*balancer_, {}); ++tries) {
     const RouteChoice choice = Next(policy, session);
     ASSERT_GE(choice.index, 0);
     policy.StartTry(choice);
@@ -273,7 +331,7 @@ TEST_F(RequestPolicyTest, WithoutAViewAtTheStartTheWebServerBalancesEveryTry) {
   RequestPolicy policy;
   policy.StartTries(*balancer_);
   EXPECT_TRUE(policy.own_balancing());
-  EXPECT_EQ(policy.MaxTries(*balancer_), 0);  // the web server's own limit
+  EXPECT_EQ(policy.MaxTries(*balancer_, {}), 0);  // the web server's own limit
   EXPECT_EQ(policy.OwnServerWithoutView(SessionOf(1)), 1);
 
   // The view is back during the request: the web server keeps balancing it.
@@ -281,7 +339,7 @@ TEST_F(RequestPolicyTest, WithoutAViewAtTheStartTheWebServerBalancesEveryTry) {
   ASSERT_TRUE(balancer_->Refresh(2 * ViewTracker::kDefaultRecheckMs));
   policy.StartTry({1, RouteReason::kNoServer});
   EXPECT_TRUE(policy.own_balancing());
-  EXPECT_EQ(policy.MaxTries(*balancer_), 0);
+  EXPECT_EQ(policy.MaxTries(*balancer_, {}), 0);
   EXPECT_EQ(policy.OwnServerWithoutView(SessionOf(1)), -1);  // only the first try
 }
 

@@ -27,7 +27,7 @@ bool ViewTracker::Refresh(int64_t now_ms) {
     return false;
   }
   if (reader_->snapshot_id() != table_snapshot_) Rebuild(**view);
-  // Candidates() counts only while usable; count from the table itself here.
+  // Candidates() is empty until usable; take them from the table itself here.
   if ((table_.up() | table_.draining()).Without(unreachable_).empty()) {
     BecomeUnusable(path_ + ": no server is up or draining in the view");
     return false;
@@ -121,9 +121,9 @@ RouteChoice ViewTracker::Choose(std::string_view session_id, ServerSet exclude, 
   return table_.Choose(request);
 }
 
-int ViewTracker::Candidates() const {
-  if (!usable_) return 0;
-  return (table_.up() | table_.draining()).Without(unreachable_).size();
+ServerSet ViewTracker::Candidates() const {
+  if (!usable_) return ServerSet();
+  return (table_.up() | table_.draining()).Without(unreachable_);
 }
 
 const SocketAddress* ViewTracker::AddressOf(int index) const {

@@ -60,9 +60,9 @@ class ViewTracker {
   RouteChoice Choose(std::string_view session_id, ServerSet exclude, int64_t now_unix_ms,
                      uint64_t random) const;
 
-  // How many different servers one request may try: the up and draining servers
-  // with an address. 0 while the view is unusable.
-  int Candidates() const;
+  // The servers one request may try: the up and draining servers with an
+  // address. None while the view is unusable.
+  ServerSet Candidates() const;
 
   // Where server `index` is reached; nullptr when it has no usable address.
   const SocketAddress* AddressOf(int index) const;

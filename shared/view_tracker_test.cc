@@ -121,7 +121,7 @@ RouteChoice ChooseIn(const ClusterView& view, std::string_view session, ServerSe
 
 void ExpectUnusable(const ViewTracker& tracker) {
   EXPECT_FALSE(tracker.usable());
-  EXPECT_EQ(tracker.Candidates(), 0);
+  EXPECT_EQ(tracker.Candidates().size(), 0);
   const RouteChoice choice = tracker.Choose(SessionOf(0), ServerSet(), kNowUnixMs, 1);
   EXPECT_EQ(choice.index, -1);
   EXPECT_EQ(choice.reason, RouteReason::kNoServer);
@@ -165,7 +165,7 @@ TEST_F(ViewTrackerTest, FileThatAppearsIsUsedAfterTheRecheckInterval) {
   EXPECT_TRUE(Contains(info, "\"shop\"")) << info;
   EXPECT_TRUE(Contains(info, "3 up, 0 draining")) << info;
   EXPECT_TRUE(tracker->usable());
-  EXPECT_EQ(tracker->Candidates(), 3);
+  EXPECT_EQ(tracker->Candidates().size(), 3);
 
   // Staying usable says nothing more.
   EXPECT_TRUE(tracker->Refresh(1000 + kRecheckMs + 1));
@@ -180,7 +180,7 @@ TEST_F(ViewTrackerTest, ExistingFileIsUsedOnTheFirstRefresh) {
   EXPECT_TRUE(tracker->Refresh(0));
   const std::string info = OnlyNotice(*tracker, ViewNotice::Level::kInfo);
   EXPECT_TRUE(Contains(info, "4 up, 1 draining")) << info;
-  EXPECT_EQ(tracker->Candidates(), 5);  // up and draining; not the down one
+  EXPECT_EQ(tracker->Candidates().size(), 5);  // up and draining; not the down one
 }
 
 TEST_F(ViewTrackerTest, NewViewIsSeenWithoutWaitingForARecheck) {
@@ -197,7 +197,7 @@ TEST_F(ViewTrackerTest, NewViewIsSeenWithoutWaitingForARecheck) {
   const RouteChoice choice = tracker->Choose(SessionOf(2), ServerSet(), kNowUnixMs, 0);
   EXPECT_EQ(choice.reason, RouteReason::kBackup);
   EXPECT_NE(choice.index, 2);
-  EXPECT_EQ(tracker->Candidates(), 2);
+  EXPECT_EQ(tracker->Candidates().size(), 2);
   ExpectNoNotice(*tracker);
 }
 
@@ -249,7 +249,7 @@ TEST_F(ViewTrackerTest, StoppedSidecarMakesTheViewUnusableUntilItIsBack) {
   EXPECT_TRUE(tracker->Refresh(3 * kRecheckMs));
   const std::string info = OnlyNotice(*tracker, ViewNotice::Level::kInfo);
   EXPECT_TRUE(Contains(info, "3 up")) << info;
-  EXPECT_EQ(tracker->Candidates(), 3);
+  EXPECT_EQ(tracker->Candidates().size(), 3);
 
   ClusterView next = ThreeUp(2);
   AddServer(next, 1, ServerState::kDraining);
@@ -286,7 +286,7 @@ TEST_F(ViewTrackerTest, ViewWithNoServerUpOrDrainingIsUnusable) {
   EXPECT_TRUE(tracker->Refresh(2));
   const std::string info = OnlyNotice(*tracker, ViewNotice::Level::kInfo);
   EXPECT_TRUE(Contains(info, "0 up, 1 draining")) << info;
-  EXPECT_EQ(tracker->Candidates(), 1);
+  EXPECT_EQ(tracker->Candidates().size(), 1);
   EXPECT_EQ(tracker->Choose(SessionOf(0), ServerSet(), kNowUnixMs, 0).reason, RouteReason::kSticky);
   const RouteChoice moved = tracker->Choose(SessionOf(1), ServerSet(), kNowUnixMs, 0);
   EXPECT_EQ(moved.index, 0);
@@ -325,7 +325,7 @@ TEST_F(ViewTrackerTest, FileReplacedByATruncatedFileIsUnusable) {
   StartWriterWith(ThreeUp(5));
   EXPECT_TRUE(tracker->Refresh(3 * kRecheckMs));
   (void)OnlyNotice(*tracker, ViewNotice::Level::kInfo);
-  EXPECT_EQ(tracker->Candidates(), 3);
+  EXPECT_EQ(tracker->Candidates().size(), 3);
 }
 
 TEST_F(ViewTrackerTest, FileOfAnotherKindOrRemovedIsUnusable) {
@@ -468,7 +468,7 @@ TEST_F(ViewTrackerTest, AddressesOfConfiguredAndDynamicServers) {
   EXPECT_EQ(tracker->AddressOf(63), nullptr);
   EXPECT_EQ(tracker->AddressOf(-1), nullptr);
   EXPECT_EQ(tracker->AddressOf(64), nullptr);
-  EXPECT_EQ(tracker->Candidates(), 5);
+  EXPECT_EQ(tracker->Candidates().size(), 5);
   const RouteChoice sticky = tracker->Choose(SessionOf(3), ServerSet(), kNowUnixMs, 0);
   EXPECT_EQ(sticky.index, 3);
   EXPECT_EQ(sticky.reason, RouteReason::kSticky);
@@ -480,7 +480,7 @@ TEST_F(ViewTrackerTest, AddressesOfConfiguredAndDynamicServers) {
   ASSERT_TRUE(tracker->Refresh(1));
   EXPECT_EQ(tracker->AddressOf(3), nullptr);
   ASSERT_NE(tracker->AddressOf(4), nullptr);
-  EXPECT_EQ(tracker->Candidates(), 4);
+  EXPECT_EQ(tracker->Candidates().size(), 4);
 }
 
 TEST_F(ViewTrackerTest, DynamicServerWithAHostNameGetsNoRequests) {
@@ -505,7 +505,7 @@ TEST_F(ViewTrackerTest, DynamicServerWithAHostNameGetsNoRequests) {
 
   EXPECT_EQ(tracker->AddressOf(3), nullptr);
   ASSERT_NE(tracker->AddressOf(4), nullptr);
-  EXPECT_EQ(tracker->Candidates(), 4);  // 0, 1, 2 and 4
+  EXPECT_EQ(tracker->Candidates(), ServerSet::FromBits(0b10111));  // 0, 1, 2 and 4
   const RouteChoice moved = tracker->Choose(SessionOf(3), ServerSet(), kNowUnixMs, 0);
   EXPECT_EQ(moved.reason, RouteReason::kBackup);
   EXPECT_NE(moved.index, 3);
@@ -539,7 +539,7 @@ TEST_F(ViewTrackerTest, DynamicServerWithAHostNameGetsNoRequests) {
   ExpectNoNotice(*tracker);
   ASSERT_NE(tracker->AddressOf(3), nullptr);
   EXPECT_EQ(tracker->AddressOf(3)->text, "10.0.0.13:8080");
-  EXPECT_EQ(tracker->Candidates(), 5);
+  EXPECT_EQ(tracker->Candidates().size(), 5);
   EXPECT_EQ(tracker->Choose(SessionOf(3), ServerSet(), kNowUnixMs, 0).reason, RouteReason::kSticky);
 
   again.generation = 4;
@@ -584,7 +584,7 @@ TEST_F(ViewTrackerTest, ConfiguredAddressThatDiffersFromTheViewIsReportedOnce) {
   // The web server's own line wins; the server still takes requests.
   ASSERT_NE(tracker->AddressOf(1), nullptr);
   EXPECT_EQ(tracker->AddressOf(1)->text, "10.0.0.99:8080");
-  EXPECT_EQ(tracker->Candidates(), 3);
+  EXPECT_EQ(tracker->Candidates().size(), 3);
   EXPECT_EQ(tracker->Choose(SessionOf(1), ServerSet(), kNowUnixMs, 0).index, 1);
 
   Publish(ThreeUp(2));
