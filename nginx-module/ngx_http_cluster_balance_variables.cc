@@ -1,7 +1,7 @@
 // nginx glue: what a request tells about its choice. The variables $cluster_route
 // (the chosen server's route character) and $cluster_route_reason (sticky, backup,
 // balanced or fallback) report RequestPolicy::Reported(); the insert mode's header
-// filter sets Balancer::InsertCookieFor's cookie.
+// filter sets RequestPolicy::InsertCookie's cookie.
 
 #include <string>
 
@@ -80,12 +80,11 @@ ngx_int_t HeaderFilter(ngx_http_request_t* r) noexcept {
     auto* ctx =
         static_cast<RequestContext*>(ngx_http_get_module_ctx(r, ngx_http_cluster_balance_module));
     // Only a response that a server of the cluster sent (not nginx's own 502 after
-    // every try failed) pins the client.
-    if (ctx != nullptr && r == r->main && ctx->policy.latest().index >= 0 &&
-        r->upstream != nullptr && r->upstream->headers_in.status_n != 0 && r->err_status == 0 &&
-        !r->cached && ctx->upstream->options.mode == cb::StickyMode::kInsert) {
-      const std::string header = ctx->upstream->WorkerBalancer().InsertCookieFor(
-          View(ctx->session), ctx->policy.latest().index);
+    // every try failed, nor one from nginx's cache) pins the client.
+    if (ctx != nullptr && r == r->main && r->upstream != nullptr &&
+        r->upstream->headers_in.status_n != 0 && r->err_status == 0 && !r->cached) {
+      const std::string header =
+          ctx->policy.InsertCookie(ctx->upstream->WorkerBalancer(), View(ctx->session));
       if (!header.empty() && !AddSetCookie(r, header)) {
         LogWhat(NGX_LOG_WARN, r->connection->log, "insert mode", "no memory for the cookie");
       }

@@ -61,6 +61,11 @@ void RequestPolicy::StartTry(RouteChoice choice) noexcept {
   if (choice.reason == RouteReason::kNoServer) own_balancing_ = true;
 }
 
+std::string RequestPolicy::InsertCookie(Balancer& balancer, std::string_view session) const {
+  if (latest_.index < 0) return {};
+  return balancer.InsertCookieFor(session, latest_.index);
+}
+
 bool RequestPolicy::TakeFreshConnectionRetry() {
   if (retried_on_fresh_connection_) return false;
   retried_on_fresh_connection_ = true;

@@ -18,6 +18,7 @@
 #define CLUSTER_BALANCE_SHARED_REQUEST_POLICY_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "shared/balancer.h"
@@ -54,7 +55,7 @@ enum class NoServerAction {
 // (nginx); StartTries once the view is refreshed for the request, and MaxTries;
 // then for each try, either the web server's own balancing (own_balancing()) or
 // ChooseNext, and WhenNoServer when that offers none; StartTry with the server the
-// try goes to.
+// try goes to. InsertCookie for the response.
 class RequestPolicy {
  public:
   RequestPolicy() = default;
@@ -132,6 +133,13 @@ class RequestPolicy {
   // mod_proxy_http repeats a request on a reused connection that the server closed
   // by itself.
   bool TakeFreshConnectionRetry();
+
+  // Insert mode: the Set-Cookie header value for the response of the latest try's
+  // server (Balancer::InsertCookieFor with the request's session); empty when no
+  // try named a server (the web server's own balancing may not tell which) or no
+  // cookie is needed. The glue asks only for a response that a server sent: not
+  // for its own error page after every try failed, nor for one from its cache.
+  std::string InsertCookie(Balancer& balancer, std::string_view session) const;
 
   // Whether a choice was made: a try started, or Plan ran.
   bool decided() const { return latest_.index >= 0 || planned_; }

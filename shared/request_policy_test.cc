@@ -15,6 +15,7 @@
 #include "shared/route_codec.h"
 #include "shared/routing.h"
 #include "shared/server_set.h"
+#include "shared/sticky_cookie.h"
 #include "shared/view_tracker.h"
 
 namespace cb {
@@ -363,6 +364,38 @@ TEST_F(RequestPolicyTest, OnceTheWebServerBalancedATryItBalancesTheRest) {
   unnamed.StartTry({-1, RouteReason::kNoServer});
   EXPECT_TRUE(unnamed.own_balancing());
   EXPECT_TRUE(unnamed.tried().empty());
+}
+
+TEST_F(RequestPolicyTest, TheInsertCookiePinsTheLatestTriedServer) {
+  BalancerOptions options;
+  options.view_path = path_;
+  options.mode = StickyMode::kInsert;
+  Balancer insert(options, Configured(4), 7);
+  Balancer twin(options, Configured(4), 7);  // the same cookie tokens
+  ASSERT_TRUE(insert.Refresh(0));
+  ASSERT_TRUE(twin.Refresh(0));
+
+  // No try named a server: no cookie, whatever was planned.
+  RequestPolicy policy;
+  PlanOf(policy, "");
+  EXPECT_EQ(policy.InsertCookie(insert, ""), "");
+  policy.StartTry({-1, RouteReason::kNoServer});
+  EXPECT_EQ(policy.InsertCookie(insert, ""), "");
+
+  // The latest try's server gets the client, not the plan's nor the first try's.
+  policy.StartTry({2, RouteReason::kNoServer});
+  EXPECT_EQ(policy.InsertCookie(insert, ""), twin.InsertCookieFor("", 2));
+  RequestPolicy retried;
+  retried.StartTry({1, RouteReason::kBalanced});
+  retried.StartTry({3, RouteReason::kBalanced});
+  const std::string cookie = retried.InsertCookie(insert, "");
+  EXPECT_EQ(cookie, twin.InsertCookieFor("", 3));
+  EXPECT_EQ(cookie.rfind("CBROUTE=D", 0), 0u) << cookie;
+
+  // A session pinned to the server that answered needs none; the route mode never.
+  const std::string pinned = StickyCookieValue(3, 99);
+  EXPECT_EQ(retried.InsertCookie(insert, pinned), "");
+  EXPECT_EQ(retried.InsertCookie(*balancer_, ""), "");
 }
 
 TEST_F(RequestPolicyTest, ReportsTheLatestTryElseThePlan) {
