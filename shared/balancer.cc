@@ -1,5 +1,7 @@
 #include "shared/balancer.h"
 
+#include <cstddef>
+#include <optional>
 #include <utility>
 
 #include "shared/route_codec.h"
@@ -24,6 +26,17 @@ std::string_view Balancer::SessionFromCookieHeader(std::string_view cookie_heade
 std::string_view Balancer::SessionFromPath(std::string_view path) const {
   if (options_.mode != StickyMode::kRoute || options_.path_parameter.empty()) return {};
   return SessionIdFromPath(path, options_.path_parameter);
+}
+
+std::string_view Balancer::SessionOfRequest(std::span<const std::string_view> cookie_headers,
+                                            std::string_view path) const {
+  std::size_t next = 0;
+  return SessionOfRequest(
+      [&]() -> std::optional<std::string_view> {
+        if (next == cookie_headers.size()) return std::nullopt;
+        return cookie_headers[next++];
+      },
+      path);
 }
 
 RouteChoice Balancer::Choose(std::string_view session, ServerSet exclude, int64_t now_unix_ms) {

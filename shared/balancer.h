@@ -11,8 +11,10 @@
 #ifndef CLUSTER_BALANCE_SHARED_BALANCER_H_
 #define CLUSTER_BALANCE_SHARED_BALANCER_H_
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,7 +55,7 @@ class Balancer {
   // order as std::optional<std::string_view>, then std::nullopt. The path is taken
   // as the client sent it, as the application and clusterctl read it: no
   // percent-decoding can make a session of what the application sees as none.
-  template <typename NextCookieHeader>
+  template <std::invocable NextCookieHeader>
   std::string_view SessionOfRequest(NextCookieHeader&& next_cookie_header,
                                     std::string_view path) const {
     while (const std::optional<std::string_view> header = next_cookie_header()) {
@@ -62,6 +64,10 @@ class Balancer {
     }
     return SessionFromPath(path);
   }
+  // The same over Cookie headers in request order that the web server hands over
+  // together (httpd's request table yields them to a callback: collect, then ask).
+  std::string_view SessionOfRequest(std::span<const std::string_view> cookie_headers,
+                                    std::string_view path) const;
 
   // The server for a request with `session` (empty: none), never one in `exclude`
   // (servers this request already tried). kNoServer when nothing is eligible.
