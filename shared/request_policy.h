@@ -47,9 +47,9 @@ enum class NoServerAction {
 };
 
 // The tries of one request to one balanced group, and what the request reports.
-// Trivially destructible and allocation-free, so that it lives in a web server's
-// request memory (nginx's request pool, httpd's) without a cleanup. Not
-// thread-safe: one per request.
+// Trivially destructible and holding no allocation, so that it lives in a web
+// server's request memory (nginx's request pool, httpd's r->pool) without a
+// cleanup. Not thread-safe: one per request.
 //
 // A request's calls: Plan, if the web server asks for the choice before it sends
 // (nginx); StartTries once the view is refreshed for the request, and MaxTries;
