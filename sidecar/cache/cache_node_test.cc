@@ -28,6 +28,7 @@
 #include "shared/rendezvous.h"
 #include "sidecar/memcache/parser.h"
 #include "sidecar/store/record_codec.h"
+#include "sidecar/testing/temp_dir.h"
 #include "sidecar/testing/test_cluster_config.h"
 
 namespace cb::cache {
@@ -127,10 +128,6 @@ class FakeLink : public PeerLink {
 class Cluster {
  public:
   Cluster() : config_(FiveServers()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "cache_node_test_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    root_ = pattern;
     for (int i = 0; i < kNodes; ++i) links_[i] = std::make_unique<FakeLink>(*this, i);
   }
   Cluster(const Cluster&) = delete;
@@ -138,8 +135,6 @@ class Cluster {
   ~Cluster() {
     for (auto& node : nodes_) node.reset();
     for (auto& store : stores_) store.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
   }
 
   // A node's wall clock: the shared one plus its offset.
@@ -436,9 +431,7 @@ class Cluster {
     return out;
   }
 
-  std::string StoreDir(int index) const {
-    return (root_ / ("store" + std::to_string(index))).string();
-  }
+  std::string StoreDir(int index) const { return root_.path() + "/store" + std::to_string(index); }
 
   bool Enqueue(int from, int to, const Message& message) {
     if (to < 0 || to >= kNodes || !up_[from][to]) return false;
@@ -452,7 +445,7 @@ class Cluster {
 
   boost::asio::io_context io_;
   ClusterConfig config_;
-  std::filesystem::path root_;
+  testing_support::TempDir root_{"cache_node_test"};
   int64_t now_ms_ = kT0;
   std::array<int64_t, kNodes> offsets_{};
   std::array<std::unique_ptr<FakeLink>, kNodes> links_;

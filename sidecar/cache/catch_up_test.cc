@@ -1,4 +1,5 @@
 #include "sidecar/cache/catch_up.h"
+#include "sidecar/testing/temp_dir.h"
 #include "sidecar/testing/test_cluster_config.h"
 
 #include <gtest/gtest.h>
@@ -52,17 +53,13 @@ class Pair {
  public:
   explicit Pair(std::size_t page_bytes = 4 * 1024 * 1024, std::array<bool, 2> spoke = {})
       : config_(TwoServers()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "catch_up_test_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    dir_ = pattern;
     for (int i = 0; i < 2; ++i) {
       Side& side = sides_[i];
       side.link = std::make_unique<QueueLink>(*this, i);
       side.clock = std::make_unique<store::HybridClock>(static_cast<uint32_t>(i));
       if (!spoke[i]) {
         Result<std::unique_ptr<store::RecordStore>> opened =
-            store::RecordStore::Open(dir_ + "/" + std::to_string(i));
+            store::RecordStore::Open(dir_.path() + "/" + std::to_string(i));
         EXPECT_TRUE(opened.ok()) << opened.status().ToString();
         side.store = std::move(opened).value();
       }
@@ -79,8 +76,6 @@ class Pair {
       side.catch_up.reset();
       side.store.reset();
     }
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
   struct Side {
@@ -153,7 +148,7 @@ class Pair {
     protocol::Message message;
   };
   ClusterConfig config_;
-  std::string dir_;
+  testing_support::TempDir dir_{"catch_up_test"};
   std::array<Side, 2> sides_;
   std::deque<Sent> queue_;
   int pages_ = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sidecar/store/record_codec.h"
+#include "sidecar/testing/temp_dir.h"
 #include "sidecar/testing/test_cluster_config.h"
 
 namespace cb::cache {
@@ -52,11 +53,8 @@ protocol::CacheOp Op(std::string cache, std::string key, memcache::Command comma
 class KeyOwnerTest : public ::testing::Test {
  protected:
   KeyOwnerTest() : config_(Triad()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "key_owner_test_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    dir_ = pattern;
-    Result<std::unique_ptr<store::RecordStore>> opened = store::RecordStore::Open(dir_ + "/db");
+    Result<std::unique_ptr<store::RecordStore>> opened =
+        store::RecordStore::Open(dir_.path() + "/db");
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
     const auto now = [this] { return now_; };
@@ -69,8 +67,6 @@ class KeyOwnerTest : public ::testing::Test {
     owner_.reset();
     replicator_.reset();
     store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
   // Runs `op` and returns its answer, which must come at once (no triad peer
@@ -89,7 +85,7 @@ class KeyOwnerTest : public ::testing::Test {
   }
 
   ClusterConfig config_;
-  std::string dir_;
+  testing_support::TempDir dir_{"key_owner_test"};
   std::unique_ptr<store::RecordStore> store_;
   Ownership ownership_{0, true};
   RecordingLink link_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sidecar/store/record_codec.h"
+#include "sidecar/testing/temp_dir.h"
 #include "sidecar/testing/test_cluster_config.h"
 
 namespace cb::cache {
@@ -48,11 +49,8 @@ class RecordingLink : public PeerLink {
 class ReplicationTest : public ::testing::Test {
  protected:
   ReplicationTest() : config_(ThreeAndASpoke()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "replication_test_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    dir_ = pattern;
-    Result<std::unique_ptr<store::RecordStore>> opened = store::RecordStore::Open(dir_ + "/db");
+    Result<std::unique_ptr<store::RecordStore>> opened =
+        store::RecordStore::Open(dir_.path() + "/db");
     EXPECT_TRUE(opened.ok()) << opened.status().ToString();
     store_ = std::move(opened).value();
     replicator_ = std::make_unique<Replicator>(
@@ -63,8 +61,6 @@ class ReplicationTest : public ::testing::Test {
   ~ReplicationTest() override {
     replicator_.reset();
     store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
   // The Replicate messages sent, by index, since the last call.
@@ -86,7 +82,7 @@ class ReplicationTest : public ::testing::Test {
   }
 
   ClusterConfig config_;
-  std::string dir_;
+  testing_support::TempDir dir_{"replication_test"};
   std::unique_ptr<store::RecordStore> store_;
   Ownership ownership_{0, true};
   RecordingLink link_;
