@@ -12,7 +12,11 @@ namespace cb {
 Balancer::Balancer(BalancerOptions options, std::vector<SocketAddress> configured, uint64_t seed)
     : options_(std::move(options)),
       tracker_(options_.view_path, std::move(configured)),
-      random_state_(seed) {}
+      random_state_(seed) {
+  if (options_.slow_start) {
+    tracker_.OverrideSlowStart(static_cast<uint32_t>(options_.slow_start->count()));
+  }
+}
 
 std::string_view Balancer::SessionFromCookieHeader(std::string_view cookie_header) const {
   if (options_.mode == StickyMode::kRoute) {

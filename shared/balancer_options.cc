@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "shared/config_values.h"
+
 namespace cb {
 
 Status ParseBalancerWords(std::span<const std::string_view> words, BalancerOptions& options) {
@@ -21,7 +23,7 @@ Status ParseBalancerWords(std::span<const std::string_view> words, BalancerOptio
       return Status::InvalidArgument("\"" + std::string(word) + "\": " + std::string(what));
     };
     if (equals == std::string_view::npos) {
-      return invalid("expected mode=, cookie= or path_parameter=");
+      return invalid("expected mode=, cookie=, path_parameter= or slow_start=");
     }
     if (!seen.insert(key).second) return invalid("given twice");
     if (key == "mode") {
@@ -47,8 +49,17 @@ Status ParseBalancerWords(std::span<const std::string_view> words, BalancerOptio
       } else {
         options.path_parameter = value;
       }
+    } else if (key == "slow_start") {
+      if (value == "view") {
+        options.slow_start.reset();
+        continue;
+      }
+      Result<std::chrono::milliseconds> duration = ParseDuration(value);
+      if (!duration.ok()) return invalid(duration.status().message());
+      if (*duration > kMaxSlowStart) return invalid("must be at most 24h");
+      options.slow_start = *duration;
     } else {
-      return invalid("unknown; expected mode=, cookie= or path_parameter=");
+      return invalid("unknown; expected mode=, cookie=, path_parameter= or slow_start=");
     }
   }
   return Status::Ok();

@@ -5,6 +5,8 @@
 #ifndef CLUSTER_BALANCE_SHARED_BALANCER_OPTIONS_H_
 #define CLUSTER_BALANCE_SHARED_BALANCER_OPTIONS_H_
 
+#include <chrono>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -26,10 +28,14 @@ struct BalancerOptions {
   std::string session_cookie{kDefaultSessionCookie};
   std::string path_parameter{kDefaultPathParameter};  // empty: ";name=" is not looked at
   StickyCookie insert_cookie;
+  // Warm-up of servers that come up, overriding the view's (the cluster file's
+  // slow_start); none: the view's.
+  std::optional<std::chrono::milliseconds> slow_start;
 };
 
 // `words` are the arguments of `cluster_balance`: the view file path first, then
-// any of mode=route|insert, cookie=NAME, path_parameter=NAME|off. A word may not
+// any of mode=route|insert, cookie=NAME, path_parameter=NAME|off,
+// slow_start=DURATION|view (at most 24h, as in the cluster file). A word may not
 // repeat. InvalidArgument names the word and what is wrong ("mode=learn" says that
 // the learn mode does not exist and what to use).
 Status ParseBalancerWords(std::span<const std::string_view> words, BalancerOptions& options);

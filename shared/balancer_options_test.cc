@@ -130,7 +130,8 @@ TEST(BalancerOptionsTest, UnknownWordIsRefused) {
   EXPECT_NE(unknown.find("unknown"), std::string::npos) << unknown;
   const std::string bare = ErrorOf({kViewPath, "insert"});
   EXPECT_NE(bare.find("\"insert\""), std::string::npos) << bare;
-  EXPECT_NE(bare.find("expected mode=, cookie= or path_parameter="), std::string::npos) << bare;
+  EXPECT_NE(bare.find("expected mode=, cookie=, path_parameter= or slow_start="), std::string::npos)
+      << bare;
   // Keys compare exactly.
   EXPECT_NE(ErrorOf({kViewPath, "Mode=route"}).find("unknown"), std::string::npos);
   EXPECT_NE(ErrorOf({kViewPath, "=route"}).find("unknown"), std::string::npos);
@@ -181,6 +182,21 @@ TEST(BalancerOptionsTest, StickyCookieWordsAreValidatedAsAWhole) {
       << status.message();
   StickyCookie order_does_not_matter;
   EXPECT_TRUE(ParseCookie({"samesite=none", "secure"}, order_does_not_matter).ok());
+}
+
+TEST(BalancerOptionsTest, SlowStartOverridesTheViewsOrKeepsIt) {
+  EXPECT_FALSE(ParsedOk({kViewPath}).slow_start.has_value());
+  EXPECT_FALSE(ParsedOk({kViewPath, "slow_start=view"}).slow_start.has_value());
+  EXPECT_EQ(ParsedOk({kViewPath, "slow_start=30s"}).slow_start, std::chrono::seconds(30));
+  EXPECT_EQ(ParsedOk({kViewPath, "slow_start=0s"}).slow_start, std::chrono::milliseconds(0));
+  EXPECT_EQ(ParsedOk({kViewPath, "slow_start=24h"}).slow_start, std::chrono::hours(24));
+  for (std::string_view bad :
+       {"slow_start=", "slow_start=30", "slow_start=25h", "slow_start=-1s", "slow_start=fast"}) {
+    const std::string error = ErrorOf({kViewPath, bad});
+    EXPECT_NE(error.find(bad), std::string::npos) << error;
+  }
+  EXPECT_NE(ErrorOf({kViewPath, "slow_start=1s", "slow_start=2s"}).find("given twice"),
+            std::string::npos);
 }
 
 }  // namespace

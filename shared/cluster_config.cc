@@ -25,7 +25,6 @@ constexpr std::size_t kMaxReportedProblems = 20;
 constexpr uint64_t kMinFrameBytes = 64 * 1024;
 constexpr uint64_t kMaxFrameBytes = uint64_t{1} << 30;
 constexpr milliseconds kMinHeartbeatInterval{10};
-constexpr milliseconds kMaxSlowStart{24 * 60 * 60 * 1000};
 constexpr milliseconds kMinRetryTimeout{10};
 constexpr milliseconds kMaxRetryTimeout{60 * 1000};
 // memcached's own line limit is 2048 bytes; nobody needs a get line of a GiB.

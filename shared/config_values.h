@@ -31,6 +31,8 @@ Result<HostPort> ParseHostPort(std::string_view text);
 // that the sidecar can convert it to nanoseconds or add it to the time of day
 // without overflow.
 inline constexpr std::chrono::milliseconds kMaxDuration{int64_t{87600} * 60 * 60 * 1000};
+// The longest slow start (warm-up) the cluster file or a web server module accepts.
+inline constexpr std::chrono::milliseconds kMaxSlowStart{24 * 60 * 60 * 1000};
 
 // A non-negative whole number followed by one unit: ms, s, m, h, at most
 // kMaxDuration. A bare number is refused (is "3" seconds or milliseconds?).

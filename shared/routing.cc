@@ -17,10 +17,10 @@ uint64_t EffectiveWeight(uint32_t weight, int64_t up_since_unix_ms, int64_t now_
   return std::max<uint64_t>(1, uint64_t{weight} * static_cast<uint64_t>(elapsed) / slow_start_ms);
 }
 
-RoutingTable::RoutingTable(const ClusterView& view)
+RoutingTable::RoutingTable(const ClusterView& view, std::optional<uint32_t> slow_start_ms)
     : up_(view.ServersIn(ServerState::kUp)),
       draining_(view.ServersIn(ServerState::kDraining)),
-      slow_start_ms_(view.slow_start_ms) {
+      slow_start_ms_(slow_start_ms.value_or(view.slow_start_ms)) {
   for (int i = 0; i < kMaxServers; ++i) {
     weight_[static_cast<std::size_t>(i)] = view.server(i).weight;
     up_since_unix_ms_[static_cast<std::size_t>(i)] = view.server(i).up_since_unix_ms;

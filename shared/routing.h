@@ -21,6 +21,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "shared/cluster_view.h"
@@ -50,7 +51,10 @@ struct RouteRequest {
 class RoutingTable {
  public:
   RoutingTable() = default;  // no servers: every choice is kNoServer
-  explicit RoutingTable(const ClusterView& view);
+  // `slow_start_ms`: the warm-up time of servers that come up; the view's (the
+  // cluster file's slow_start) when not given.
+  explicit RoutingTable(const ClusterView& view,
+                        std::optional<uint32_t> slow_start_ms = std::nullopt);
 
   RouteChoice Choose(const RouteRequest& request) const;
 

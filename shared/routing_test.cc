@@ -780,5 +780,30 @@ TEST(RoutingTableTest, ExtremeUpSinceDoesNotBreakChoice) {
   }
 }
 
+TEST(RoutingTest, SlowStartGivenToTheTableOverridesTheViews) {
+  constexpr int64_t kNow = 1'700'000'000'000;
+  ClusterView view;
+  view.slow_start_ms = 0;  // the cluster file's: none
+  AddServer(view, 0, ServerState::kUp, 1000, 0);
+  AddServer(view, 1, ServerState::kUp, 1000, kNow);  // just came up
+  const RoutingTable as_viewed(view);
+  const RoutingTable warming(view, 60'000);
+  constexpr int kDraws = 20000;
+  int fresh_as_viewed = 0;
+  int fresh_warming = 0;
+  SplitMix64 rng(99);
+  for (int n = 0; n < kDraws; ++n) {
+    RouteRequest request;
+    request.now_unix_ms = kNow;
+    request.random = rng.Next();
+    if (as_viewed.Choose(request).index == 1) ++fresh_as_viewed;
+    if (warming.Choose(request).index == 1) ++fresh_warming;
+  }
+  // Without a slow start half the new sessions go to the new server; with one of a
+  // minute, about 1 in 1001 at its first millisecond.
+  EXPECT_GT(fresh_as_viewed, 9000);
+  EXPECT_LT(fresh_warming, 60);
+}
+
 }  // namespace
 }  // namespace cb

@@ -53,7 +53,7 @@ void ViewTracker::Recheck() {
 }
 
 void ViewTracker::Rebuild(const ClusterView& view) {
-  table_ = RoutingTable(view);
+  table_ = RoutingTable(view, slow_start_override_ms_);
   table_snapshot_ = reader_->snapshot_id();
   unreachable_ = ServerSet();
   for (int index = 0; index < kMaxServers; ++index) {

@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ class ViewTracker {
   ViewTracker(const ViewTracker&) = delete;
   ViewTracker& operator=(const ViewTracker&) = delete;
   ~ViewTracker();
+
+  // Servers that come up warm up over `slow_start_ms` instead of the view's slow
+  // start (the cluster file's). Takes effect at the next view change; call it
+  // before the first Refresh.
+  void OverrideSlowStart(uint32_t slow_start_ms) { slow_start_override_ms_ = slow_start_ms; }
 
   // Brings the view up to date. `now_ms` is a monotonic clock in milliseconds, for
   // the recheck cadence. Returns true when a usable view routes this request.
@@ -90,6 +96,7 @@ class ViewTracker {
   const std::string path_;
   const std::vector<SocketAddress> configured_;
   const int64_t recheck_ms_;
+  std::optional<uint32_t> slow_start_override_ms_;
 
   std::unique_ptr<ViewReader> reader_;
   bool publisher_running_ = false;
