@@ -91,6 +91,8 @@ class Balancer {
   // Refresh, so a request that keeps the address copies it.
   const SocketAddress* AddressOf(int index) const { return tracker_.AddressOf(index); }
   int64_t UpSinceUnixMs(int index) const { return tracker_.UpSinceUnixMs(index); }
+  // The index of the server with id `id` in the view (ViewTracker::IndexOfId).
+  int IndexOfServerId(std::string_view id) const { return tracker_.IndexOfId(id); }
   std::vector<ViewNotice> TakeNotices() { return tracker_.TakeNotices(); }
 
  private:

@@ -61,6 +61,8 @@ void ViewTracker::Rebuild(const ClusterView& view) {
     view_addresses_[slot] = SocketAddress();
     const ViewServer& server = view.server(index);
     up_since_unix_ms_[slot] = server.up_since_unix_ms;
+    ids_[slot] =
+        server.server_state() == ServerState::kAbsent ? std::string_view{} : server.id_view();
     if (server.server_state() == ServerState::kAbsent) {
       reported_address_[slot].clear();  // a server that comes back is checked anew
       continue;
@@ -119,6 +121,14 @@ RouteChoice ViewTracker::Choose(std::string_view session_id, ServerSet exclude, 
   request.random = random;
   request.exclude = exclude | unreachable_;
   return table_.Choose(request);
+}
+
+int ViewTracker::IndexOfId(std::string_view id) const {
+  if (!usable_ || id.empty()) return -1;
+  for (int index = 0; index < kMaxServers; ++index) {
+    if (ids_[static_cast<std::size_t>(index)] == id) return index;
+  }
+  return -1;
 }
 
 ServerSet ViewTracker::Candidates() const {

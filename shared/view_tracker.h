@@ -80,6 +80,10 @@ class ViewTracker {
   // up or draining, or the view is unusable.
   int64_t UpSinceUnixMs(int index) const;
 
+  // The index of the server whose id is `id` in the view of the last Refresh(),
+  // present in any state; -1 when no server has it or the view is unusable.
+  int IndexOfId(std::string_view id) const;
+
   bool usable() const { return usable_; }
 
   // What changed since the last call, oldest first.
@@ -108,6 +112,7 @@ class ViewTracker {
   ServerSet unreachable_;  // present in the view, but with no usable address
   std::array<SocketAddress, kMaxServers> view_addresses_{};
   std::array<int64_t, kMaxServers> up_since_unix_ms_{};
+  std::array<std::string, kMaxServers> ids_{};               // "" for an absent server
   std::array<std::string, kMaxServers> reported_address_{};  // problems already reported
 
   bool usable_ = false;

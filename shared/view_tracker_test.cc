@@ -222,6 +222,25 @@ TEST_F(ViewTrackerTest, UpSinceIsThatOfTheCurrentViewAndOnlyForUsableServers) {
   EXPECT_EQ(tracker->UpSinceUnixMs(0), kNowUnixMs);
 }
 
+TEST_F(ViewTrackerTest, IndexOfIdFollowsTheViewInEveryState) {
+  ClusterView view = MixedView();
+  StartWriterWith(view);
+  auto tracker = MakeTracker(Configured(6));
+  EXPECT_EQ(tracker->IndexOfId("app-0"), -1);  // nothing read yet
+  ASSERT_TRUE(tracker->Refresh(0));
+  EXPECT_EQ(tracker->IndexOfId("app-0"), 0);
+  EXPECT_EQ(tracker->IndexOfId("app-3"), 3);  // draining
+  EXPECT_EQ(tracker->IndexOfId("app-5"), 5);  // down: still that server's index
+  EXPECT_EQ(tracker->IndexOfId("app-6"), -1);
+  EXPECT_EQ(tracker->IndexOfId(""), -1);
+  EXPECT_EQ(tracker->IndexOfId("app"), -1);
+
+  view.server(5) = ViewServer{};  // server 5 left the cluster
+  Publish(view);
+  ASSERT_TRUE(tracker->Refresh(1));
+  EXPECT_EQ(tracker->IndexOfId("app-5"), -1);
+}
+
 TEST_F(ViewTrackerTest, StoppedSidecarMakesTheViewUnusableUntilItIsBack) {
   StartWriterWith(ThreeUp());
   auto tracker = MakeTracker();
