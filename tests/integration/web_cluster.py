@@ -25,6 +25,10 @@ NGINX = os.environ.get("CLUSTER_NGINX", "/usr/sbin/nginx")
 NGINX_MODULE = os.environ.get("CLUSTER_NGINX_MODULE", "")
 # The sanitizer build's module needs the shared ASan runtime loaded into nginx.
 NGINX_PRELOAD = os.environ.get("CLUSTER_NGINX_PRELOAD", "")
+APACHE = os.environ.get("CLUSTER_APACHE", "/usr/sbin/apache2")
+HTTPD_MODULE = os.environ.get("CLUSTER_HTTPD_MODULE", "")
+# The sanitizer build's module needs the shared ASan runtime loaded into apache2.
+HTTPD_PRELOAD = os.environ.get("CLUSTER_HTTPD_PRELOAD", "")
 BACKEND = os.environ.get("CLUSTER_DEMO_BACKEND",
                          os.path.normpath(os.path.join(HERE, "..", "..", "demo",
                                                        "cluster-demo-backend")))
@@ -55,7 +59,8 @@ class DemoCluster(Cluster):
         # nginx's workers run as another user: they must reach the view files.
         os.chmod(self.dir, 0o755)
         self.backends = {}
-        self.nginx = []  # Popen of every nginx master started for this cluster
+        self.nginx = []  # every Nginx started for this cluster
+        self.httpd = []  # every Httpd started for this cluster
 
     def write_config(self, name, cluster_name="itest", order=None, key=None):
         if order is not None or key is not None:
@@ -127,24 +132,25 @@ class DemoCluster(Cluster):
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for nginx in self.nginx:
-            # SIGTERM first: the master stops and reaps its workers. Then the whole
-            # process group (each nginx has its own), in case it could not.
-            if nginx.process.poll() is None:
-                nginx.process.send_signal(signal.SIGTERM)
+        for front in self.nginx + self.httpd:
+            # SIGTERM first: the master (parent) stops and reaps its workers
+            # (children). Then the whole process group (each front has its own), in
+            # case it could not.
+            if front.process.poll() is None:
+                front.process.send_signal(signal.SIGTERM)
                 try:
-                    nginx.process.wait(timeout=10)
+                    front.process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     pass
             try:
-                os.killpg(nginx.process.pid, signal.SIGKILL)
+                os.killpg(front.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            nginx.process.wait(timeout=10)
-            problems += nginx.crash_reports()
+            front.process.wait(timeout=10)
+            problems += [f"{front.name}: {line}" for line in front.crash_reports()]
         super().close(keep_dir=bool(problems))  # kept for the logs
         if problems:
-            raise AssertionError("nginx: " + "\n".join(problems[:20]) + f"\n(in {self.dir})")
+            raise AssertionError("\n".join(problems[:20]) + f"\n(in {self.dir})")
 
     def start_site(self):
         """Every sidecar and backend; returns when every view shows all servers up."""
@@ -200,6 +206,8 @@ class Nginx:
 
     `view_server` is the server whose view file the cluster_balance line follows.
     `mode` "insert" switches the example's route mode to the insert mode."""
+
+    name = "nginx"
 
     def __init__(self, cluster, view_server, mode="route", cookie_options=None, edit=None):
         if not NGINX_MODULE:
@@ -292,6 +300,137 @@ class Nginx:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=10)
+
+
+class Httpd:
+    """Debian's apache2 running conf-examples/httpd.conf on a free port and private
+    paths, with mpm_event or mpm_prefork.
+
+    `view_server` is the server whose view file the ClusterBalance line follows.
+    `mode` "insert" switches the example's route mode to the insert mode, with
+    ClusterBalanceCookie `cookie_options` if given. `edit` takes and returns the
+    configuration's text, after the rest."""
+
+    name = "httpd"
+
+    def __init__(self, cluster, view_server, mode="route", cookie_options=None, mpm="event",
+                 edit=None):
+        if not HTTPD_MODULE:
+            raise AssertionError("CLUSTER_HTTPD_MODULE must name the built module (.so)")
+        self.cluster = cluster
+        self.dir = os.path.join(cluster.dir, f"httpd-{len(os.listdir(cluster.dir))}")
+        os.makedirs(self.dir)
+        os.chmod(self.dir, 0o755)
+        self.port = free_ports(1)[0]
+        self.pid_path = os.path.join(self.dir, "httpd.pid")
+        self.error_log = os.path.join(self.dir, "error.log")
+        self.conf_path = os.path.join(self.dir, "httpd.conf")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.process = None
+        text = self.render(view_server.view_file, mode, cookie_options, mpm)
+        if edit:
+            text = edit(text)
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+
+    def render(self, view_file, mode, cookie_options, mpm):
+        with open(os.path.join(EXAMPLES, "httpd.conf")) as f:
+            text = f.read()
+        text = re.sub(r"^LoadModule cluster_balance_module \S+$",
+                      f"LoadModule cluster_balance_module {HTTPD_MODULE}", text, count=1,
+                      flags=re.M)
+        text = re.sub(r"^PidFile \S+$", f"PidFile {self.pid_path}", text, count=1, flags=re.M)
+        text = re.sub(r"^DefaultRuntimeDir \S+$", f"DefaultRuntimeDir {self.dir}", text, count=1,
+                      flags=re.M)
+        text = re.sub(r"^ErrorLog \S+$", f"ErrorLog {self.error_log}", text, count=1, flags=re.M)
+        text = replace_exactly(text, "Listen 127.0.0.1:8081", f"Listen 127.0.0.1:{self.port}")
+        text = re.sub(r"ClusterBalance \S+ ", f"ClusterBalance {view_file} ", text, count=1)
+        for server, entry in zip(self.cluster.servers, self.cluster.example_servers):
+            text = replace_exactly(text, f'BalancerMember "http://{entry["http_address"]}"',
+                                   f'BalancerMember "http://127.0.0.1:{server.http_port}"')
+        if os.geteuid() != 0:
+            # Only root switches its children to another user.
+            text = re.sub(r"^(User|Group) .*$", "", text, flags=re.M)
+        if mpm == "prefork":
+            text = replace_exactly(
+                text, "LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so",
+                "LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so")
+            text = re.sub(r"^ThreadsPerChild .*$", "", text, count=1, flags=re.M)
+            text = replace_exactly(text, "ServerLimit 2", "ServerLimit 4")
+            text = replace_exactly(text, "MaxRequestWorkers 50", "MaxRequestWorkers 4")
+        elif mpm != "event":
+            raise ValueError(mpm)
+        if mode == "insert":
+            text = replace_exactly(text, "mode=route cookie=JSESSIONID", "mode=insert")
+            if cookie_options:
+                text = replace_exactly(text, "mode=insert",
+                                       f"mode=insert\n    ClusterBalanceCookie {cookie_options}")
+        return text
+
+    def start(self, children=2):
+        # Its own process group, so that cleanup reaches the children too.
+        with open(self.stderr_path, "ab") as stderr:
+            self.process = subprocess.Popen([APACHE, "-f", self.conf_path, "-DFOREGROUND"],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=stderr, start_new_session=True,
+                                            env=httpd_environment())
+        self.cluster.httpd.append(self)
+        wait_for(lambda: self.process.poll() is None and len(self.children()) >= children
+                 and self.listening(), 20, "httpd to start")
+        return self
+
+    def listening(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+    def children(self):
+        """PIDs of the parent's children (they serve the requests)."""
+        path = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
+        with open(path) as f:
+            return set(int(p) for p in f.read().split())
+
+    def graceful(self):
+        """SIGUSR1 (apache2ctl graceful), then waits until only children of the new
+        generation serve."""
+        old = self.children()
+        self.process.send_signal(signal.SIGUSR1)
+        wait_for(lambda: (lambda now: now and not (now & old))(self.children())
+                 and self.listening(), 30, "httpd to replace its children")
+
+    def get(self, path="/", cookie=None, headers=None):
+        return http_get(self.port, path, cookie, headers)
+
+    def error_lines(self):
+        with open(self.error_log, errors="replace") as f:
+            return f.read().splitlines()
+
+    def crash_reports(self):
+        """Lines that say a child crashed or a sanitizer found a fault."""
+        lines = []
+        for path in (self.error_log, self.stderr_path):
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    lines += [line.strip() for line in f
+                              if "exit signal" in line or "Sanitizer" in line
+                              or "runtime error:" in line or ":alert]" in line
+                              or ":emerg]" in line]
+        return lines
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
+def httpd_environment():
+    """The environment to run apache2 in: with the sanitizer build's module, the
+    shared ASan runtime preloaded."""
+    env = dict(os.environ)
+    if HTTPD_PRELOAD:
+        env.update(LD_PRELOAD=HTTPD_PRELOAD,
+                   ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    return env
 
 
 def route_of(view_file, cookie=None, path=None):
