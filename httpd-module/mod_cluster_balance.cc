@@ -150,7 +150,7 @@ const command_rec kDirectives[] = {
                   ACCESS_CONF,
                   "the request header that tells the backend the chosen server's route "
                   "character (default X-Cluster-Route), or off"),
-    {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr},
+    {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 
 int PreConfig(apr_pool_t*, apr_pool_t*, apr_pool_t*) noexcept {
