@@ -138,14 +138,16 @@ cb::ServerSet Members::Unreachable(const cb::Balancer& view) const {
 
 cb::ServerSet Members::HeldOut(const cb::Balancer& view) const {
   cb::ServerSet held_out;
+  const apr_time_t now = apr_time_now();
   for (int index = 0; index < cb::kMaxServers; ++index) {
     const proxy_worker* worker = by_index_[static_cast<std::size_t>(index)];
     if (worker == nullptr) continue;
     if (PROXY_WORKER_IS_HCFAILED(worker)) {
       held_out.Add(index);  // httpd's health check says so, now
-    } else if (PROXY_WORKER_IS_ERROR(worker) &&
+    } else if (PROXY_WORKER_IS_ERROR(worker) && now < worker->s->error_time + worker->s->retry &&
                cb::StaysHeldOut(view, index,
                                 static_cast<int64_t>(apr_time_as_msec(worker->s->error_time)))) {
+      // After retry= httpd tries the member again, as its own balancing would.
       held_out.Add(index);
     }
   }

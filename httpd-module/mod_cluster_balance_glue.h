@@ -123,8 +123,9 @@ class Members {
   // RequestPolicy's `unreachable`: the servers httpd cannot send to. Those without
   // a member, and those whose member balancer-manager disabled or stopped.
   cb::ServerSet Unreachable(const cb::Balancer& view) const;
-  // RequestPolicy's `held_out()`: members in httpd's error state (a failed try or
-  // a failed health check) that stay held out (cb::StaysHeldOut).
+  // RequestPolicy's `held_out()`: members that failed httpd's health check, and
+  // members in httpd's error state after a failed try, for their retry= time,
+  // unless the view shows their server came up since (cb::StaysHeldOut).
   cb::ServerSet HeldOut(const cb::Balancer& view) const;
 
  private:
