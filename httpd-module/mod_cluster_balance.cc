@@ -3,8 +3,8 @@
 // "ProxySet lbmethod=cluster"; their grammar is shared/balancer_options.h's, the
 // nginx module's.
 
-#include <apr_strings.h>
 #include <ap_provider.h>
+#include <apr_strings.h>
 #include <http_main.h>
 
 #include <atomic>
@@ -68,8 +68,7 @@ std::vector<std::string_view> Words(int argc, char* const argv[]) {
 
 // ClusterBalance VIEW [mode=route|insert] [cookie=NAME] [path_parameter=NAME|off]
 //                [slow_start=DURATION|view]
-const char* SetClusterBalance(cmd_parms* cmd, void*, int argc,
-                              char* const argv[]) noexcept {
+const char* SetClusterBalance(cmd_parms* cmd, void*, int argc, char* const argv[]) noexcept {
   try {
     if (const char* wrong_place = CheckContext(cmd)) return wrong_place;
     Section& section = SectionFor(cmd);
@@ -90,8 +89,7 @@ const char* SetClusterBalance(cmd_parms* cmd, void*, int argc,
 }
 
 // ClusterBalanceCookie [name=N] [path=P] [domain=D] [max_age=T|off] [secure] ...
-const char* SetClusterBalanceCookie(cmd_parms* cmd, void*, int argc,
-                                    char* const argv[]) noexcept {
+const char* SetClusterBalanceCookie(cmd_parms* cmd, void*, int argc, char* const argv[]) noexcept {
   try {
     if (const char* wrong_place = CheckContext(cmd)) return wrong_place;
     Section& section = SectionFor(cmd);
@@ -138,16 +136,14 @@ cmd_func AsCmdFunc(Handler* handler) {
 }
 
 const command_rec kDirectives[] = {
-    AP_INIT_TAKE_ARGV("ClusterBalance", AsCmdFunc(SetClusterBalance), nullptr,
-                      ACCESS_CONF,
+    AP_INIT_TAKE_ARGV("ClusterBalance", AsCmdFunc(SetClusterBalance), nullptr, ACCESS_CONF,
                       "the view file the local sidecar publishes, then mode=route|insert, "
                       "cookie=NAME, path_parameter=NAME|off, slow_start=DURATION|view"),
-    AP_INIT_TAKE_ARGV("ClusterBalanceCookie", AsCmdFunc(SetClusterBalanceCookie),
-                      nullptr, ACCESS_CONF,
+    AP_INIT_TAKE_ARGV("ClusterBalanceCookie", AsCmdFunc(SetClusterBalanceCookie), nullptr,
+                      ACCESS_CONF,
                       "the insert mode's cookie: name=, path=, domain=, max_age=, secure, "
                       "httponly=, samesite="),
-    AP_INIT_TAKE1("ClusterBalanceRouteHeader", AsCmdFunc(SetRouteHeader), nullptr,
-                  ACCESS_CONF,
+    AP_INIT_TAKE1("ClusterBalanceRouteHeader", AsCmdFunc(SetRouteHeader), nullptr, ACCESS_CONF,
                   "the request header that tells the backend the chosen server's route "
                   "character (default X-Cluster-Route), or off"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},

@@ -56,8 +56,8 @@ void Section::LogNotices(cb::Balancer& balancer, const request_rec* r) const {
   std::lock_guard<std::mutex> lock(notices_mutex_);
   for (cb::ViewNotice& notice : notices) {
     if (notice.text == last_notice_) continue;
-    LogWhat(notice.level == cb::ViewNotice::Level::kWarning ? APLOG_WARNING : APLOG_NOTICE, r,
-            name, notice.text);
+    LogWhat(notice.level == cb::ViewNotice::Level::kWarning ? APLOG_WARNING : APLOG_NOTICE, r, name,
+            notice.text);
     last_notice_ = std::move(notice.text);
   }
 }
@@ -82,8 +82,7 @@ cb::Balancer& ThreadBalancer(const Section& section) {
     if (id == section.id) return *balancer;
   }
   std::random_device entropy;
-  const uint64_t seed = (uint64_t{entropy()} << 32) ^ entropy() ^
-                        static_cast<uint64_t>(getpid()) ^
+  const uint64_t seed = (uint64_t{entropy()} << 32) ^ entropy() ^ static_cast<uint64_t>(getpid()) ^
                         std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
                         static_cast<uint64_t>(NowMonotonicMs());
   // The view's addresses are not used: httpd sends to its members' own.
@@ -127,8 +126,8 @@ cb::ServerSet Members::Unreachable(const cb::Balancer& view) const {
   view.Candidates().ForEach([&](int index) {
     const proxy_worker* worker = by_index_[static_cast<std::size_t>(index)];
     if (worker == nullptr ||
-        PROXY_WORKER_IS(worker, PROXY_WORKER_DISABLED | PROXY_WORKER_STOPPED |
-                                    PROXY_WORKER_IN_SHUTDOWN) ||
+        PROXY_WORKER_IS(worker,
+                        PROXY_WORKER_DISABLED | PROXY_WORKER_STOPPED | PROXY_WORKER_IN_SHUTDOWN) ||
         !PROXY_WORKER_IS_INITIALIZED(worker)) {
       unreachable.Add(index);
     }
@@ -155,7 +154,8 @@ cb::ServerSet Members::HeldOut(const cb::Balancer& view) const {
 }
 
 RequestState* ExistingStateOf(const request_rec* r) {
-  return static_cast<RequestState*>(ap_get_module_config(r->request_config, &cluster_balance_module));
+  return static_cast<RequestState*>(
+      ap_get_module_config(r->request_config, &cluster_balance_module));
 }
 
 RequestState* StateOf(request_rec* r, const proxy_balancer* balancer, const Section* section) {
@@ -172,17 +172,25 @@ RequestState* StateOf(request_rec* r, const proxy_balancer* balancer, const Sect
 
 std::string_view SessionOf(request_rec* r, RequestState& state, const cb::Balancer& balancer) {
   if (state.session != nullptr) return {state.session, state.session_length};
-  // httpd hands a request's headers to a callback: collect the Cookie headers in
-  // request order, then ask (Balancer::SessionOfRequest's span form).
+  // httpd merges a request's Cookie headers into one, joined by ", " (a comma is no
+  // cookie-octet, RFC 6265): split it again, so that the session is the one nginx
+  // finds in the same headers. The table hands its entries to a callback: collect,
+  // then ask (Balancer::SessionOfRequest's span form).
   struct Collected {
-    std::array<std::string_view, 16> headers;
+    std::array<std::string_view, 32> headers;
     std::size_t count = 0;
   } collected;
   apr_table_do(
       [](void* baton, const char*, const char* value) -> int {
         auto* into = static_cast<Collected*>(baton);
-        into->headers[into->count++] = value;
-        return into->count < into->headers.size() ? 1 : 0;  // 0 stops: the rest is ignored
+        std::string_view rest = value;
+        while (into->count < into->headers.size()) {
+          const std::size_t comma = rest.find(',');
+          into->headers[into->count++] = rest.substr(0, comma);
+          if (comma == std::string_view::npos) return 1;
+          rest.remove_prefix(comma + 1);
+        }
+        return 0;  // stops: further headers are ignored
       },
       &collected, r->headers_in, "Cookie", nullptr);
   const std::string_view session = balancer.SessionOfRequest(

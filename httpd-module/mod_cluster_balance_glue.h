@@ -15,9 +15,9 @@
 #define CLUSTER_BALANCE_HTTPD_MODULE_MOD_CLUSTER_BALANCE_GLUE_H_
 
 // httpd's headers: httpd.h opens extern "C" itself, mod_proxy.h does not.
-#include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
+#include <httpd.h>
 extern "C" {
 #include <mod_proxy.h>
 }
@@ -142,10 +142,10 @@ struct RequestState {
   const Section* section = nullptr;  // null: lbmethod=cluster without ClusterBalance
   const char* session = nullptr;     // r->pool copy; null: not looked for yet
   std::size_t session_length = 0;
-  bool tries_started = false;       // RequestPolicy::StartTries ran
-  bool filter_added = false;        // the insert cookie's filter is in place
-  bool in_try = false;              // between a finder's answer and mod_proxy's post_request
-  int tried_count = 0;              // members this request tried, in tried_workers
+  bool tries_started = false;  // RequestPolicy::StartTries ran
+  bool filter_added = false;   // the insert cookie's filter is in place
+  bool in_try = false;         // between a finder's answer and mod_proxy's post_request
+  int tried_count = 0;         // members this request tried, in tried_workers
   std::array<const proxy_worker*, cb::kMaxServers> tried_workers{};
   cb::RequestPolicy policy;
 };

@@ -20,7 +20,7 @@ APLOG_USE_MODULE(cluster_balance);
 namespace cb::httpd {
 namespace {
 
-APR_OPTIONAL_FN_TYPE(proxy_balancer_get_best_worker)* get_best_worker = nullptr;
+APR_OPTIONAL_FN_TYPE(proxy_balancer_get_best_worker) * get_best_worker = nullptr;
 
 bool Tried(const RequestState* state, const proxy_worker* worker) {
   if (state == nullptr) return false;
@@ -29,8 +29,7 @@ bool Tried(const RequestState* state, const proxy_worker* worker) {
 }
 
 void RememberTry(RequestState& state, const proxy_worker* worker) {
-  if (!Tried(&state, worker) &&
-      state.tried_count < static_cast<int>(state.tried_workers.size())) {
+  if (!Tried(&state, worker) && state.tried_count < static_cast<int>(state.tried_workers.size())) {
     state.tried_workers[static_cast<std::size_t>(state.tried_count++)] = worker;
   }
 }

@@ -58,9 +58,10 @@ bool HookEndOfTry() {
   // their file names, and this one may come before mod_proxy (as the lbmethod_*
   // modules do). Called from pre_config, when every LoadModule has run and before
   // httpd sorts the hooks.
-  using RegisterPostRequest = void (*)(proxy_HOOK_post_request_t*, const char* const*,
-                                       const char* const*, int);
-  auto* hook = reinterpret_cast<RegisterPostRequest>(dlsym(RTLD_DEFAULT, "proxy_hook_post_request"));
+  using RegisterPostRequest =
+      void (*)(proxy_HOOK_post_request_t*, const char* const*, const char* const*, int);
+  auto* hook =
+      reinterpret_cast<RegisterPostRequest>(dlsym(RTLD_DEFAULT, "proxy_hook_post_request"));
   if (hook == nullptr) return false;
   hook(EndTry, nullptr, nullptr, APR_HOOK_FIRST);
   return true;
