@@ -54,12 +54,13 @@ int IsBestOwnChoice(proxy_worker* current, proxy_worker* best, void* baton) {
 void Report(request_rec* r, const RequestState& state) {
   const cb::RouteChoice reported = state.policy.Reported();
   const std::string_view route = cb::RouteCharTextForIndex(reported.index);
-  const std::string route_text(route);
+  // Names outlive the request (literals, the configuration's strings); values are
+  // copied into the request's pool.
   const auto set = [&](apr_table_t* table, const char* name, std::string_view value) {
     if (value.empty()) {
       apr_table_unset(table, name);
     } else {
-      apr_table_set(table, name, std::string(value).c_str());
+      apr_table_setn(table, name, apr_pstrmemdup(r->pool, value.data(), value.size()));
     }
   };
   if (state.section != nullptr && !state.section->route_header.empty()) {
