@@ -3,6 +3,8 @@
 // "ProxySet lbmethod=cluster"; their grammar is shared/balancer_options.h's, the
 // nginx module's.
 
+#include "httpd-module/mod_cluster_balance_glue.h"
+
 #include <ap_provider.h>
 #include <apr_strings.h>
 #include <http_main.h>
@@ -12,8 +14,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "httpd-module/mod_cluster_balance_glue.h"
 
 APLOG_USE_MODULE(cluster_balance);
 

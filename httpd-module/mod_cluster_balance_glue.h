@@ -14,10 +14,12 @@
 #ifndef CLUSTER_BALANCE_HTTPD_MODULE_MOD_CLUSTER_BALANCE_GLUE_H_
 #define CLUSTER_BALANCE_HTTPD_MODULE_MOD_CLUSTER_BALANCE_GLUE_H_
 
-// httpd's headers: httpd.h opens extern "C" itself, mod_proxy.h does not.
+// httpd.h first: httpd's other headers need its types. It opens extern "C" itself;
+// mod_proxy.h does not.
+#include <httpd.h>
+
 #include <http_config.h>
 #include <http_log.h>
-#include <httpd.h>
 extern "C" {
 #include <mod_proxy.h>
 }
