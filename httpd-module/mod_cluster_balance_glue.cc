@@ -125,10 +125,10 @@ cb::ServerSet Members::Unreachable(const cb::Balancer& view) const {
   cb::ServerSet unreachable;
   view.Candidates().ForEach([&](int index) {
     const proxy_worker* worker = by_index_[static_cast<std::size_t>(index)];
-    if (worker == nullptr ||
-        PROXY_WORKER_IS(worker,
-                        PROXY_WORKER_DISABLED | PROXY_WORKER_STOPPED | PROXY_WORKER_IN_SHUTDOWN) ||
-        !PROXY_WORKER_IS_INITIALIZED(worker)) {
+    // A member not initialized yet (one balancer-manager added) is reachable:
+    // mod_proxy initializes it before its first request.
+    if (worker == nullptr || PROXY_WORKER_IS(worker, PROXY_WORKER_DISABLED | PROXY_WORKER_STOPPED |
+                                                         PROXY_WORKER_IN_SHUTDOWN)) {
       unreachable.Add(index);
     }
   });
