@@ -161,14 +161,14 @@ class DemoCluster(Cluster):
         return self
 
 
-def http_get(port, path="/", cookie=None, headers=None, timeout=10):
+def http_get(port, path="/", cookie=None, headers=None, timeout=10, method="GET", body=None):
     """(status, headers dict, body text) of one request on a new connection."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         all_headers = dict(headers or {})
         if cookie is not None:
             all_headers["Cookie"] = cookie
-        connection.request("GET", path, headers=all_headers)
+        connection.request(method, path, body=body, headers=all_headers)
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, \
             response.read().decode(errors="replace")
