@@ -32,17 +32,6 @@ std::string_view Balancer::SessionFromPath(std::string_view path) const {
   return SessionIdFromPath(path, options_.path_parameter);
 }
 
-std::string_view Balancer::SessionOfRequest(std::span<const std::string_view> cookie_headers,
-                                            std::string_view path) const {
-  std::size_t next = 0;
-  return SessionOfRequest(
-      [&]() -> std::optional<std::string_view> {
-        if (next == cookie_headers.size()) return std::nullopt;
-        return cookie_headers[next++];
-      },
-      path);
-}
-
 RouteChoice Balancer::Choose(std::string_view session, ServerSet exclude, int64_t now_unix_ms) {
   return tracker_.Choose(session, exclude, now_unix_ms, NextRandom());
 }

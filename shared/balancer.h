@@ -14,7 +14,6 @@
 #include <concepts>
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,10 +63,6 @@ class Balancer {
     }
     return SessionFromPath(path);
   }
-  // The same over Cookie headers in request order that the web server hands over
-  // together (httpd's request table yields them to a callback: collect, then ask).
-  std::string_view SessionOfRequest(std::span<const std::string_view> cookie_headers,
-                                    std::string_view path) const;
 
   // The server for a request with `session` (empty: none), never one in `exclude`
   // (servers this request already tried). kNoServer when nothing is eligible.

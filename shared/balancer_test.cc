@@ -162,30 +162,6 @@ TEST_F(BalancerTest, SessionOfRequestTakesTheFirstCookieHeaderWithOneElseThePath
   EXPECT_EQ(calls, 1);
 }
 
-TEST_F(BalancerTest, SessionOfRequestOverASequenceOfCookieHeaders) {
-  auto balancer = MakeBalancer(Options(StickyMode::kRoute));
-  const std::vector<std::string_view> none = {};
-  const std::vector<std::string_view> second = {"a=1", "JSESSIONID=Bfirst", "JSESSIONID=Csecond"};
-  const std::vector<std::string_view> unusable = {"JSESSIONID=\"unbalanced", "b=2"};
-  EXPECT_EQ(balancer->SessionOfRequest(second, "/a;jsessionid=Dpath"), "Bfirst");
-  EXPECT_EQ(balancer->SessionOfRequest(none, "/a;jsessionid=Dpath"), "Dpath");
-  EXPECT_EQ(balancer->SessionOfRequest(unusable, "/a;jsessionid=Dpath"), "Dpath");
-  EXPECT_EQ(balancer->SessionOfRequest(none, "/a"), "");
-  // The same answers as the pull form, for every prefix of the headers.
-  for (std::size_t count = 0; count <= second.size(); ++count) {
-    const std::vector<std::string_view> prefix(second.begin(), second.begin() + count);
-    EXPECT_EQ(balancer->SessionOfRequest(prefix, "/a;jsessionid=Dpath"),
-              balancer->SessionOfRequest(HeadersOf(prefix), "/a;jsessionid=Dpath"))
-        << count;
-  }
-  // Insert mode: only the module's own cookie of its own form.
-  auto insert = MakeBalancer(Options(StickyMode::kInsert));
-  const std::string value = StickyCookieValue(2, 5);
-  const std::string ours = "CBROUTE=" + value;
-  const std::vector<std::string_view> cookies = {"CBROUTE=Cnot-ours", ours};
-  EXPECT_EQ(insert->SessionOfRequest(cookies, "/a;jsessionid=Dpath"), value);
-}
-
 // --- The insert mode's cookie ---------------------------------------------------------
 
 TEST_F(BalancerTest, InsertCookieIsNeverSetInRouteMode) {

@@ -98,7 +98,7 @@ void ViewTracker::BecomeUnusable(const std::string& reason) {
   unusable_reason_ = reason;
   notices_.push_back({ViewNotice::Level::kWarning,
                       "no usable cluster view (" + reason +
-                          "); balancing over the upstream's own servers until it is back"});
+                          "); the web server balances over its own servers until it is back"});
 }
 
 void ViewTracker::BecomeUsable(const ClusterView& view) {

@@ -137,7 +137,7 @@ TEST_F(ViewTrackerTest, MissingFileIsUnusableWithOneWarning) {
   const std::string warning = OnlyNotice(*tracker, ViewNotice::Level::kWarning);
   EXPECT_TRUE(Contains(warning, path_)) << warning;
   EXPECT_TRUE(Contains(warning, "no view file")) << warning;
-  EXPECT_TRUE(Contains(warning, "balancing over the upstream's own servers")) << warning;
+  EXPECT_TRUE(Contains(warning, "the web server balances over its own servers")) << warning;
   ExpectUnusable(*tracker);
 
   // The same reason at the next rechecks: no second notice.
