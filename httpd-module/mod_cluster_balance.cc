@@ -7,6 +7,7 @@
 
 #include <ap_provider.h>
 #include <apr_strings.h>
+#include <http_core.h>
 #include <http_main.h>
 
 #include <atomic>
@@ -209,14 +210,19 @@ void CheckBalancer(const proxy_balancer* balancer, server_rec* s) {
   }
 }
 
-int PostConfig(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server) noexcept {
+// Runs for `apache2 -t` too (post_config does not): a section's mistakes are
+// refused there, and the warnings about balancers are shown. httpd reads its
+// configuration twice at startup; the warnings wait for the second reading.
+int CheckConfig(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server) noexcept {
   try {
     for (const Section* section : LoadedSections()) {
       if (!CheckSection(*section, main_server)) return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (!FindProxyFunctions()) return OK;  // PreConfig said why
+    const bool first_reading = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG &&
+                               ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST;
     const module* proxy = ap_find_linked_module("mod_proxy.c");
-    for (server_rec* s = main_server; proxy != nullptr && s != nullptr; s = s->next) {
+    for (server_rec* s = main_server; !first_reading && proxy != nullptr && s != nullptr;
+         s = s->next) {
       const auto* conf =
           static_cast<const proxy_server_conf*>(ap_get_module_config(s->module_config, proxy));
       if (conf == nullptr || conf->balancers == nullptr) continue;
@@ -231,9 +237,15 @@ int PostConfig(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server) n
   }
 }
 
+int PostConfig(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec*) noexcept {
+  FindProxyFunctions();  // without mod_proxy: PreConfig said so
+  return OK;
+}
+
 void RegisterHooks(apr_pool_t* pool) noexcept {
   ap_register_provider(pool, PROXY_LBMETHOD, kClusterMethod.name, "0", &kClusterMethod);
   ap_hook_pre_config(PreConfig, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_check_config(CheckConfig, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_config(PostConfig, nullptr, nullptr, APR_HOOK_MIDDLE);
   RegisterCookieFilter();
 }

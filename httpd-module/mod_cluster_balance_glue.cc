@@ -10,6 +10,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -174,27 +175,30 @@ std::string_view SessionOf(request_rec* r, RequestState& state, const cb::Balanc
   if (state.session != nullptr) return {state.session, state.session_length};
   // httpd merges a request's Cookie headers into one, joined by ", " (a comma is no
   // cookie-octet, RFC 6265): split it again, so that the session is the one nginx
-  // finds in the same headers. The table hands its entries to a callback: collect,
-  // then ask (Balancer::SessionOfRequest's span form).
-  struct Collected {
-    std::array<std::string_view, 32> headers;
-    std::size_t count = 0;
-  } collected;
-  apr_table_do(
-      [](void* baton, const char*, const char* value) -> int {
-        auto* into = static_cast<Collected*>(baton);
-        std::string_view rest = value;
-        while (into->count < into->headers.size()) {
-          const std::size_t comma = rest.find(',');
-          into->headers[into->count++] = rest.substr(0, comma);
-          if (comma == std::string_view::npos) return 1;
-          rest.remove_prefix(comma + 1);
-        }
-        return 0;  // stops: further headers are ignored
-      },
-      &collected, r->headers_in, "Cookie", nullptr);
+  // finds in the same Cookie headers.
+  const apr_array_header_t* headers = apr_table_elts(r->headers_in);
+  const auto* entries = reinterpret_cast<const apr_table_entry_t*>(headers->elts);
+  int next_entry = 0;
+  std::optional<std::string_view> rest;  // of the Cookie header being split
+  const auto next_cookie_header = [&]() -> std::optional<std::string_view> {
+    while (!rest) {
+      if (next_entry >= headers->nelts) return std::nullopt;
+      const apr_table_entry_t& entry = entries[next_entry++];
+      if (entry.key != nullptr && entry.val != nullptr && strcasecmp(entry.key, "Cookie") == 0) {
+        rest = entry.val;
+      }
+    }
+    const std::size_t comma = rest->find(',');
+    const std::string_view piece = rest->substr(0, comma);
+    if (comma == std::string_view::npos) {
+      rest.reset();
+    } else {
+      rest->remove_prefix(comma + 1);
+    }
+    return piece;
+  };
   const std::string_view session = balancer.SessionOfRequest(
-      std::span<const std::string_view>(collected.headers.data(), collected.count),
+      next_cookie_header,
       r->unparsed_uri == nullptr ? std::string_view{} : std::string_view(r->unparsed_uri));
   // A copy: mod_proxy or another module may change the request's headers later.
   state.session = session.empty() ? "" : apr_pstrmemdup(r->pool, session.data(), session.size());

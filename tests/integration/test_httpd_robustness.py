@@ -302,11 +302,14 @@ class HostileCookieTest(HttpdTestCase):
         them (the same reason and, for a session, the same server), or 400 when the
         bytes are ones httpd refuses itself (`refusable`: by default, a control
         character anywhere). httpd hands the module several Cookie lines as one,
-        joined by ", ", and clusterctl is asked about that line."""
+        joined by ", "; the module splits it at commas again (no cookie value holds
+        one) and takes the first session of the pieces, as nginx does of its lines.
+        clusterctl is asked about the pieces as one line: the first well-formed
+        session cookie of a line is the first of its pieces."""
         what = what or f"Cookie {cookies!r} path {path!r}"
         if refusable is None:
             refusable = any(b in CONTROL_BYTES for b in b"".join(cookies) + path)
-        merged = b", ".join(cookies) if cookies else None
+        merged = b"; ".join(p for c in cookies for p in c.split(b",")) if cookies else None
         reason, server = route_of(self.view, cookie=merged, path=path)
         answers = []
         for httpd in self.fronts:
@@ -394,11 +397,12 @@ class HostileCookieTest(HttpdTestCase):
         self.expect_refused_or_valid([many[:60000]], statuses=(400,), what="3000 cookies")
 
         # Many Cookie lines: httpd joins them into one (", ") before any module sees
-        # them, and sends that line on to the backend; the module reads it as
-        # clusterctl does. (nginx hands its module each line: there the second line's
-        # session counts, here "jsessionid=Bx, JSESSIONID=D..." is one cookie.)
+        # them, and sends that line on to the backend; the module splits it again, so
+        # that the second line's session counts, as in nginx.
         token = self.token()
-        self.expect_decision([b"a=b; JSESSIONID=,bad; jsessionid=Bx", b"JSESSIONID=D" + token])
+        answer = self.expect_decision([b"a=b; JSESSIONID=,bad; jsessionid=Bx",
+                                       b"JSESSIONID=D" + token])
+        self.assertEqual((answer.reason, answer.server), ("sticky", "app-d"))
         self.expect_decision([b"c%d=%d" % (i, i) for i in range(60)]
                                       + [b"JSESSIONID=C" + token])
         # More header lines than LimitRequestFields (100): httpd refuses.

@@ -355,7 +355,8 @@ class Httpd:
             text = replace_exactly(
                 text, "LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so",
                 "LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so")
-            text = re.sub(r"^ThreadsPerChild .*$", "", text, count=1, flags=re.M)
+            text = re.sub(r"^(ThreadsPerChild|MinSpareThreads|MaxSpareThreads) .*$", "", text,
+                          flags=re.M)
             text = replace_exactly(text, "ServerLimit 2", "ServerLimit 4")
             text = replace_exactly(text, "MaxRequestWorkers 50", "MaxRequestWorkers 4")
         elif mpm != "event":
