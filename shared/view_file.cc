@@ -1,6 +1,7 @@
 #include "shared/view_file.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -257,43 +258,53 @@ ViewReader::ViewReader(std::string path, const void* mapping, dev_t device, ino_
 
 ViewReader::~ViewReader() { munmap(const_cast<void*>(mapping_), kImageBytes); }
 
-Result<const ClusterView*> ViewReader::Current() {
+std::optional<Result<const ClusterView*>> ViewReader::TryCopy() {
   // The mapping is read-only; atomic_ref needs a non-const object but only loads here.
   void* mapping = const_cast<void*>(mapping_);
   std::atomic_ref<uint64_t> sequence = SequenceOf(mapping);
   const uint64_t* source = WordsAt(mapping, offsetof(ViewImage, view));
+
+  const uint64_t before = sequence.load(std::memory_order_acquire);
+  if (have_snapshot_ && before == snapshot_sequence_) return snapshot_.get();
+  if (!refused_.ok() && before == refused_sequence_) return refused_;
+  if (before % 2 != 0) return std::nullopt;
   ViewWords words;
+  for (std::size_t i = 0; i < kViewWords; ++i) {
+    words[i] =
+        std::atomic_ref<uint64_t>(const_cast<uint64_t&>(source[i])).load(std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (sequence.load(std::memory_order_relaxed) != before) return std::nullopt;
 
+  auto candidate = std::make_unique<ClusterView>();
+  std::memcpy(static_cast<void*>(candidate.get()), words.data(), sizeof(ClusterView));
+  if (Status valid = candidate->Validate(); !valid.ok()) {
+    // Refused until the writer publishes again, at the cost of one load per call.
+    refused_ = Status::InvalidArgument(path_ + ": " + valid.message());
+    refused_sequence_ = before;
+    return refused_;
+  }
+  snapshot_ = std::move(candidate);
+  snapshot_sequence_ = before;
+  snapshot_id_ = next_snapshot_id.fetch_add(1, std::memory_order_relaxed);
+  have_snapshot_ = true;
+  return snapshot_.get();
+}
+
+Result<const ClusterView*> ViewReader::Current() {
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-    const uint64_t before = sequence.load(std::memory_order_acquire);
-    if (have_snapshot_ && before == snapshot_sequence_) return snapshot_.get();
-    if (!refused_.ok() && before == refused_sequence_) return refused_;
-    if (before % 2 != 0) {
-      CpuRelax();
-      continue;
-    }
-    for (std::size_t i = 0; i < kViewWords; ++i) {
-      words[i] = std::atomic_ref<uint64_t>(const_cast<uint64_t&>(source[i]))
-                     .load(std::memory_order_relaxed);
-    }
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (sequence.load(std::memory_order_relaxed) != before) continue;
-
-    auto candidate = std::make_unique<ClusterView>();
-    std::memcpy(static_cast<void*>(candidate.get()), words.data(), sizeof(ClusterView));
-    if (Status valid = candidate->Validate(); !valid.ok()) {
-      // Refused until the writer publishes again, at the cost of one load per call.
-      refused_ = Status::InvalidArgument(path_ + ": " + valid.message());
-      refused_sequence_ = before;
-      return refused_;
-    }
-    snapshot_ = std::move(candidate);
-    snapshot_sequence_ = before;
-    snapshot_id_ = next_snapshot_id.fetch_add(1, std::memory_order_relaxed);
-    have_snapshot_ = true;
-    return snapshot_.get();
+    if (std::optional<Result<const ClusterView*>> copy = TryCopy()) return *std::move(copy);
+    CpuRelax();
   }
   if (have_snapshot_) return snapshot_.get();
+  // No copy yet: the writer is in the middle of an update, perhaps preempted on a
+  // busy machine. Give it the CPU for a moment rather than leave the caller with
+  // no view at all.
+  const auto deadline = std::chrono::steady_clock::now() + kFirstCopyPatience;
+  while (std::chrono::steady_clock::now() < deadline) {
+    sched_yield();
+    if (std::optional<Result<const ClusterView*>> copy = TryCopy()) return *std::move(copy);
+  }
   return Status::IoError(path_ + ": the view is being rewritten continuously; no stable copy");
 }
 

@@ -17,8 +17,10 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "shared/cluster_view.h"
@@ -74,9 +76,12 @@ class ViewReader {
   // keyed on snapshot_id(), not on the pointer. A view that fails
   // ClusterView::Validate() is refused (an error naming the path and the fault)
   // until the writer publishes again. When every retry overlaps an update (a writer
-  // publishing back to back), the last whole view this reader took is returned;
-  // with none yet, an error.
+  // publishing back to back, or one preempted in the middle of an update on a busy
+  // machine), the last whole view this reader took is returned; with none yet, the
+  // reader retries for at most kFirstCopyPatience, yielding the CPU, before an
+  // error: a reader's first copy is worth a short wait, never a block.
   Result<const ClusterView*> Current();
+  static constexpr std::chrono::microseconds kFirstCopyPatience{2000};
 
   // Identifies the view Current() last returned: unique among all copies that any
   // reader in this process has taken. 0 before the first.
@@ -99,6 +104,10 @@ class ViewReader {
 
  private:
   ViewReader(std::string path, const void* mapping, dev_t device, ino_t inode);
+
+  // One try at a whole copy: the view (or why it is refused), or nullopt when the
+  // copy overlapped an update.
+  std::optional<Result<const ClusterView*>> TryCopy();
 
   std::string path_;
   const void* mapping_;

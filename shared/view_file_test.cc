@@ -802,6 +802,40 @@ TEST_F(ViewFileTest, ReaderKeepsItsCopyWhileAWriterIsStuckMidUpdate) {
   EXPECT_EQ(GenerationOf(*fresh), 32u);
 }
 
+TEST_F(ViewFileTest, FirstCopyWaitsOutAWriterPausedMidUpdateButNeverLong) {
+  {
+    auto writer = OpenWriter();
+    ASSERT_NE(writer, nullptr);
+    ASSERT_TRUE(writer->Publish(MakeView(40)).ok());
+  }
+  // A writer inside an update, paused (preempted on a busy machine): the sequence
+  // is odd. It finishes 300 us later, well within a first reader's patience.
+  const uint64_t sequence = ReadSequence(path_);
+  WriteSequence(path_, sequence + 1);
+  auto reader = OpenReader();
+  ASSERT_NE(reader, nullptr);
+  std::thread writer_resumes([&] {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    WriteSequence(path_, sequence + 2);
+  });
+  auto copy = reader->Current();
+  writer_resumes.join();
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ((*copy)->generation, 40u);
+
+  // A writer that stays inside its update: a first reader gives up after its
+  // patience, not much later.
+  WriteSequence(path_, sequence + 3);
+  auto fresh = OpenReader();
+  ASSERT_NE(fresh, nullptr);
+  const auto started = steady_clock::now();
+  auto nothing = fresh->Current();
+  const auto waited = steady_clock::now() - started;
+  ASSERT_FALSE(nothing.ok());
+  EXPECT_GE(waited, ViewReader::kFirstCopyPatience);
+  EXPECT_LT(waited, std::chrono::milliseconds(500));
+}
+
 // ---------------------------------------------------------------------------------
 // Writer
 
