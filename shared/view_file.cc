@@ -258,7 +258,7 @@ ViewReader::ViewReader(std::string path, const void* mapping, dev_t device, ino_
 
 ViewReader::~ViewReader() { munmap(const_cast<void*>(mapping_), kImageBytes); }
 
-std::optional<Result<const ClusterView*>> ViewReader::TryCopy() {
+std::optional<Result<const ClusterView*>> ViewReader::TryCopy(uint64_t* scratch) {
   // The mapping is read-only; atomic_ref needs a non-const object but only loads here.
   void* mapping = const_cast<void*>(mapping_);
   std::atomic_ref<uint64_t> sequence = SequenceOf(mapping);
@@ -268,16 +268,15 @@ std::optional<Result<const ClusterView*>> ViewReader::TryCopy() {
   if (have_snapshot_ && before == snapshot_sequence_) return snapshot_.get();
   if (!refused_.ok() && before == refused_sequence_) return refused_;
   if (before % 2 != 0) return std::nullopt;
-  ViewWords words;
   for (std::size_t i = 0; i < kViewWords; ++i) {
-    words[i] =
+    scratch[i] =
         std::atomic_ref<uint64_t>(const_cast<uint64_t&>(source[i])).load(std::memory_order_relaxed);
   }
   std::atomic_thread_fence(std::memory_order_acquire);
   if (sequence.load(std::memory_order_relaxed) != before) return std::nullopt;
 
   auto candidate = std::make_unique<ClusterView>();
-  std::memcpy(static_cast<void*>(candidate.get()), words.data(), sizeof(ClusterView));
+  std::memcpy(static_cast<void*>(candidate.get()), scratch, sizeof(ClusterView));
   if (Status valid = candidate->Validate(); !valid.ok()) {
     // Refused until the writer publishes again, at the cost of one load per call.
     refused_ = Status::InvalidArgument(path_ + ": " + valid.message());
@@ -292,8 +291,11 @@ std::optional<Result<const ClusterView*>> ViewReader::TryCopy() {
 }
 
 Result<const ClusterView*> ViewReader::Current() {
+  ViewWords words;
   for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-    if (std::optional<Result<const ClusterView*>> copy = TryCopy()) return *std::move(copy);
+    if (std::optional<Result<const ClusterView*>> copy = TryCopy(words.data())) {
+      return *std::move(copy);
+    }
     CpuRelax();
   }
   if (have_snapshot_) return snapshot_.get();
@@ -303,7 +305,9 @@ Result<const ClusterView*> ViewReader::Current() {
   const auto deadline = std::chrono::steady_clock::now() + kFirstCopyPatience;
   while (std::chrono::steady_clock::now() < deadline) {
     sched_yield();
-    if (std::optional<Result<const ClusterView*>> copy = TryCopy()) return *std::move(copy);
+    if (std::optional<Result<const ClusterView*>> copy = TryCopy(words.data())) {
+      return *std::move(copy);
+    }
   }
   return Status::IoError(path_ + ": the view is being rewritten continuously; no stable copy");
 }

@@ -105,9 +105,9 @@ class ViewReader {
  private:
   ViewReader(std::string path, const void* mapping, dev_t device, ino_t inode);
 
-  // One try at a whole copy: the view (or why it is refused), or nullopt when the
-  // copy overlapped an update.
-  std::optional<Result<const ClusterView*>> TryCopy();
+  // One try at a whole copy, through `scratch` (room for a ClusterView's words): the
+  // view (or why it is refused), or nullopt when the copy overlapped an update.
+  std::optional<Result<const ClusterView*>> TryCopy(uint64_t* scratch);
 
   std::string path_;
   const void* mapping_;

@@ -814,10 +814,13 @@ TEST_F(ViewFileTest, FirstCopyWaitsOutAWriterPausedMidUpdateButNeverLong) {
   WriteSequence(path_, sequence + 1);
   auto reader = OpenReader();
   ASSERT_NE(reader, nullptr);
+  std::atomic<bool> writer_running{false};
   std::thread writer_resumes([&] {
+    writer_running = true;
     std::this_thread::sleep_for(std::chrono::microseconds(300));
     WriteSequence(path_, sequence + 2);
   });
+  while (!writer_running) std::this_thread::yield();
   auto copy = reader->Current();
   writer_resumes.join();
   ASSERT_TRUE(copy.ok()) << copy.status().ToString();
