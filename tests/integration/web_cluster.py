@@ -176,16 +176,20 @@ def http_get(port, path="/", cookie=None, headers=None, timeout=10, method="GET"
         connection.close()
 
 
-def nginx_environment():
-    """The environment to run nginx in: with the sanitizer build's module, the
-    shared ASan runtime preloaded."""
+def preloaded_environment(preload):
+    """The environment to run a web server in: with the sanitizer build's module, the
+    shared ASan runtime (`preload`) preloaded."""
     env = dict(os.environ)
-    if NGINX_PRELOAD:
-        # nginx frees its pools by exit, not piece by piece: no leak reports.
-        env.update(LD_PRELOAD=NGINX_PRELOAD,
+    if preload:
+        # Web servers free their pools by exit, not piece by piece: no leak reports.
+        env.update(LD_PRELOAD=preload,
                    ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     return env
+
+
+def nginx_environment():
+    return preloaded_environment(NGINX_PRELOAD)
 
 
 def tcp_connections_to(ports):
@@ -201,13 +205,54 @@ def parse_answer(body):
     return dict(field.split("=", 1) for field in body.split())
 
 
-class Nginx:
+class Front:
+    """What a web server in front of the cluster (Nginx, Httpd) offers the tests once
+    started: its port, its processes, its logs. A subclass sets `process`, `port`,
+    `error_log`, `stderr_path` and CRASH_MARKS, the log texts of a crash."""
+
+    CRASH_MARKS = ()
+
+    def listening(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+    def children(self):
+        """PIDs of the master's (parent's) children: they serve the requests."""
+        path = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
+        with open(path) as f:
+            return set(int(p) for p in f.read().split())
+
+    def get(self, path="/", cookie=None, headers=None):
+        return http_get(self.port, path, cookie, headers)
+
+    def error_lines(self):
+        with open(self.error_log, errors="replace") as f:
+            return f.read().splitlines()
+
+    def crash_reports(self):
+        """Lines that say a worker crashed or a sanitizer found a fault."""
+        marks = ("Sanitizer", "runtime error:") + self.CRASH_MARKS
+        lines = []
+        for path in (self.error_log, self.stderr_path):
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    lines += [line.strip() for line in f if any(m in line for m in marks)]
+        return lines
+
+    def stop(self, timeout=20):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+
+
+class Nginx(Front):
     """Debian's nginx running conf-examples/nginx.conf on free ports and private paths.
 
     `view_server` is the server whose view file the cluster_balance line follows.
     `mode` "insert" switches the example's route mode to the insert mode."""
 
     name = "nginx"
+    CRASH_MARKS = ("exited on signal", "[alert]")
 
     def __init__(self, cluster, view_server, mode="route", cookie_options=None, edit=None):
         if not NGINX_MODULE:
@@ -261,15 +306,9 @@ class Nginx:
         wait_for(lambda: len(self.workers()) == 2 and self.listening(), 10, "nginx to start")
         return self
 
-    def listening(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-            return True
-
     def workers(self):
         """PIDs of the master's children (its workers)."""
-        path = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
-        with open(path) as f:
-            return set(int(p) for p in f.read().split())
+        return self.children()
 
     def reload(self):
         """SIGHUP, then waits until only workers of the new configuration remain."""
@@ -278,31 +317,11 @@ class Nginx:
         wait_for(lambda: (lambda now: len(now) == 2 and not (now & old))(self.workers()), 20,
                  "nginx to replace its workers")
 
-    def get(self, path="/", cookie=None, headers=None):
-        return http_get(self.port, path, cookie, headers)
-
-    def error_lines(self):
-        with open(self.error_log, errors="replace") as f:
-            return f.read().splitlines()
-
-    def crash_reports(self):
-        """Lines that say a worker crashed or a sanitizer found a fault."""
-        lines = []
-        for path in (self.error_log, self.stderr_path):
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    lines += [line.strip() for line in f
-                              if "exited on signal" in line or "Sanitizer" in line
-                              or "runtime error:" in line or "[alert]" in line]
-        return lines
-
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=10)
+        super().stop(timeout=10)
 
 
-class Httpd:
+class Httpd(Front):
     """Debian's apache2 running conf-examples/httpd.conf on a free port and private
     paths, with mpm_event or mpm_prefork.
 
@@ -312,6 +331,7 @@ class Httpd:
     configuration's text, after the rest."""
 
     name = "httpd"
+    CRASH_MARKS = ("exit signal", ":alert]", ":emerg]")
 
     def __init__(self, cluster, view_server, mode="route", cookie_options=None, mpm="event",
                  edit=None):
@@ -374,21 +394,11 @@ class Httpd:
             self.process = subprocess.Popen([APACHE, "-f", self.conf_path, "-DFOREGROUND"],
                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                             stderr=stderr, start_new_session=True,
-                                            env=httpd_environment())
+                                            env=preloaded_environment(HTTPD_PRELOAD))
         self.cluster.httpd.append(self)
         wait_for(lambda: self.process.poll() is None and len(self.children()) >= children
                  and self.listening(), 20, "httpd to start")
         return self
-
-    def listening(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-            return True
-
-    def children(self):
-        """PIDs of the parent's children (they serve the requests)."""
-        path = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
-        with open(path) as f:
-            return set(int(p) for p in f.read().split())
 
     def graceful(self):
         """SIGUSR1 (apache2ctl graceful), then waits until only children of the new
@@ -397,41 +407,6 @@ class Httpd:
         self.process.send_signal(signal.SIGUSR1)
         wait_for(lambda: (lambda now: now and not (now & old))(self.children())
                  and self.listening(), 30, "httpd to replace its children")
-
-    def get(self, path="/", cookie=None, headers=None):
-        return http_get(self.port, path, cookie, headers)
-
-    def error_lines(self):
-        with open(self.error_log, errors="replace") as f:
-            return f.read().splitlines()
-
-    def crash_reports(self):
-        """Lines that say a child crashed or a sanitizer found a fault."""
-        lines = []
-        for path in (self.error_log, self.stderr_path):
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    lines += [line.strip() for line in f
-                              if "exit signal" in line or "Sanitizer" in line
-                              or "runtime error:" in line or ":alert]" in line
-                              or ":emerg]" in line]
-        return lines
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=20)
-
-
-def httpd_environment():
-    """The environment to run apache2 in: with the sanitizer build's module, the
-    shared ASan runtime preloaded."""
-    env = dict(os.environ)
-    if HTTPD_PRELOAD:
-        env.update(LD_PRELOAD=HTTPD_PRELOAD,
-                   ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
-                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    return env
 
 
 def route_of(view_file, cookie=None, path=None):
