@@ -24,17 +24,16 @@ import re
 import secrets
 import subprocess
 import sys
-import threading
 import time
 import unittest
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 from sidecar_cluster import read_view, wait_for
-from test_nginx_robustness import (DEMO_SERVERS, KeepAliveClient, RobustTestCase, Session, get,
+from test_nginx_robustness import (DEMO_SERVERS, RobustTestCase, Session, StickyLoad, get,
                                    raw_get, read_bytes)
-from web_cluster import (APACHE, ROUTE_CHARS, Httpd, http_get, httpd_environment,
-                         replace_exactly, route_of)
+from web_cluster import (APACHE, HTTPD_PRELOAD, ROUTE_CHARS, Httpd, http_get,
+                         preloaded_environment, replace_exactly, route_of)
 
 # Bytes httpd refuses in a header field or request line (HttpProtocolOptions Strict,
 # the default): the control characters but tab.
@@ -491,61 +490,18 @@ class GracefulRestartTest(HttpdTestCase):
         for session in chosen:  # sticky before the load starts
             self.follow(httpd.port, session, "sticky", session.owner)
 
-        stop = threading.Event()
-        lock = threading.Lock()
-        errors = []
-        served = [0]
-        reconnects = [0]
-
-        def run(mine):
-            client = KeepAliveClient(httpd.port)
-            try:
-                while not stop.is_set():
-                    for session in mine:
-                        answer = client.get("/", session.cookie)
-                        problem = None
-                        if answer.status != 200:
-                            problem = "not 200"
-                        elif answer.reason != "sticky" or answer.server != session.owner:
-                            problem = "not sticky to its server"
-                        elif answer.session != session.id:
-                            problem = "session lost"
-                        elif answer.count != session.count + 1:
-                            problem = f"count {answer.count} after {session.count}"
-                        with lock:
-                            served[0] += 1
-                            if problem:
-                                errors.append(f"{session!r}: {problem}: {answer!r}")
-                        if answer.count is not None:
-                            session.count = answer.count
-            except Exception as error:  # reported below, not lost in the thread
-                with lock:
-                    errors.append(f"thread failed: {error!r}")
-            finally:
-                with lock:
-                    reconnects[0] += client.reconnects
-                client.close()
-
-        threads = [threading.Thread(target=run, args=(chosen[i::self.THREADS],), daemon=True)
-                   for i in range(self.THREADS)]
-        self.addCleanup(lambda: [t.join(timeout=20) for t in threads])
-        self.addCleanup(stop.set)
-        for t in threads:
-            t.start()
-
-        def served_more(by=100):
-            than = served[0]
-            wait_for(lambda: served[0] >= than + by or errors, 20,
-                     f"{by} more requests to be served")
+        load = StickyLoad(httpd.port, chosen, self.THREADS)
+        self.addCleanup(load.stop)
+        load.start()
 
         generations = [httpd.children()]
         during = []  # requests served while each restart went on
 
         def graceful():
-            served_more()
-            before = served[0]
+            load.wait_served(100)
+            before = load.served
             httpd.graceful()  # returns once only children of the new generation serve
-            during.append(served[0] - before)
+            during.append(load.served - before)
             generations.append(httpd.children())
 
         for _ in range(self.RESTARTS):
@@ -561,13 +517,10 @@ class GracefulRestartTest(HttpdTestCase):
             f.write(replace_exactly(text, f"ClusterBalance {old_view} ",
                                     f"ClusterBalance {new_view} "))
         graceful()
-        served_more()
-        stop.set()
-        for t in threads:
-            t.join(timeout=20)
-            self.assertFalse(t.is_alive(), "a client thread hangs")
+        load.wait_served(100)
+        self.assertEqual(load.stop(), [], "a client thread hangs")
 
-        self.assertEqual(errors, [], f"{len(errors)} bad answers of {served[0]}")
+        self.assertEqual(load.errors, [], f"{len(load.errors)} bad answers of {load.served}")
         self.assertGreater(sum(during), 0, "no request was served during the restarts")
         for older, newer in zip(generations, generations[1:]):
             self.assertFalse(older & newer, f"children not replaced: {generations}")
@@ -590,9 +543,9 @@ class GracefulRestartTest(HttpdTestCase):
         for session in chosen:
             self.follow(httpd.port, session, "sticky", session.owner)
         self.assert_children_alive(httpd, httpd.children())
-        sys.stderr.write(f"GracefulRestartTest: {served[0]} requests, {len(chosen)} sessions, "
+        sys.stderr.write(f"GracefulRestartTest: {load.served} requests, {len(chosen)} sessions, "
                          f"{len(generations) - 1} graceful restarts ({during} requests "
-                         f"served during each), {reconnects[0]} "
+                         f"served during each), {load.reconnects} "
                          f"reconnects after httpd closed idle kept-alive connections\n")
 
 
@@ -700,7 +653,7 @@ class ConfigTest(HttpdTestCase):
     def check(self, edit):
         httpd = Httpd(self.cluster, self.cluster.server("app-e"), edit=edit)
         return subprocess.run([APACHE, "-t", "-f", httpd.conf_path], capture_output=True,
-                              text=True, timeout=30, env=httpd_environment())
+                              text=True, timeout=30, env=preloaded_environment(HTTPD_PRELOAD))
 
     def assert_refused(self, edit, *why):
         result = self.check(edit)

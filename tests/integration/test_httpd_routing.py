@@ -12,7 +12,6 @@ CLUSTERCTL, CLUSTER_HTTPD_MODULE and (FailoverTest) CLUSTER_NGINX_MODULE:
         /usr/bin/python3 -m unittest -v test_httpd_routing.StickyTest
 """
 
-import http.client
 import os
 import sys
 import threading
@@ -20,69 +19,11 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from sidecar_cluster import read_view, wait_for
-from test_nginx_routing import set_cookie_value
+from test_nginx_robustness import Session
+from test_nginx_routing import Client, set_cookie_value
 from web_cluster import ROUTE_CHARS, DemoCluster, Httpd, Nginx, parse_answer, route_of
 
 DEMO_SERVERS = ("app-a", "app-b", "app-c", "app-d", "app-e")
-
-
-class Client:
-    """One keep-alive connection to a front, reopened after any error (as
-    test_nginx_routing.Client), with repeated response headers joined by ", " as
-    set_cookie_value expects: the backend's Set-Cookie JSESSIONID and the module's
-    Set-Cookie CBROUTE are two header lines."""
-
-    def __init__(self, port):
-        self.port = port
-        self.connection = None
-
-    def get(self, path="/", cookie=None):
-        """(status, headers, answer dict or None, body)."""
-        for attempt in range(2):
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            try:
-                self.connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
-                response = self.connection.getresponse()
-                body = response.read().decode(errors="replace")
-            except (http.client.HTTPException, OSError):
-                # A connection the front closed while idle (KeepAliveTimeout): once
-                # more on a new one. A second failure is the test's to see.
-                self.close()
-                if attempt == 1:
-                    raise
-                continue
-            headers = {}
-            for name, value in response.getheaders():
-                name = name.lower()
-                headers[name] = f"{headers[name]}, {value}" if name in headers else value
-            if response.will_close:
-                self.close()
-            answer = parse_answer(body) if response.status == 200 else None
-            return response.status, headers, answer, body
-        raise AssertionError("unreachable")
-
-    def close(self):
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-
-
-class Session:
-    """A session the demo backend created, the server that created it and how
-    often it counted."""
-
-    def __init__(self, sid, owner, count):
-        self.id = sid
-        self.owner = owner
-        self.count = count
-
-    @property
-    def cookie(self):
-        return f"JSESSIONID={self.id}"
-
-    def __repr__(self):
-        return f"<session {self.id} of {self.owner}, count {self.count}>"
 
 
 class HttpdTestCase(unittest.TestCase):

@@ -144,6 +144,71 @@ class Session:
         return f"<session {self.id} of {self.owner}, count {self.count}>"
 
 
+class StickyLoad:
+    """Client threads that send the requests of `sessions` (Session) over and over on
+    kept-alive connections to `port` until stop(), and note every answer that is not
+    a 200 from the session's own server ("sticky") with the session's next count.
+    `served`, `errors` and `reconnects` are read under `lock` or after stop()."""
+
+    def __init__(self, port, sessions, threads):
+        self.port = port
+        self.lock = threading.Lock()
+        self.served = 0
+        self.errors = []
+        self.reconnects = 0
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(sessions[i::threads],),
+                                         daemon=True)
+                        for i in range(min(threads, len(sessions)))]
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def run(self, mine):
+        client = KeepAliveClient(self.port)
+        try:
+            while not self.stopping.is_set():
+                for session in mine:
+                    answer = client.get("/", session.cookie)
+                    problem = None
+                    if answer.status != 200:
+                        problem = "not 200"
+                    elif answer.reason != "sticky" or answer.server != session.owner:
+                        problem = "not sticky to its server"
+                    elif answer.session != session.id:
+                        problem = "session lost"
+                    elif answer.count != session.count + 1:
+                        problem = f"count {answer.count} after {session.count}"
+                    with self.lock:
+                        self.served += 1
+                        if problem:
+                            self.errors.append(f"{session!r}: {problem}: {answer!r}")
+                    if answer.count is not None:
+                        session.count = answer.count
+        except Exception as error:  # reported by the test, not lost in the thread
+            with self.lock:
+                self.errors.append(f"thread failed: {error!r}")
+        finally:
+            with self.lock:
+                self.reconnects += client.reconnects
+            client.close()
+
+    def wait_served(self, more):
+        """Waits until `more` requests more than now were served (or one failed)."""
+        than = self.served
+        wait_for(lambda: self.served >= than + more or self.errors, 20,
+                 f"{more} more requests to be served")
+
+    def stop(self):
+        """Stops the threads; returns those that hang."""
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=20)
+        return [thread for thread in self.threads if thread.is_alive()]
+
+
 def read_bytes(path):
     with open(path, "rb") as f:
         return f.read()
@@ -292,69 +357,23 @@ class ReloadTest(RobustTestCase):
         for session in chosen:  # sticky before the load starts
             self.follow(nginx.port, session, "sticky", session.owner)
 
-        stop = threading.Event()
-        lock = threading.Lock()
-        errors = []
-        served = [0]
-        reconnects = [0]
-
-        def run(mine):
-            client = KeepAliveClient(nginx.port)
-            try:
-                while not stop.is_set():
-                    for session in mine:
-                        answer = client.get("/", session.cookie)
-                        problem = None
-                        if answer.status != 200:
-                            problem = "not 200"
-                        elif answer.reason != "sticky" or answer.server != session.owner:
-                            problem = "not sticky to its server"
-                        elif answer.session != session.id:
-                            problem = "session lost"
-                        elif answer.count != session.count + 1:
-                            problem = f"count {answer.count} after {session.count}"
-                        with lock:
-                            served[0] += 1
-                            if problem:
-                                errors.append(f"{session!r}: {problem}: {answer!r}")
-                        if answer.count is not None:
-                            session.count = answer.count
-            except Exception as error:  # reported below, not lost in the thread
-                with lock:
-                    errors.append(f"thread failed: {error!r}")
-            finally:
-                with lock:
-                    reconnects[0] += client.reconnects
-                client.close()
-
-        threads = [threading.Thread(target=run, args=(chosen[i::self.THREADS],), daemon=True)
-                   for i in range(min(self.THREADS, len(chosen)))]
-        self.addCleanup(lambda: [t.join(timeout=20) for t in threads])
-        self.addCleanup(stop.set)
-        for t in threads:
-            t.start()
-
-        def served_more(than, by=30):
-            wait_for(lambda: served[0] >= than + by or errors, 20,
-                     f"{by} more requests to be served")
-
+        load = StickyLoad(nginx.port, chosen, self.THREADS)
+        self.addCleanup(load.stop)
+        load.start()
         for _ in range(self.RELOADS):
-            served_more(served[0])
+            load.wait_served(30)
             before = nginx.workers()
             nginx.reload()  # returns once only new workers remain
             self.assertFalse(nginx.workers() & before)
-        served_more(served[0])
-        stop.set()
-        for t in threads:
-            t.join(timeout=20)
-            self.assertFalse(t.is_alive(), "a client thread hangs")
+        load.wait_served(30)
+        self.assertEqual(load.stop(), [], "a client thread hangs")
 
-        self.assertEqual(errors, [], f"{len(errors)} bad answers of {served[0]}")
+        self.assertEqual(load.errors, [], f"{len(load.errors)} bad answers of {load.served}")
         # Each session counted exactly its requests, and still sticks after the reloads.
         for session in chosen:
             self.follow(nginx.port, session, "sticky", session.owner)
-        sys.stderr.write(f"ReloadTest: {served[0]} requests, {len(chosen)} sessions on "
-                         f"{len(sessions)} servers, {reconnects[0]} reconnects after nginx "
+        sys.stderr.write(f"ReloadTest: {load.served} requests, {len(chosen)} sessions on "
+                         f"{len(sessions)} servers, {load.reconnects} reconnects after nginx "
                          f"closed idle kept-alive connections\n")
 
 

@@ -19,7 +19,10 @@ from web_cluster import (ROUTE_CHARS, DemoCluster, Nginx, parse_answer, route_of
 
 
 class Client:
-    """One keep-alive connection to nginx, reopened after any error."""
+    """One keep-alive connection to a front (nginx, httpd), reopened after any error,
+    with repeated response headers joined by ", " as set_cookie_value expects: the
+    backend's Set-Cookie JSESSIONID and the module's Set-Cookie CBROUTE are two
+    header lines."""
 
     def __init__(self, port):
         self.port = port
@@ -31,21 +34,24 @@ class Client:
             if self.connection is None:
                 self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
             try:
-                headers = {"Cookie": cookie} if cookie else {}
-                self.connection.request("GET", path, headers=headers)
+                self.connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
                 response = self.connection.getresponse()
                 body = response.read().decode(errors="replace")
-                headers = {k.lower(): v for k, v in response.getheaders()}
-                if response.getheader("Connection", "").lower() == "close":
-                    self.close()
-                answer = parse_answer(body) if response.status == 200 else None
-                return response.status, headers, answer, body
             except (http.client.HTTPException, OSError):
-                # A connection nginx closed while idle (keepalive_timeout): once more
-                # on a new one. A second failure is the test's to see.
+                # A connection the front closed while idle (KeepAliveTimeout): once
+                # more on a new one. A second failure is the test's to see.
                 self.close()
                 if attempt == 1:
                     raise
+                continue
+            headers = {}
+            for name, value in response.getheaders():
+                name = name.lower()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            if response.will_close:
+                self.close()
+            answer = parse_answer(body) if response.status == 200 else None
+            return response.status, headers, answer, body
         raise AssertionError("unreachable")
 
     def close(self):
