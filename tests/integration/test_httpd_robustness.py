@@ -68,22 +68,6 @@ class HttpdTestCase(RobustTestCase):
     """RobustTestCase for httpd: a DemoCluster per test, every process killed by PID
     when it ends, httpd's logs shown on failure."""
 
-    def dump_logs_on_failure(self, cluster):
-        outcome = getattr(self, "_outcome", None)
-        result = getattr(outcome, "result", None)
-        problems = getattr(result, "errors", []) + getattr(result, "failures", [])
-        if not any(test is self for test, _ in problems):
-            return
-        folders = [cluster.dir] + [os.path.join(cluster.dir, name)
-                                   for name in sorted(os.listdir(cluster.dir))
-                                   if name.startswith("httpd-")]
-        for folder in folders:
-            for name in sorted(os.listdir(folder)):
-                path = os.path.join(folder, name)
-                if (name.endswith(".log") or name == "stderr") and os.path.isfile(path):
-                    with open(path, errors="replace") as f:
-                        sys.stderr.write(f"--- {path} (tail)\n{f.read()[-3000:]}\n")
-
     def start_httpd(self, cluster, view_server=None, mpm="event", edit=None):
         httpd = Httpd(cluster, view_server or cluster.server("app-e"), mpm=mpm, edit=edit)
         httpd.start()

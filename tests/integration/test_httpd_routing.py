@@ -12,18 +12,15 @@ CLUSTERCTL, CLUSTER_HTTPD_MODULE and (FailoverTest) CLUSTER_NGINX_MODULE:
         /usr/bin/python3 -m unittest -v test_httpd_routing.StickyTest
 """
 
-import os
-import sys
 import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from sidecar_cluster import read_view, wait_for
-from test_nginx_robustness import Session
 from test_nginx_routing import Client, set_cookie_value
-from web_cluster import ROUTE_CHARS, DemoCluster, Httpd, Nginx, parse_answer, route_of
-
-DEMO_SERVERS = ("app-a", "app-b", "app-c", "app-d", "app-e")
+from test_nginx_robustness import DEMO_SERVERS, Session
+from web_cluster import (ROUTE_CHARS, DemoCluster, Httpd, Nginx, dump_logs_if_failed,
+                         parse_answer, route_of)
 
 
 class HttpdTestCase(unittest.TestCase):
@@ -44,20 +41,7 @@ class HttpdTestCase(unittest.TestCase):
         self.route_chars = {s.id: ROUTE_CHARS[s.index] for s in self.cluster.servers}
 
     def dump_logs_on_failure(self):
-        outcome = getattr(self, "_outcome", None)
-        result = getattr(outcome, "result", None)
-        problems = getattr(result, "errors", []) + getattr(result, "failures", [])
-        if not any(test is self for test, _ in problems):
-            return
-        folders = [self.cluster.dir] + [os.path.join(self.cluster.dir, name)
-                                        for name in sorted(os.listdir(self.cluster.dir))
-                                        if name.startswith(("httpd-", "nginx-"))]
-        for folder in folders:
-            for name in sorted(os.listdir(folder)):
-                path = os.path.join(folder, name)
-                if (name.endswith(".log") or name == "stderr") and os.path.isfile(path):
-                    with open(path, errors="replace") as f:
-                        sys.stderr.write(f"--- {path} (tail)\n{f.read()[-3000:]}\n")
+        dump_logs_if_failed(self, self.cluster)
 
     def new_sessions(self, ports, count, threads=8):
         """`count` new sessions, made through the fronts on `ports` in turn, each on

@@ -27,8 +27,8 @@ import time
 import unittest
 
 from sidecar_cluster import Cluster, free_ports, read_view, wait_for
-from web_cluster import (BACKEND, NGINX, ROUTE_CHARS, DemoCluster, Nginx, http_get,
-                         nginx_environment, parse_answer, replace_exactly, route_of)
+from web_cluster import (BACKEND, NGINX, ROUTE_CHARS, DemoCluster, Nginx, dump_logs_if_failed,
+                         http_get, nginx_environment, parse_answer, replace_exactly, route_of)
 
 DEMO_SERVERS = ("app-a", "app-b", "app-c", "app-d", "app-e")
 # ViewTracker::kDefaultRecheckMs (1 s) and a margin: a state that every answer has
@@ -241,22 +241,7 @@ class RobustTestCase(unittest.TestCase):
         return cluster
 
     def dump_logs_on_failure(self, cluster):
-        outcome = getattr(self, "_outcome", None)
-        result = getattr(outcome, "result", None)
-        problems = getattr(result, "errors", []) + getattr(result, "failures", [])
-        if not any(test is self for test, _ in problems):
-            return
-        # The sidecars' and backends' logs, and each nginx's error log and stderr
-        # (not the store's files in the data dirs).
-        folders = [cluster.dir] + [os.path.join(cluster.dir, name)
-                                   for name in sorted(os.listdir(cluster.dir))
-                                   if name.startswith("nginx-")]
-        for folder in folders:
-            for name in sorted(os.listdir(folder)):
-                path = os.path.join(folder, name)
-                if (name.endswith(".log") or name == "stderr") and os.path.isfile(path):
-                    with open(path, errors="replace") as f:
-                        sys.stderr.write(f"--- {path} (tail)\n{f.read()[-3000:]}\n")
+        dump_logs_if_failed(self, cluster)
 
     def start_nginx(self, cluster, view_server=None, edit=None):
         return Nginx(cluster, view_server or cluster.server("app-e"), edit=edit).start()

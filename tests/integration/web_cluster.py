@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tomllib
 import urllib.request
 
@@ -407,6 +408,25 @@ class Httpd(Front):
         self.process.send_signal(signal.SIGUSR1)
         wait_for(lambda: (lambda now: now and not (now & old))(self.children())
                  and self.listening(), 30, "httpd to replace its children")
+
+
+def dump_logs_if_failed(test, cluster):
+    """After `test` failed: the tails of the sidecars' and backends' logs and of each
+    front's error log and stderr (not the store's files in the data dirs)."""
+    outcome = getattr(test, "_outcome", None)
+    result = getattr(outcome, "result", None)
+    problems = getattr(result, "errors", []) + getattr(result, "failures", [])
+    if not any(failed is test for failed, _ in problems):
+        return
+    folders = [cluster.dir] + [os.path.join(cluster.dir, name)
+                               for name in sorted(os.listdir(cluster.dir))
+                               if name.startswith(("httpd-", "nginx-"))]
+    for folder in folders:
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if (name.endswith(".log") or name == "stderr") and os.path.isfile(path):
+                with open(path, errors="replace") as f:
+                    sys.stderr.write(f"--- {path} (tail)\n{f.read()[-3000:]}\n")
 
 
 def route_of(view_file, cookie=None, path=None):
