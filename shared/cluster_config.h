@@ -21,6 +21,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +51,15 @@ struct NodeSettings {
   // The longest get/gets/gat/gats line a memcached client may send (its keys are
   // taken as they arrive, so this bounds work, not memory).
   uint64_t memcached_max_line_bytes = 1024 * 1024;
+  // Where deployed webapps are checked out: <deploy_root>/<webapp>/current is the
+  // live tree (a symlink). Empty = <data_dir>/deploy.
+  std::string deploy_root;
+  // The admin endpoint on a non-loopback address (remote admin) requires all three:
+  // TLS (PEM certificate chain and key) and the users file of `clusterctl passwd`
+  // lines ("user:$argon2id$..."). Relative paths are relative to the cluster file.
+  std::string admin_tls_certificate;
+  std::string admin_tls_key;
+  std::string admin_users;
 
   bool operator==(const NodeSettings&) const = default;
 };
@@ -79,6 +90,13 @@ struct DeployConfig {
   std::string stage = "production";
   std::string host = "default";
   uint32_t keep_versions = 3;  // old checkouts kept for rollback
+  // An upload (archive or tree) larger than this, or with more files, is refused.
+  uint64_t max_bytes = 512 * 1024 * 1024;
+  uint64_t max_files = 100'000;
+  // Per webapp, a command run (by /bin/sh -c, in the new live directory) after each
+  // switch: [deploy.activate] NAME = "command". Killed after activate_timeout.
+  std::map<std::string, std::string, std::less<>> activate;
+  milliseconds activate_timeout{60 * 1000};
 
   bool operator==(const DeployConfig&) const = default;
 };

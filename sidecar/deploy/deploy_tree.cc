@@ -1,0 +1,1 @@
+#include "sidecar/deploy/deploy_tree.h"

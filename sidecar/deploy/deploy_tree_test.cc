@@ -1,0 +1,3 @@
+#include "sidecar/deploy/deploy_tree.h"
+
+#include <gtest/gtest.h>

@@ -1,0 +1,1 @@
+#include "sidecar/deploy/git_store.h"

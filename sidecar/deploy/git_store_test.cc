@@ -1,0 +1,3 @@
+#include "sidecar/deploy/git_store.h"
+
+#include <gtest/gtest.h>

@@ -1,0 +1,1 @@
+#include "sidecar/deploy/live_tree.h"

@@ -1,0 +1,3 @@
+#include "sidecar/deploy/live_tree.h"
+
+#include <gtest/gtest.h>
