@@ -10,6 +10,15 @@
 namespace cb::daemon {
 namespace {
 
+// {"<deployment>": {"commit": ..., "error": ...}}: what a server runs.
+nlohmann::json DeployedJson(const std::vector<protocol::DeployedApp>& deployed) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const protocol::DeployedApp& app : deployed) {
+    json[app.name] = {{"commit", app.commit}, {"error", app.error}};
+  }
+  return json;
+}
+
 nlohmann::json ServerJson(const ServerStatus& server) {
   const protocol::ServerRecord& record = server.record;
   return {
@@ -27,8 +36,19 @@ nlohmann::json ServerJson(const ServerStatus& server) {
       {"connected", server.connected},
       {"heartbeat_age_ms",
        server.heartbeat_age_ms ? nlohmann::json(*server.heartbeat_age_ms) : nlohmann::json()},
-      {"deployed_version", record.deployed_version},
+      {"deployed", DeployedJson(record.deployed)},
   };
+}
+
+nlohmann::json DeploymentsJson(const std::vector<protocol::DeploymentTarget>& targets) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const protocol::DeploymentTarget& target : targets) {
+    json.push_back(
+        {{"name", target.name},
+         {"commit", target.commit},
+         {"version", target.label.empty() ? nlohmann::json() : nlohmann::json(target.label)}});
+  }
+  return json;
 }
 
 nlohmann::json StoreJson(const StoreStatus& store) {
@@ -116,6 +136,11 @@ void AddPeerMetrics(admin::MetricsText& text, const StatusSnapshot& snapshot) {
            Value(counters.view_changes)},
           {kCounter, "cluster_connection_resets_total", "Peer connections lost to an error.",
            Value(counters.connection_resets)},
+          {kCounter, "cluster_deploy_pack_bytes_sent_total",
+           "Bytes of Git packs sent to peers (deploys and catch-up).",
+           Value(counters.deploy_bytes_sent)},
+          {kCounter, "cluster_deploy_pack_bytes_received_total",
+           "Bytes of Git packs received from peers.", Value(counters.deploy_bytes_received)},
       });
   for (const auto& [reason, count] : counters.refusals) {
     text.Counter("cluster_handshake_refusals_total", "Peer connections refused, by reason.",
@@ -191,6 +216,10 @@ nlohmann::json StatusJson(const StatusSnapshot& snapshot) {
             {"index", snapshot.self_index},
             {"incarnation", snapshot.self_incarnation}}},
           {"servers", servers},
+          {"deployments", DeploymentsJson(snapshot.deployments)},
+          {"deploy",
+           {{"pack_bytes_sent", snapshot.counters.deploy_bytes_sent},
+            {"pack_bytes_received", snapshot.counters.deploy_bytes_received}}},
           {"store", StoreJson(snapshot.store)}};
 }
 

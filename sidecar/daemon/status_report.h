@@ -40,6 +40,8 @@ struct PeerCounters {
   uint64_t heartbeats_missed = 0;  // peers marked down for silence
   uint64_t view_changes = 0;
   uint64_t connection_resets = 0;
+  uint64_t deploy_bytes_sent = 0;  // Git pack bytes, in chunks on the cluster connections
+  uint64_t deploy_bytes_received = 0;
   std::map<std::string, uint64_t> refusals;  // by RefusalCategory (or "join")
 };
 
@@ -68,7 +70,8 @@ struct StatusSnapshot {
   int self_index = -1;
   std::string self_id;
   uint64_t self_incarnation = 0;
-  std::vector<ServerStatus> servers;  // every known server, by increasing index
+  std::vector<ServerStatus> servers;                    // every known server, by increasing index
+  std::vector<protocol::DeploymentTarget> deployments;  // current versions, by name
   PeerCounters counters;
   StoreStatus store;
   std::optional<memcache::MemcacheServerStats> memcached;  // while it serves

@@ -16,7 +16,7 @@ ServerStatus Server(int index, const std::string& id, ServerState state, bool co
   server.record.weight = 100;
   server.record.incarnation = 1000 + static_cast<uint64_t>(index);
   server.record.alive = state != ServerState::kDown;
-  server.record.deployed_version = "v1";
+  server.record.deployed = {{"production/webapp/default/shop", std::string(40, 'c'), ""}};
   server.state = state;
   server.up_since_unix_ms = server.record.alive ? 5000 : 0;
   server.connected = connected;
@@ -78,6 +78,11 @@ StatusSnapshot TriadSnapshot() {
 TEST(StatusReportTest, StatusJsonOfATriadServer) {
   EXPECT_EQ(StatusJson(TriadSnapshot()).dump(2), R"({
   "cluster": "demo",
+  "deploy": {
+    "pack_bytes_received": 0,
+    "pack_bytes_sent": 0
+  },
+  "deployments": [],
   "generation": 7,
   "server": {
     "id": "app-b",
@@ -88,7 +93,12 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
     {
       "cluster_address": "127.0.0.1:6800",
       "connected": true,
-      "deployed_version": "v1",
+      "deployed": {
+        "production/webapp/default/shop": {
+          "commit": "cccccccccccccccccccccccccccccccccccccccc",
+          "error": ""
+        }
+      },
       "dynamic": false,
       "heartbeat_age_ms": 120,
       "http_address": "127.0.0.1:8080",
@@ -104,7 +114,12 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
     {
       "cluster_address": "127.0.0.1:6801",
       "connected": false,
-      "deployed_version": "v1",
+      "deployed": {
+        "production/webapp/default/shop": {
+          "commit": "cccccccccccccccccccccccccccccccccccccccc",
+          "error": ""
+        }
+      },
       "dynamic": false,
       "heartbeat_age_ms": null,
       "http_address": "127.0.0.1:8081",
@@ -120,7 +135,12 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
     {
       "cluster_address": "127.0.0.1:6803",
       "connected": false,
-      "deployed_version": "v1",
+      "deployed": {
+        "production/webapp/default/shop": {
+          "commit": "cccccccccccccccccccccccccccccccccccccccc",
+          "error": ""
+        }
+      },
       "dynamic": true,
       "heartbeat_age_ms": null,
       "http_address": "127.0.0.1:8083",
@@ -199,6 +219,12 @@ cluster_view_changes_total 4
 # HELP cluster_connection_resets_total Peer connections lost to an error.
 # TYPE cluster_connection_resets_total counter
 cluster_connection_resets_total 2
+# HELP cluster_deploy_pack_bytes_sent_total Bytes of Git packs sent to peers (deploys and catch-up).
+# TYPE cluster_deploy_pack_bytes_sent_total counter
+cluster_deploy_pack_bytes_sent_total 0
+# HELP cluster_deploy_pack_bytes_received_total Bytes of Git packs received from peers.
+# TYPE cluster_deploy_pack_bytes_received_total counter
+cluster_deploy_pack_bytes_received_total 0
 # HELP cluster_handshake_refusals_total Peer connections refused, by reason.
 # TYPE cluster_handshake_refusals_total counter
 cluster_handshake_refusals_total{reason="join"} 1

@@ -142,8 +142,61 @@ bool Membership::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat, in
   if (!connected_.Contains(index)) return false;
   last_heard_[Slot(index)] = now_unix_ms;
   const uint64_t incarnation = std::max(records_[Slot(index)].incarnation, heartbeat.incarnation);
-  const bool changed = SetAlive(index, true, incarnation, now_unix_ms);
+  bool changed = SetAlive(index, true, incarnation, now_unix_ms);
+  protocol::ServerRecord& record = records_[Slot(index)];
+  if (record.deployed != heartbeat.deployed && IsValidDeployedList(heartbeat.deployed)) {
+    record.deployed = heartbeat.deployed;
+    changed = Changed();
+  }
   return CheckFounded(now_unix_ms) || changed;
+}
+
+bool Membership::SetSelfDeployed(std::vector<protocol::DeployedApp> deployed) {
+  protocol::ServerRecord& record = records_[Slot(self_index_)];
+  if (record.deployed == deployed || !IsValidDeployedList(deployed)) return false;
+  record.deployed = std::move(deployed);
+  return Changed();
+}
+
+bool Membership::MergeDeployment(const protocol::DeploymentTarget& target) {
+  if (!IsValidDeploymentTarget(target)) return false;
+  auto found = deployments_.find(target.name);
+  if (found != deployments_.end() && std::tie(target.version, target.commit) <=
+                                         std::tie(found->second.version, found->second.commit)) {
+    return false;
+  }
+  deployments_[target.name] = target;
+  return Changed();
+}
+
+namespace {
+
+bool IsHexCommit(std::string_view text) {
+  return text.size() == 40 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+constexpr std::size_t kMaxDeploymentNameLength = 127;  // the view's name field
+constexpr std::size_t kMaxDeployError = 1024;
+
+}  // namespace
+
+bool IsValidDeployedList(const std::vector<protocol::DeployedApp>& deployed) {
+  for (std::size_t i = 0; i < deployed.size(); ++i) {
+    const protocol::DeployedApp& app = deployed[i];
+    if (app.name.empty() || app.name.size() > kMaxDeploymentNameLength ||
+        (!app.commit.empty() && !IsHexCommit(app.commit)) || app.error.size() > kMaxDeployError ||
+        (i > 0 && deployed[i - 1].name >= app.name)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsValidDeploymentTarget(const protocol::DeploymentTarget& target) {
+  return !target.name.empty() && target.name.size() <= kMaxDeploymentNameLength &&
+         IsHexCommit(target.commit) && target.label.size() <= 64;
 }
 
 std::vector<int> Membership::Tick(int64_t now_unix_ms) {
@@ -162,8 +215,7 @@ bool Membership::MergeRecord(const protocol::ServerRecord& remote, int64_t now_u
   bool changed = false;
 
   if (remote.id.size() > kMaxIdLength || remote.cluster_address.size() > kMaxAddressLength ||
-      remote.http_address.size() > kMaxAddressLength ||
-      remote.deployed_version.size() >= kViewVersionCapacity) {
+      remote.http_address.size() > kMaxAddressLength || !IsValidDeployedList(remote.deployed)) {
     return false;  // cannot be published; a peer of ours never sends it
   }
   if (is_dynamic_index(index) && index != self_index_) {
@@ -193,6 +245,11 @@ bool Membership::MergeRecord(const protocol::ServerRecord& remote, int64_t now_u
     return changed;
   }
   if (connected_.Contains(index)) return changed;  // our own observation stands
+  // What a server runs is its own word; the triad passes it on to the spokes.
+  if (local.deployed != remote.deployed) {
+    local.deployed = remote.deployed;
+    changed = Changed();
+  }
   // Every server connects to every triad server, so a triad server sees for itself
   // whether anyone is up; hearsay could only be stale (its source may be gone).
   if (is_triad(self_index_)) return changed;
@@ -275,7 +332,7 @@ void Membership::Occupy(int index, const protocol::ServerRecord& identity, uint6
     record.up_since_unix_ms = 0;
     record.draining = false;
     ++record.admin_version;
-    record.deployed_version.clear();
+    record.deployed.clear();
     connected_.Remove(index);
     last_heard_[Slot(index)] = 0;
     down_since_[Slot(index)] = now_unix_ms;
@@ -410,6 +467,9 @@ bool Membership::OnViewUpdate(int from_index, const protocol::ViewUpdate& update
     changed = MergeRecord(remote, now_unix_ms) || changed;
     if (remote.alive && !remote.id.empty()) shows_up.Add(remote.index);
   }
+  for (const protocol::DeploymentTarget& target : update.deployments) {
+    changed = MergeDeployment(target) || changed;
+  }
   if (connected_.Contains(from_index)) {
     triad_shows_up_[Slot(from_index)] = shows_up;
     heard_from_triad_.Add(from_index);
@@ -457,7 +517,6 @@ ClusterView Membership::ToView(int64_t now_unix_ms) const {
     (void)server.SetId(record.id);
     (void)server.SetClusterAddress(record.cluster_address);
     (void)server.SetHttpAddress(record.http_address);
-    (void)server.SetDeployedVersion(record.deployed_version);
   }
   return view;
 }
@@ -469,11 +528,17 @@ protocol::ViewUpdate Membership::FullUpdate() const {
     // Tombstones too: everyone must forget a freed dynamic server.
     if (!record.id.empty() || record.admission > 0) update.servers.push_back(record);
   }
+  for (const auto& [name, target] : deployments_) update.deployments.push_back(target);
   return update;
 }
 
 protocol::Heartbeat Membership::MakeHeartbeat(int64_t now_unix_ms) const {
-  return protocol::Heartbeat{self_incarnation(), generation_, now_unix_ms};
+  protocol::Heartbeat heartbeat;
+  heartbeat.incarnation = self_incarnation();
+  heartbeat.view_generation = generation_;
+  heartbeat.sent_unix_ms = now_unix_ms;
+  heartbeat.deployed = records_[Slot(self_index_)].deployed;
+  return heartbeat;
 }
 
 }  // namespace cb::membership

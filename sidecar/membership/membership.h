@@ -31,6 +31,10 @@
 //    the restart of the drained server and of any one triad server.
 //  - Identity (id, addresses, weight) of static servers comes from the cluster file
 //    and is never taken from a peer.
+//  - Deployment (sidecar/deploy): what a server runs comes from its own heartbeats
+//    (and, for servers a spoke is not connected to, from the triad's view); the
+//    current version of each deployment is the target of highest version, merged
+//    from every view update and from the deploys this sidecar takes.
 //  - Dynamic servers (admission.h) are admitted by a triad server, which records
 //    their identity with a raised `admission`; every sidecar takes the identity with
 //    the highest admission (at equal admissions the larger identity, so that all
@@ -44,6 +48,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -120,6 +126,18 @@ class Membership {
   // NotFound for an unknown id.
   Status SetDraining(std::string_view server_id, bool draining);
 
+  // Deployment. This server's deployed commits (sorted by name), as its deploy
+  // agent reports them; a change of the view when they differ.
+  bool SetSelfDeployed(std::vector<protocol::DeployedApp> deployed);
+  // Takes `target` when it is newer than the deployment's current one (see
+  // messages.h DeploymentTarget); true when it did (a change of the view).
+  // Malformed targets (a name or commit the view cannot hold) are ignored.
+  bool MergeDeployment(const protocol::DeploymentTarget& target);
+  // The current version of every deployment, by name.
+  const std::map<std::string, protocol::DeploymentTarget, std::less<>>& deployments() const {
+    return deployments_;
+  }
+
   // Outputs.
   uint64_t generation() const { return generation_; }
   // Whether the view may be published (see the rules above). Turning founded is a
@@ -174,7 +192,13 @@ class Membership {
   std::array<ServerSet, kTriadSize> triad_shows_up_{};
   ServerSet heard_from_triad_;
   ServerSet founded_triad_;
+  std::map<std::string, protocol::DeploymentTarget, std::less<>> deployments_;
 };
+
+// Whether a list of deployed commits is one a sidecar of ours sends: names and
+// commits the view can hold, errors of bounded length, sorted and unique.
+bool IsValidDeployedList(const std::vector<protocol::DeployedApp>& deployed);
+bool IsValidDeploymentTarget(const protocol::DeploymentTarget& target);
 
 }  // namespace cb::membership
 

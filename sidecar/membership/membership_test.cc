@@ -429,3 +429,66 @@ TEST(MembershipFoundedTest, ColdStartOfTheWholeClusterFoundsEveryoneAfterTheAlon
 
 }  // namespace
 }  // namespace cb::membership
+
+namespace cb::membership {
+namespace {
+
+protocol::DeploymentTarget Target(char commit_digit, uint64_t version) {
+  return {"production/webapp/default/shop", std::string(40, commit_digit), version, ""};
+}
+
+TEST(MembershipDeployTest, TheTargetOfHighestVersionWinsInAnyOrder) {
+  Membership a(FiveServers(), 3, 1, kStart);
+  Membership b(FiveServers(), 4, 1, kStart);
+  EXPECT_TRUE(a.MergeDeployment(Target('1', 10)));
+  EXPECT_TRUE(a.MergeDeployment(Target('2', 20)));
+  EXPECT_FALSE(a.MergeDeployment(Target('1', 10)));  // older: ignored
+  EXPECT_TRUE(b.MergeDeployment(Target('2', 20)));
+  EXPECT_FALSE(b.MergeDeployment(Target('1', 10)));
+  EXPECT_EQ(a.deployments().at("production/webapp/default/shop"),
+            b.deployments().at("production/webapp/default/shop"));
+  // At equal versions the larger commit, so that two deploys in the same tick agree.
+  EXPECT_TRUE(a.MergeDeployment(Target('3', 20)));
+  EXPECT_FALSE(a.MergeDeployment(Target('2', 20)));
+}
+
+TEST(MembershipDeployTest, MalformedTargetsAreIgnored) {
+  Membership spoke(FiveServers(), 3, 1, kStart);
+  protocol::DeploymentTarget bad = Target('1', 5);
+  bad.commit = "xyz";
+  EXPECT_FALSE(spoke.MergeDeployment(bad));
+  bad = Target('1', 5);
+  bad.name = std::string(200, 'n');
+  EXPECT_FALSE(spoke.MergeDeployment(bad));
+  EXPECT_TRUE(spoke.deployments().empty());
+}
+
+TEST(MembershipDeployTest, ViewUpdatesCarryTargetsAndHeartbeatsWhatAServerRuns) {
+  Membership triad(FiveServers(), 0, 1, kStart);
+  Membership spoke(FiveServers(), 3, 1, kStart);
+  triad.OnPeerAuthenticated(3, 1, kStart);
+  spoke.OnPeerAuthenticated(0, 1, kStart);
+  ASSERT_TRUE(triad.MergeDeployment(Target('a', 7)));
+  EXPECT_TRUE(spoke.OnViewUpdate(0, triad.FullUpdate(), kStart + 1));
+  EXPECT_EQ(spoke.deployments().at("production/webapp/default/shop").commit, std::string(40, 'a'));
+
+  const std::vector<protocol::DeployedApp> runs = {
+      {"production/webapp/default/shop", std::string(40, 'a'), ""}};
+  EXPECT_TRUE(spoke.SetSelfDeployed(runs));
+  EXPECT_FALSE(spoke.SetSelfDeployed(runs));
+  EXPECT_TRUE(triad.OnHeartbeat(3, spoke.MakeHeartbeat(kStart + 2), kStart + 2));
+  EXPECT_EQ(triad.record(3).deployed, runs);
+  // Another spoke learns it from the triad's view.
+  Membership other(FiveServers(), 4, 1, kStart);
+  other.OnPeerAuthenticated(0, 1, kStart);
+  other.OnViewUpdate(0, triad.FullUpdate(), kStart + 3);
+  EXPECT_EQ(other.record(3).deployed, runs);
+  // An unsorted list is not one a sidecar of ours sends.
+  protocol::Heartbeat odd = spoke.MakeHeartbeat(kStart + 4);
+  odd.deployed = {{"b", "", ""}, {"a", "", ""}};
+  triad.OnHeartbeat(3, odd, kStart + 4);
+  EXPECT_EQ(triad.record(3).deployed, runs);
+}
+
+}  // namespace
+}  // namespace cb::membership

@@ -9,9 +9,10 @@ namespace cb::protocol {
 namespace {
 
 constexpr std::array<std::string_view, std::variant_size_v<Message>> kNames = {
-    "Hello",      "HelloReply",   "Proof",         "Welcome",     "Refusal",       "Heartbeat",
-    "ViewUpdate", "StateRequest", "JoinRequest",   "JoinReply",   "CacheOp",       "CacheOpReply",
-    "Replicate",  "ReplicateAck", "DigestRequest", "DigestReply", "BucketRequest", "BucketRecords"};
+    "Hello",      "HelloReply",    "Proof",         "Welcome",     "Refusal",       "Heartbeat",
+    "ViewUpdate", "StateRequest",  "JoinRequest",   "JoinReply",   "CacheOp",       "CacheOpReply",
+    "Replicate",  "ReplicateAck",  "DigestRequest", "DigestReply", "BucketRequest", "BucketRecords",
+    "DeployPush", "DeployPushAck", "DeployFetch",   "DeployPack"};
 // A message added to Message without its name here does not compile.
 static_assert(std::ranges::none_of(kNames, [](std::string_view name) { return name.empty(); }));
 
@@ -33,6 +34,11 @@ Result<Message> DecodeBody(uint64_t type, const msgpack::object& body) {
 
 bool IsStoreMessage(const Message& message) {
   return std::visit([](const auto& body) { return kIsStoreMessage<std::decay_t<decltype(body)>>; },
+                    message);
+}
+
+bool IsDeployMessage(const Message& message) {
+  return std::visit([](const auto& body) { return kIsDeployMessage<std::decay_t<decltype(body)>>; },
                     message);
 }
 

@@ -26,7 +26,7 @@
 
 namespace cb::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 6;
+inline constexpr uint32_t kProtocolVersion = 7;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -76,6 +76,30 @@ struct Refusal {
   MSGPACK_DEFINE(reason)
 };
 
+// What a server runs of one deployment (sidecar/deploy): the commit live in its
+// deploy root, and why it does not run the deployment's current commit when its
+// last try failed ("" otherwise). The server itself is the only source.
+struct DeployedApp {
+  std::string name;    // the deployment: "production/webapp/default/shop"
+  std::string commit;  // 40 hex digits; "" = nothing live yet
+  std::string error;
+  MSGPACK_DEFINE(name, commit, error)
+  bool operator==(const DeployedApp&) const = default;
+};
+
+// A deployment's current version, as a deploy or a rollback set it: the one of
+// highest `version` (a hybrid clock value of the server that took the deploy; at
+// equal versions the larger commit) wins everywhere, so all servers agree
+// without a coordinator.
+struct DeploymentTarget {
+  std::string name;    // "production/webapp/default/shop"
+  std::string commit;  // 40 hex digits
+  uint64_t version = 0;
+  std::string label;  // the deploy's --version ("1.2"), "" for none
+  MSGPACK_DEFINE(name, commit, version, label)
+  bool operator==(const DeploymentTarget&) const = default;
+};
+
 // What a sidecar knows of one server. Liveness and the operator's drain flag are
 // versioned separately: liveness by the server's incarnation (a restart bumps it,
 // so a stale "down" never overrides a newer "up"), the drain flag by a counter the
@@ -96,10 +120,10 @@ struct ServerRecord {
   int64_t up_since_unix_ms = 0;
   bool draining = false;
   uint64_t admin_version = 0;
-  std::string deployed_version;
-  uint64_t admission = 0;  // dynamic servers only; 0 for static ones
+  std::vector<DeployedApp> deployed = {};  // sorted by name; from the server's own heartbeats
+  uint64_t admission = 0;                  // dynamic servers only; 0 for static ones
   MSGPACK_DEFINE(index, id, cluster_address, http_address, weight, dynamic, incarnation, alive,
-                 up_since_unix_ms, draining, admin_version, deployed_version, admission)
+                 up_since_unix_ms, draining, admin_version, deployed, admission)
 };
 
 struct Heartbeat {
@@ -121,8 +145,11 @@ struct Heartbeat {
   // became ready alone): a peer that holds all of them already need not wait for
   // a pull from the sender before it owns keys.
   uint64_t caught_up_from = 0;
+  // What the sender runs, sorted by name: the triad takes it from here into its
+  // view (a server's own word is the only source of it).
+  std::vector<DeployedApp> deployed = {};
   MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms, store_ready, ready_seen, triad_links,
-                 caught_up_from)
+                 caught_up_from, deployed)
 };
 
 struct ViewUpdate {
@@ -131,7 +158,8 @@ struct ViewUpdate {
   // started takes its word on that; the view of a sender that has just started
   // too shows only the few servers it has met.
   bool founded = false;
-  MSGPACK_DEFINE(servers, founded)
+  std::vector<DeploymentTarget> deployments = {};  // every current version the sender knows
+  MSGPACK_DEFINE(servers, founded, deployments)
 };
 
 // An operator's drain or enable, forwarded to the triad.
@@ -262,6 +290,51 @@ struct BucketRecords {
   MSGPACK_DEFINE(cache, bucket, keys, records, last)
 };
 
+// --- Deployment (sidecar/deploy/deploy_agent.h). Git packs travel in chunks of at
+// most half a frame, in order on the one connection: a receiver appends chunks of
+// one transfer id until offset + chunk reaches total.
+
+// A server that took a deploy sends the new version to every triad server it is
+// connected to: the pack of objects it assumes the triad server lacks, and the
+// target. The triad server stores both and acknowledges.
+struct DeployPush {
+  uint64_t id = 0;
+  DeploymentTarget target;
+  uint64_t total = 0;   // the pack's size
+  uint64_t offset = 0;  // of this chunk within the pack
+  std::string chunk;
+  MSGPACK_DEFINE(id, target, total, offset, chunk)
+};
+
+struct DeployPushAck {
+  uint64_t id = 0;
+  bool ok = false;
+  // The pack did not hold everything the commit needs (the receiver missed an
+  // earlier version): send a whole pack again.
+  bool missing_objects = false;
+  std::string error;
+  MSGPACK_DEFINE(id, ok, missing_objects, error)
+};
+
+// A server that lacks a target's objects asks a triad server for them, naming
+// the commits it has (the pack leaves out what those reach).
+struct DeployFetch {
+  uint64_t id = 0;
+  std::string commit;
+  std::vector<std::string> haves;
+  MSGPACK_DEFINE(id, commit, haves)
+};
+
+struct DeployPack {
+  uint64_t id = 0;
+  bool ok = false;  // false: the sender lacks the commit itself (`error` says so)
+  std::string error;
+  uint64_t total = 0;
+  uint64_t offset = 0;
+  std::string chunk;
+  MSGPACK_DEFINE(id, ok, error, total, offset, chunk)
+};
+
 // The handshake's and membership's messages.
 using ClusterMessage = std::variant<Hello, HelloReply, Proof, Welcome, Refusal, Heartbeat,
                                     ViewUpdate, StateRequest, JoinRequest, JoinReply>;
@@ -272,12 +345,15 @@ using ClusterMessage = std::variant<Hello, HelloReply, Proof, Welcome, Refusal, 
 using StoreMessage = std::variant<CacheOp, CacheOpReply, Replicate, ReplicateAck, DigestRequest,
                                   DigestReply, BucketRequest, BucketRecords>;
 
+// Deployment's messages, which the daemon hands to its deploy::DeployAgent.
+using DeployMessage = std::variant<DeployPush, DeployPushAck, DeployFetch, DeployPack>;
+
 namespace detail {
-template <typename First, typename Second>
+template <typename First, typename Second, typename Third>
 struct JoinedVariant;
-template <typename... First, typename... Second>
-struct JoinedVariant<std::variant<First...>, std::variant<Second...>> {
-  using type = std::variant<First..., Second...>;
+template <typename... First, typename... Second, typename... Third>
+struct JoinedVariant<std::variant<First...>, std::variant<Second...>, std::variant<Third...>> {
+  using type = std::variant<First..., Second..., Third...>;
 };
 template <typename T, typename Variant>
 struct IsAlternative;
@@ -287,15 +363,20 @@ struct IsAlternative<T, std::variant<Alternatives...>>
 }  // namespace detail
 
 // Every message. Its type on the wire is its index here: the cluster's
-// messages, then the store's.
-using Message = detail::JoinedVariant<ClusterMessage, StoreMessage>::type;
+// messages, then the store's, then deployment's.
+using Message = detail::JoinedVariant<ClusterMessage, StoreMessage, DeployMessage>::type;
 
 // Whether T is one of the store's messages.
 template <typename T>
 inline constexpr bool kIsStoreMessage = detail::IsAlternative<T, StoreMessage>::value;
 
+template <typename T>
+inline constexpr bool kIsDeployMessage = detail::IsAlternative<T, DeployMessage>::value;
+
 // Whether `message` is one of the store's (for cache::CacheNode::OnPeerMessage).
 bool IsStoreMessage(const Message& message);
+// Whether `message` is one of deployment's (for deploy::DeployAgent::OnPeerMessage).
+bool IsDeployMessage(const Message& message);
 
 // The message's name for log lines ("Hello", "Heartbeat", ...).
 std::string_view MessageName(const Message& message);

@@ -77,7 +77,12 @@ TEST(MessagesTest, WireTypesAreFixed) {
   EXPECT_EQ(Message(DigestReply{}).index(), 15u);
   EXPECT_EQ(Message(BucketRequest{}).index(), 16u);
   EXPECT_EQ(Message(BucketRecords{}).index(), 17u);
-  EXPECT_EQ(std::variant_size_v<Message>, 18u);
+  EXPECT_EQ(Message(DeployPush{}).index(), 18u);
+  EXPECT_EQ(Message(DeployPushAck{}).index(), 19u);
+  EXPECT_EQ(Message(DeployFetch{}).index(), 20u);
+  EXPECT_EQ(Message(DeployPack{}).index(), 21u);
+  EXPECT_EQ(std::variant_size_v<Message>, 22u);
+  EXPECT_EQ(MessageName(Message(DeployPack{})), "DeployPack");
   EXPECT_EQ(MessageName(Message(CacheOp{})), "CacheOp");
   EXPECT_EQ(MessageName(Message(BucketRecords{})), "BucketRecords");
 }
@@ -91,9 +96,10 @@ void ExpectStoreMessages(bool expected, std::variant<Types...>* /*list*/) {
   (expect(Message(Types{}), kIsStoreMessage<Types>), ...);
 }
 
-TEST(MessagesTest, StoreMessagesAreTheLastEight) {
+TEST(MessagesTest, StoreMessagesFollowTheClusterMessages) {
   EXPECT_EQ(std::variant_size_v<StoreMessage>, 8u);
-  EXPECT_EQ(std::variant_size_v<ClusterMessage> + std::variant_size_v<StoreMessage>,
+  EXPECT_EQ(std::variant_size_v<ClusterMessage> + std::variant_size_v<StoreMessage> +
+                std::variant_size_v<DeployMessage>,
             std::variant_size_v<Message>);
   ExpectStoreMessages(true, static_cast<StoreMessage*>(nullptr));
   ExpectStoreMessages(false, static_cast<ClusterMessage*>(nullptr));
@@ -101,6 +107,28 @@ TEST(MessagesTest, StoreMessagesAreTheLastEight) {
   EXPECT_TRUE(IsStoreMessage(Message(BucketRecords{})));
   EXPECT_FALSE(IsStoreMessage(Message(Heartbeat{})));
   EXPECT_FALSE(IsStoreMessage(Message(JoinReply{})));
+  EXPECT_FALSE(IsStoreMessage(Message(DeployPush{})));
+}
+
+TEST(MessagesTest, DeployMessagesAreTheLastFour) {
+  EXPECT_EQ(std::variant_size_v<DeployMessage>, 4u);
+  EXPECT_TRUE(IsDeployMessage(Message(DeployPush{})));
+  EXPECT_TRUE(IsDeployMessage(Message(DeployPack{})));
+  EXPECT_FALSE(IsDeployMessage(Message(CacheOp{})));
+  EXPECT_FALSE(IsDeployMessage(Message(Heartbeat{})));
+}
+
+TEST(MessagesTest, DeployPushRoundTrips) {
+  DeployPush push{
+      9, DeploymentTarget{"production/webapp/default/shop", std::string(40, 'a'), 77, "1.2"}, 10, 4,
+      std::string("PA\0K", 5)};
+  Result<Message> decoded = Decode(Encode(push));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  const auto* back = std::get_if<DeployPush>(&*decoded);
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->target, push.target);
+  EXPECT_EQ(back->chunk, push.chunk);
+  EXPECT_EQ(back->offset, 4u);
 }
 
 // A CacheOp is the flat array of its thirteen fields, as protocol 6 has sent it.
