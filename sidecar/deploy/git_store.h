@@ -33,7 +33,7 @@ using CommitId = std::string;
 
 struct CommitInfo {
   CommitId commit;
-  std::string tree;  // the tree id, hex
+  std::string tree;    // the tree id, hex
   std::string parent;  // first parent, "" for the first version
   std::string author;  // "name <email>"
   int64_t time_unix_s = 0;
@@ -73,15 +73,18 @@ class GitStore {
 
   // Refs: full names ("refs/tags/production/webapp/default/shop").
   Result<std::optional<CommitId>> ReadRef(const std::string& name) const;
-  Status SetRef(const std::string& name, const CommitId& commit);  // creates or moves
-  // Every ref under `prefix` ("refs/tags/") with its commit, sorted by name.
+  // Creates or moves; NotFound unless the commit is here.
+  Status SetRef(const std::string& name, const CommitId& commit);
+  // Every ref under `prefix` ("refs/tags/") with its commit, sorted by name
+  // (refs that name no commit are left out).
   Result<std::vector<std::pair<std::string, CommitId>>> ListRefs(const std::string& prefix) const;
 
   // A pack (Git's pack format) of the objects reachable from `want` and not from
-  // any of `haves` (unknown haves are ignored).
+  // any of `haves` (unknown haves are ignored; malformed ids are InvalidArgument).
+  // NotFound when `want` is not here.
   Result<std::string> MakePack(const CommitId& want, const std::vector<CommitId>& haves) const;
-  // Indexes a pack into the repository; InvalidArgument for a corrupt one (nothing
-  // of it is kept).
+  // Indexes a pack into the repository; InvalidArgument for a corrupt one or one
+  // whose objects name objects neither in it nor here (nothing of it is kept).
   Status AddPack(std::string_view pack);
 
   // Writes the commit's tree into `directory` (which must not exist; created),
@@ -102,7 +105,8 @@ class GitStore {
 std::string DeploymentName(std::string_view stage, std::string_view host, std::string_view webapp);
 std::string VersionTagName(std::string_view deployment_name, std::string_view version);
 // Whether `name` may be a webapp or version in a tag: 1..63 of [A-Za-z0-9._-],
-// not starting with '.' or '-', no "..".
+// not starting with '.' or '-', no "..", not ending in '.' or ".lock" (which
+// Git refuses in a ref name).
 bool IsValidTagPart(std::string_view name);
 
 }  // namespace cb::deploy
