@@ -33,9 +33,12 @@ class LiveTree {
   std::optional<CommitId> Current() const;
   // Checks `commit` out of `store` into versions/<commit> unless it is there.
   Status Prepare(const GitStore& store, const CommitId& commit);
-  // Points "current" at versions/<commit> (which Prepare made), atomically.
+  // Points "current" at versions/<commit> (which Prepare made; NotFound
+  // otherwise), atomically, and marks that version used now (its mtime).
   Status Switch(const CommitId& commit);
-  // Removes versions other than the live one beyond the `keep` most recent.
+  // Removes versions other than the live one beyond the `keep` most recently
+  // used (by mtime: checked out or switched to). Best effort: what cannot be
+  // removed now is tried again next time.
   void Prune(size_t keep);
 
   const std::string& directory() const { return directory_; }
@@ -48,9 +51,11 @@ class LiveTree {
 };
 
 // Runs `command` with /bin/sh -c in `directory`, with CLUSTER_WEBAPP, CLUSTER_COMMIT
-// in its environment; kills its process group after `timeout`. OK on exit status
-// 0; otherwise an error naming the status (or the timeout) and the last lines of
-// its output.
+// in its environment, stdin from /dev/null, in a process group of its own; kills
+// that group after `timeout`. OK on exit status 0; otherwise IoError naming the
+// status, signal or timeout and the last 2 KB of its output (stdout and stderr).
+// Returns when the shell exits: a background child it leaves is not waited for.
+// Blocks the calling thread (the deploy worker); leaves no zombie.
 Status RunActivation(const std::string& command, const std::string& directory,
                      const std::string& webapp, const CommitId& commit,
                      std::chrono::milliseconds timeout);
