@@ -1,5 +1,8 @@
 #include "shared/cluster_config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 // toml++ 3.3 asserts on some malformed documents (e.g. a table header "[)x]") at the
 // point where it goes on to report a parse error; a bad cluster file must get that
 // error, not abort a debug build. (Release builds, Debian's library among them,
@@ -30,6 +33,9 @@ constexpr milliseconds kMaxRetryTimeout{60 * 1000};
 // memcached's own line limit is 2048 bytes; nobody needs a get line of a GiB.
 constexpr uint64_t kMinMemcachedLineBytes = 2048;
 constexpr uint64_t kMaxMemcachedLineBytes = uint64_t{1} << 30;
+constexpr int64_t kMaxDeployFiles = 100'000'000;
+constexpr milliseconds kMinActivateTimeout{1000};
+constexpr milliseconds kMaxActivateTimeout{24 * 60 * 60 * 1000};
 
 // Every problem found, each as "<source>:<line>: <field>: <what>".
 class Problems {
@@ -248,6 +254,49 @@ const toml::table* SubTable(TableReader& reader, std::string_view key) {
   return node->as_table();
 }
 
+// Whether `host` (as ParseHostPort gives it) can only be reached from this machine:
+// "localhost", 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z). Any other name may
+// resolve to a public address, so it counts as remote.
+bool IsLoopbackHost(std::string_view host) {
+  std::string text(host);
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (text == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+constexpr std::string_view kAdminSecurityKeys[] = {"admin_listen", "admin_tls_certificate",
+                                                   "admin_tls_key", "admin_users"};
+
+// Remote admin (a non-loopback admin_listen) carries deployments and drains: it
+// must not be reachable without TLS and passwords.
+void CheckRemoteAdmin(TableReader& reader, const NodeSettings& node) {
+  if (node.admin_listen.port == 0 || IsLoopbackHost(node.admin_listen.host)) return;
+  std::string missing;
+  for (const auto& [key, value] : {std::pair{"admin_tls_certificate", &node.admin_tls_certificate},
+                                   std::pair{"admin_tls_key", &node.admin_tls_key},
+                                   std::pair{"admin_users", &node.admin_users}}) {
+    if (!value->empty()) continue;
+    if (!missing.empty()) missing += ", ";
+    missing += key;
+  }
+  if (missing.empty()) return;
+  reader.Problem("admin_listen",
+                 "remote admin requires TLS and users: " + node.admin_listen.ToString() +
+                     " is not a loopback address, and credentials and deployments must not "
+                     "cross the network in clear text or without a password (set " +
+                     missing + ")");
+}
+
 void ReadNodeSettings(TableReader& reader, NodeSettings& node) {
   reader.Address("admin_listen", node.admin_listen, false);
   reader.Address("memcached_listen", node.memcached_listen, false);
@@ -261,6 +310,12 @@ void ReadNodeSettings(TableReader& reader, NodeSettings& node) {
   if (node.memcached_max_line_bytes < kMinMemcachedLineBytes ||
       node.memcached_max_line_bytes > kMaxMemcachedLineBytes) {
     reader.Problem("memcached_max_line_size", "must be between 2KiB and 1GiB");
+  }
+  for (const auto& [key, target] : {std::pair{"deploy_root", &node.deploy_root},
+                                    std::pair{"admin_tls_certificate", &node.admin_tls_certificate},
+                                    std::pair{"admin_tls_key", &node.admin_tls_key},
+                                    std::pair{"admin_users", &node.admin_users}}) {
+    if (auto value = reader.String(key)) *target = *value;
   }
 }
 
@@ -360,6 +415,11 @@ void ReadServers(const toml::node* node, ClusterConfig& config, Problems& proble
     reader.Integer("weight", 0, kMaxWeight, server.weight);
     ReadNodeSettings(reader, server.node);
     reader.RejectUnknownKeys();
+    // Without an override of these keys the server's are [node]'s, checked there.
+    if (std::any_of(std::begin(kAdminSecurityKeys), std::end(kAdminSecurityKeys),
+                    [&](std::string_view key) { return table.contains(key); })) {
+      CheckRemoteAdmin(reader, server.node);
+    }
     config.servers.push_back(std::move(server));
   }
 }
@@ -453,6 +513,32 @@ void ReadDeploy(const toml::table* table, ClusterConfig& config, Problems& probl
     }
   }
   reader.Integer("keep_versions", 1, 100, config.deploy.keep_versions);
+  reader.ByteSize("max_size", config.deploy.max_bytes);
+  if (config.deploy.max_bytes == 0) reader.Problem("max_size", "must be at least 1 byte");
+  reader.Integer("max_files", 1, kMaxDeployFiles, config.deploy.max_files);
+  if (reader.Duration("activate_timeout", config.deploy.activate_timeout) &&
+      (config.deploy.activate_timeout < kMinActivateTimeout ||
+       config.deploy.activate_timeout > kMaxActivateTimeout)) {
+    reader.Problem("activate_timeout", "must be between 1s and 24h");
+  }
+  if (const toml::table* activate = SubTable(reader, "activate")) {
+    for (auto&& [key, node] : *activate) {
+      const std::string webapp(key.str());
+      const std::string field = "deploy.activate." + webapp;
+      if (!IsValidName(webapp, kMaxIdLength) || webapp.find("..") != std::string::npos) {
+        problems.Add(LineOf(node), field,
+                     "webapp names are 1.." + std::to_string(kMaxIdLength) +
+                         " letters, digits, '.', '-' or '_' (no \"..\"; they are part of "
+                         "deployment tag names)");
+        continue;
+      }
+      if (!node.is_string() || node.as_string()->get().empty()) {
+        problems.Add(LineOf(node), field, "expected a command (a non-empty string for /bin/sh -c)");
+        continue;
+      }
+      config.deploy.activate.emplace(webapp, node.as_string()->get());
+    }
+  }
   reader.RejectUnknownKeys();
 }
 
@@ -505,6 +591,14 @@ Result<ClusterConfig> ParseClusterConfig(std::string_view toml_text, std::string
     TableReader reader(*node, "node", problems);
     ReadNodeSettings(reader, config.node_defaults);
     reader.RejectUnknownKeys();
+  }
+  // Dynamic (--join) servers run with the [node] settings, so they must be safe even
+  // when every static server overrides them.
+  {
+    const toml::table* node = root["node"].as_table();
+    const toml::table empty;
+    TableReader reader(node != nullptr ? *node : empty, "node", problems);
+    CheckRemoteAdmin(reader, config.node_defaults);
   }
   ReadServers(top.Get("server"), config, problems);
   const toml::node_view<const toml::node> cluster_node = std::as_const(root)["cluster"];

@@ -5,12 +5,15 @@
 //               dynamic_server_timeout, slow_start, max_frame_size, retry_timeout
 //   [node]      settings of each server's own sidecar: admin_listen,
 //               memcached_listen, data_dir, view_file, spoke_cache_size,
-//               memcached_max_line_size
+//               memcached_max_line_size, deploy_root, admin_tls_certificate,
+//               admin_tls_key, admin_users (a non-loopback admin_listen
+//               requires the last three)
 //   [[server]]  id, cluster_address, http_address, weight, and any [node] key to
 //               override it for that server; in cluster order (index 0, 1, ...)
 //   [cache.N]   idle_timeout or ttl, max_entry_size ("session" and "default"
 //               always exist)
-//   [deploy]    remote, stage, host, keep_versions
+//   [deploy]    remote, stage, host, keep_versions, max_size, max_files,
+//               activate_timeout, and [deploy.activate] WEBAPP = "command"
 //
 // Contract: parsing either yields a model that satisfies every rule below or an
 // error listing each problem as "<file>:<line>: <field>: <what is wrong>". Unknown
@@ -53,13 +56,13 @@ struct NodeSettings {
   uint64_t memcached_max_line_bytes = 1024 * 1024;
   // Where deployed webapps are checked out: <deploy_root>/<webapp>/current is the
   // live tree (a symlink). Empty = <data_dir>/deploy.
-  std::string deploy_root;
+  std::string deploy_root{};
   // The admin endpoint on a non-loopback address (remote admin) requires all three:
   // TLS (PEM certificate chain and key) and the users file of `clusterctl passwd`
   // lines ("user:$argon2id$..."). Relative paths are relative to the cluster file.
-  std::string admin_tls_certificate;
-  std::string admin_tls_key;
-  std::string admin_users;
+  std::string admin_tls_certificate{};
+  std::string admin_tls_key{};
+  std::string admin_users{};
 
   bool operator==(const NodeSettings&) const = default;
 };
@@ -95,7 +98,7 @@ struct DeployConfig {
   uint64_t max_files = 100'000;
   // Per webapp, a command run (by /bin/sh -c, in the new live directory) after each
   // switch: [deploy.activate] NAME = "command". Killed after activate_timeout.
-  std::map<std::string, std::string, std::less<>> activate;
+  std::map<std::string, std::string, std::less<>> activate{};
   milliseconds activate_timeout{60 * 1000};
 
   bool operator==(const DeployConfig&) const = default;

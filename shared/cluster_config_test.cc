@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -172,7 +174,14 @@ TEST(ClusterConfigExampleTest, ExampleFileSetsEveryKeyTheParserAccepts) {
                           "remote",
                           "stage",
                           "host",
-                          "keep_versions"}) {
+                          "keep_versions",
+                          "deploy_root",
+                          "admin_tls_certificate",
+                          "admin_tls_key",
+                          "admin_users",
+                          "max_size",
+                          "max_files",
+                          "activate_timeout"}) {
     EXPECT_NE(std::find(set_keys.begin(), set_keys.end(), key), set_keys.end()) << key;
   }
 }
@@ -215,6 +224,122 @@ TEST(ClusterConfigTest, MinimalFileGetsEveryDefault) {
   EXPECT_EQ(config.deploy.stage, "production");
   EXPECT_EQ(config.deploy.host, "default");
   EXPECT_EQ(config.deploy.keep_versions, 3u);
+  EXPECT_EQ(config.deploy.max_bytes, 512 * kMiB);
+  EXPECT_EQ(config.deploy.max_files, 100'000u);
+  EXPECT_EQ(config.deploy.activate_timeout, kMinute);
+  EXPECT_TRUE(config.deploy.activate.empty());
+  EXPECT_EQ(config.node_defaults.deploy_root, "");
+  EXPECT_EQ(config.node_defaults.admin_tls_certificate, "");
+  EXPECT_EQ(config.node_defaults.admin_tls_key, "");
+  EXPECT_EQ(config.node_defaults.admin_users, "");
+}
+
+TEST(ClusterConfigTest, DeployLimitsAndActivation) {
+  const ClusterConfig config = ParseOk(WithHead(R"([deploy]
+max_size = "2GiB"
+max_files = 5000
+activate_timeout = "90s"
+
+[deploy.activate]
+shop = "systemctl reload php-fpm"
+"api.v2_x-y" = "touch tmp/restart.txt && echo 'done'"
+)"));
+  EXPECT_EQ(config.deploy.max_bytes, 2048 * kMiB);
+  EXPECT_EQ(config.deploy.max_files, 5000u);
+  EXPECT_EQ(config.deploy.activate_timeout, milliseconds(90'000));
+  const std::map<std::string, std::string, std::less<>> activate{
+      {"api.v2_x-y", "touch tmp/restart.txt && echo 'done'"}, {"shop", "systemctl reload php-fpm"}};
+  EXPECT_EQ(config.deploy.activate, activate);
+  // The inline form is the same table.
+  EXPECT_EQ(ParseOk(WithHead("[deploy]\nactivate = { shop = \"systemctl reload php-fpm\" }\n"))
+                .deploy.activate.at("shop"),
+            "systemctl reload php-fpm");
+  EXPECT_EQ(ParseOk(WithHead("[deploy]\nmax_size = 1\nmax_files = 1\nactivate_timeout = "
+                             "\"1s\"\n"))
+                .deploy,
+            (DeployConfig{false, "production", "default", 3, 1, 1, {}, milliseconds(1000)}));
+  EXPECT_EQ(ParseOk(WithHead("[deploy]\nactivate_timeout = \"24h\"\n")).deploy.activate_timeout,
+            24 * 60 * kMinute);
+}
+
+TEST(ClusterConfigTest, DeployRootAndAdminFilesInNodeAndPerServer) {
+  const ClusterConfig config = ParseOk(R"([cluster]
+name = "c"
+key_file = "k"
+
+[node]
+deploy_root = "/srv/apps"
+admin_tls_certificate = "tls/admin.pem"
+admin_tls_key = "tls/admin.key"
+admin_users = "admin-users"
+
+[[server]]
+id = "a"
+cluster_address = "127.0.0.1:7001"
+http_address = "127.0.0.1:8001"
+deploy_root = "/data/apps"
+admin_users = "/etc/cluster-balance/a-users"
+
+[[server]]
+id = "b"
+cluster_address = "127.0.0.1:7002"
+http_address = "127.0.0.1:8002"
+)");
+  NodeSettings defaults;
+  defaults.deploy_root = "/srv/apps";
+  defaults.admin_tls_certificate = "tls/admin.pem";
+  defaults.admin_tls_key = "tls/admin.key";
+  defaults.admin_users = "admin-users";
+  EXPECT_EQ(config.node_defaults, defaults);
+  NodeSettings a = defaults;
+  a.deploy_root = "/data/apps";
+  a.admin_users = "/etc/cluster-balance/a-users";
+  EXPECT_EQ(config.servers[0].node, a);
+  EXPECT_EQ(config.servers[1].node, defaults);
+}
+
+TEST(ClusterConfigTest, LoopbackAdminNeedsNoTlsOrUsers) {
+  for (const char* address : {"127.0.0.1:6880", "127.1.2.3:6880", "[::1]:6880", "localhost:6880",
+                              "LocalHost:6880", "[::ffff:127.0.0.1]:6880"}) {
+    SCOPED_TRACE(address);
+    const ClusterConfig config =
+        ParseOk(WithHead(std::string("admin_listen = \"") + address +
+                         "\"\n[node]\nadmin_listen = \"" + address + "\"\n"));
+    EXPECT_EQ(config.servers[0].node.admin_listen, config.node_defaults.admin_listen);
+  }
+}
+
+TEST(ClusterConfigTest, RemoteAdminWithTlsAndUsers) {
+  const ClusterConfig config = ParseOk(WithHead(R"([node]
+admin_listen = "0.0.0.0:6880"
+admin_tls_certificate = "admin.pem"
+admin_tls_key = "admin.key"
+admin_users = "admin-users"
+)"));
+  EXPECT_EQ(config.servers[0].node.admin_listen, (HostPort{"0.0.0.0", 6880}));
+  EXPECT_EQ(config.servers[0].node.admin_users, "admin-users");
+  // A server may move its admin to a remote address when [node] names the files.
+  EXPECT_EQ(ParseOk(WithHead(R"(admin_listen = "10.0.0.1:6880"
+[node]
+admin_tls_certificate = "admin.pem"
+admin_tls_key = "admin.key"
+admin_users = "admin-users"
+)"))
+                .servers[0]
+                .node.admin_listen,
+            (HostPort{"10.0.0.1", 6880}));
+}
+
+TEST(ClusterConfigTest, ExampleFileSpellsOutTheDeployDefaults) {
+  Result<ClusterConfig> example =
+      LoadClusterConfig(std::string(CLUSTER_BALANCE_SOURCE_DIR) + "/conf-examples/cluster.toml");
+  ASSERT_TRUE(example.ok()) << example.status().ToString();
+  const ClusterConfig minimal = ParseOk(kValidHead);
+  EXPECT_EQ(example->node_defaults.deploy_root, minimal.node_defaults.deploy_root);
+  EXPECT_EQ(example->node_defaults.admin_tls_certificate,
+            minimal.node_defaults.admin_tls_certificate);
+  EXPECT_EQ(example->node_defaults.admin_tls_key, minimal.node_defaults.admin_tls_key);
+  EXPECT_EQ(example->node_defaults.admin_users, minimal.node_defaults.admin_users);
 }
 
 TEST(ClusterConfigTest, EveryKeySet) {
@@ -951,6 +1076,97 @@ TEST(ClusterConfigErrorTest, InvalidDeployNamesAndEmptyDataDir) {
             "(it is part of deployment tag names)\n"
             "test.toml:12: deploy.host: \"\" is not letters, digits, '.', '-' or '_' (it is "
             "part of deployment tag names)");
+}
+
+TEST(ClusterConfigErrorTest, RemoteAdminWithoutTlsOrUsers) {
+  EXPECT_EQ(ParseError(WithHead("[node]\nadmin_listen = \"0.0.0.0:6880\"\n")),
+            "test.toml:10: node.admin_listen: remote admin requires TLS and users: 0.0.0.0:6880 "
+            "is not a loopback address, and credentials and deployments must not cross the "
+            "network in clear text or without a password (set admin_tls_certificate, "
+            "admin_tls_key, admin_users)");
+  // A host name may resolve to anything: remote.
+  EXPECT_EQ(ParseError(WithHead(R"(admin_listen = "app-a.internal:6880"
+admin_tls_certificate = "admin.pem"
+admin_tls_key = "admin.key"
+)")),
+            "test.toml:9: server[0].admin_listen: remote admin requires TLS and users: "
+            "app-a.internal:6880 is not a loopback address, and credentials and deployments "
+            "must not cross the network in clear text or without a password (set admin_users)");
+  // A server that clears one of [node]'s files; reported at the server's entry.
+  EXPECT_EQ(ParseError(WithHead(R"(admin_tls_key = ""
+[node]
+admin_listen = "[fd00::1]:6880"
+admin_tls_certificate = "admin.pem"
+admin_tls_key = "admin.key"
+admin_users = "admin-users"
+)")),
+            "test.toml:5: server[0].admin_listen: remote admin requires TLS and users: "
+            "[fd00::1]:6880 is not a loopback address, and credentials and deployments must not "
+            "cross the network in clear text or without a password (set admin_tls_key)");
+  // Dynamic servers run with [node]'s settings: they must be safe even when every
+  // static server overrides them.
+  EXPECT_EQ(ParseError(WithHead(R"(admin_listen = "127.0.0.1:6880"
+[node]
+admin_listen = "10.0.0.1:6880"
+admin_users = "admin-users"
+)")),
+            "test.toml:11: node.admin_listen: remote admin requires TLS and users: "
+            "10.0.0.1:6880 is not a loopback address, and credentials and deployments must not "
+            "cross the network in clear text or without a password (set admin_tls_certificate, "
+            "admin_tls_key)");
+}
+
+TEST(ClusterConfigErrorTest, DeployLimitsOutOfRange) {
+  EXPECT_EQ(ParseError(WithHead(R"([deploy]
+max_size = 0
+max_files = 0
+activate_timeout = "0s"
+)")),
+            "test.toml:10: deploy.max_size: must be at least 1 byte\n"
+            "test.toml:11: deploy.max_files: 0 is outside 1..100000000\n"
+            "test.toml:12: deploy.activate_timeout: must be between 1s and 24h");
+  EXPECT_EQ(ParseError(WithHead("[deploy]\nactivate_timeout = \"25h\"\n")),
+            "test.toml:10: deploy.activate_timeout: must be between 1s and 24h");
+  EXPECT_EQ(ParseError(WithHead("[deploy]\nmax_size = \"lots\"\n"))
+                .rfind("test.toml:10: deploy.max_size: size \"lots\" is not a whole number", 0),
+            0u);
+  EXPECT_NE(ParseError(WithHead("[deploy]\nactivate_timeout = \"60\"\n"))
+                .find("test.toml:10: deploy.activate_timeout: "),
+            std::string::npos);
+  EXPECT_EQ(ParseError(WithHead("[deploy]\nmax_files = \"10\"\n")),
+            "test.toml:10: deploy.max_files: expected a whole number");
+}
+
+TEST(ClusterConfigErrorTest, BadActivationEntries) {
+  EXPECT_EQ(ParseError(WithHead(R"([deploy.activate]
+".hidden" = "true"
+"a..b" = "true"
+"with space" = "true"
+empty = ""
+number = 3
+shop = "true"
+)")),
+            "test.toml:10: deploy.activate..hidden: webapp names are 1..63 letters, digits, '.', "
+            "'-' or '_' (no \"..\"; they are part of deployment tag names)\n"
+            "test.toml:11: deploy.activate.a..b: webapp names are 1..63 letters, digits, '.', "
+            "'-' or '_' (no \"..\"; they are part of deployment tag names)\n"
+            "test.toml:13: deploy.activate.empty: expected a command (a non-empty string for "
+            "/bin/sh -c)\n"
+            "test.toml:14: deploy.activate.number: expected a command (a non-empty string for "
+            "/bin/sh -c)\n"
+            "test.toml:12: deploy.activate.with space: webapp names are 1..63 letters, digits, "
+            "'.', '-' or '_' (no \"..\"; they are part of deployment tag names)");
+  EXPECT_EQ(ParseError(WithHead("[deploy]\nactivate = \"systemctl reload app\"\n")),
+            "test.toml:10: deploy.activate: expected a table ([activate])");
+}
+
+TEST(ClusterConfigErrorTest, NodeFilesMustBeStrings) {
+  EXPECT_EQ(ParseError(WithHead(R"(deploy_root = 1
+[node]
+admin_users = true
+)")),
+            "test.toml:11: node.admin_users: expected a string\n"
+            "test.toml:9: server[0].deploy_root: expected a string");
 }
 
 TEST(ClusterConfigErrorTest, UnknownKeyInEachSectionSuggestsTheNearKey) {

@@ -132,12 +132,21 @@ ConfigDigest DigestConfig(const ClusterConfig& config) {
   }
   digest.caches = caches.Digest();
 
-  digest.deploy = Canonical()
-                      .Field("remote", config.deploy.remote ? 1u : 0u)
-                      .Field("stage", config.deploy.stage)
-                      .Field("host", config.deploy.host)
-                      .Field("keep_versions", config.deploy.keep_versions)
-                      .Digest();
+  // Limits and activation commands too: every server must accept and activate a
+  // version alike, or a deploy converges on some servers only.
+  Canonical deploy;
+  deploy.Field("remote", config.deploy.remote ? 1u : 0u)
+      .Field("stage", config.deploy.stage)
+      .Field("host", config.deploy.host)
+      .Field("keep_versions", config.deploy.keep_versions)
+      .Field("max_size", config.deploy.max_bytes)
+      .Field("max_files", config.deploy.max_files)
+      .Field("activate_timeout", config.deploy.activate_timeout)
+      .Field("activate_count", config.deploy.activate.size());
+  for (const auto& [webapp, command] : config.deploy.activate) {  // sorted by name
+    deploy.Field("activate_webapp", webapp).Field("activate_command", command);
+  }
+  digest.deploy = deploy.Digest();
   return digest;
 }
 

@@ -210,6 +210,18 @@ TEST(ConfigDigestTest, EverySemanticChangeChangesTheDigest) {
       {"deploy remote", "keep_versions = 3", "keep_versions = 3\nremote = true",
        "[deploy] differs"},
       {"deploy keep versions", "keep_versions = 3", "keep_versions = 4", "[deploy] differs"},
+      {"deploy max size", "keep_versions = 3", "keep_versions = 3\nmax_size = \"1GiB\"",
+       "[deploy] differs"},
+      {"deploy max files", "keep_versions = 3", "keep_versions = 3\nmax_files = 10",
+       "[deploy] differs"},
+      {"deploy activate timeout", "keep_versions = 3",
+       "keep_versions = 3\nactivate_timeout = \"2m\"", "[deploy] differs"},
+      {"deploy activation added", "keep_versions = 3",
+       "keep_versions = 3\n[deploy.activate]\nshop = \"true\"", "[deploy] differs"},
+      {"deploy activation of another webapp", "keep_versions = 3",
+       "keep_versions = 3\n[deploy.activate]\nshop2 = \"true\"", "[deploy] differs"},
+      {"deploy activation command", "keep_versions = 3",
+       "keep_versions = 3\n[deploy.activate]\nshop = \"false\"", "[deploy] differs"},
   };
   const ConfigDigest base = DigestOf(kBase);
   std::vector<std::string> combined{base.Combined().Hex()};
@@ -225,6 +237,24 @@ TEST(ConfigDigestTest, EverySemanticChangeChangesTheDigest) {
   // Every change gives its own combined digest.
   std::sort(combined.begin(), combined.end());
   EXPECT_EQ(std::adjacent_find(combined.begin(), combined.end()), combined.end());
+}
+
+TEST(ConfigDigestTest, DeployDefaultsWrittenOutEqualOmittedOnes) {
+  EXPECT_EQ(DigestOf(Edit("keep_versions = 3\n",
+                          "keep_versions = 3\nmax_size = \"512MiB\"\nmax_files = 100000\n"
+                          "activate_timeout = \"60s\"\n[deploy.activate]\n")),
+            DigestOf(kBase));
+}
+
+TEST(ConfigDigestTest, LocalFilesOfTheAdminAndDeployRootAreNotCompared) {
+  // Where a server keeps its checkouts and which certificate and users file its
+  // admin endpoint reads concern that server alone, not how peers work together.
+  const ConfigDigest base = DigestOf(kBase);
+  EXPECT_EQ(DigestOf(Edit("data_dir = \"/var/lib/cb\"\n",
+                          "data_dir = \"/var/lib/cb\"\ndeploy_root = \"/srv/apps\"\n"
+                          "admin_tls_certificate = \"a.pem\"\nadmin_tls_key = \"a.key\"\n"
+                          "admin_users = \"users\"\n")),
+            base);
 }
 
 TEST(ConfigDigestTest, NodeDefaultThatEveryServerOverridesOnlyChangesNode) {
@@ -423,9 +453,11 @@ TEST(ConfigDigestTest, PinnedCombinedDigest) {
   // refuse each other when it differs, so if this value changes, sidecars of the
   // old and the new version refuse each other even with identical cluster files
   // (a rolling upgrade stalls). Change it only deliberately, and say so in the
-  // release notes. (Changed twice, each time with a protocol version that refuses
+  // release notes. (Changed three times, each time with a protocol version that refuses
   // older peers anyway: [node] gained spoke_cache_size with version 4; [cluster]
-  // retry_timeout and [node] memcached_max_line_size with version 6.)
+  // retry_timeout and [node] memcached_max_line_size with version 6; [deploy] gained
+  // max_size, max_files, activate_timeout and [deploy.activate] with issue 13's
+  // deployments, whose new frames need a new protocol version too.)
   const ConfigDigest digest = DigestOf(R"([cluster]
 name = "pinned"
 key_file = "/etc/cluster-balance/cluster.key"
@@ -441,7 +473,7 @@ cluster_address = "10.0.0.12:6800"
 http_address = "10.0.0.12:8080"
 weight = 50
 )");
-  EXPECT_EQ(digest.Combined().Hex(), "587a9ff6725d19074a89698c36a3d22a");
+  EXPECT_EQ(digest.Combined().Hex(), "2a617e7952c6ba3c8d1fd287e1cfacc5");
 }
 
 }  // namespace
