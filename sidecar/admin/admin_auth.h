@@ -26,6 +26,9 @@
 
 namespace cb::admin {
 
+// Failed attempts in a row a client may make before it is rate-limited.
+inline constexpr int kFreeFailures = 5;
+
 struct AuthDecision {
   enum class Kind { kAllowed, kUnauthorized, kRateLimited };
   Kind kind = Kind::kUnauthorized;
