@@ -15,6 +15,7 @@
 #include "shared/view_file.h"
 #include "sidecar/clusterctl/admin_client.h"
 #include "sidecar/clusterctl/cache_client.h"
+#include "sidecar/clusterctl/passwd_command.h"
 #include "sidecar/clusterctl/reports.h"
 
 namespace {
@@ -218,7 +219,14 @@ int main(int argc, char** argv) {
   cache_set->add_option("--ttl", cache_arguments.ttl_seconds,
                         "seconds to live (0: the cache's rule)");
 
+  cb::PasswdArguments passwd_arguments;
+  CLI::App* passwd = cb::AddPasswdSubcommand(app, passwd_arguments);
+
   CLI11_PARSE(app, argc, argv);
+  if (passwd->parsed()) {
+    return cb::RunPasswd(passwd_arguments.user, passwd_arguments.password_stdin, std::cin,
+                         std::cout, std::cerr);
+  }
   if (cache_get->parsed()) return CacheCommand(cb::CacheVerb::kGet, cache_arguments);
   if (cache_set->parsed()) return CacheCommand(cb::CacheVerb::kSet, cache_arguments);
   if (cache_delete->parsed()) return CacheCommand(cb::CacheVerb::kDelete, cache_arguments);
