@@ -8,36 +8,10 @@
 #include "shared/config_digest.h"
 #include "shared/route_codec.h"
 #include "shared/server_set.h"
+#include "sidecar/clusterctl/text_table.h"
 
 namespace cb {
 namespace {
-
-// Left-aligned columns sized to their widest cell.
-class Table {
- public:
-  explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
-  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-
-  void Print(std::ostream& out) const {
-    std::vector<std::size_t> widths(rows_.front().size(), 0);
-    for (const auto& row : rows_) {
-      for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-        widths[i] = std::max(widths[i], row[i].size());
-      }
-    }
-    for (const auto& row : rows_) {
-      std::string line;
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        line += row[i];
-        if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-      }
-      out << line << "\n";
-    }
-  }
-
- private:
-  std::vector<std::vector<std::string>> rows_;
-};
 
 std::string RoleOf(int index) { return index < kTriadSize ? "triad" : "spoke"; }
 
@@ -89,8 +63,8 @@ std::string RenderConfigReport(const ClusterConfig& config) {
       << " down\n"
       << "  digest              " << DigestConfig(config).Combined().Hex() << "\n\n";
 
-  Table servers({"INDEX", "ROUTE", "ROLE", "ID", "CLUSTER ADDRESS", "HTTP ADDRESS", "WEIGHT",
-                 "ADMIN", "MEMCACHED"});
+  TextTable servers({"INDEX", "ROUTE", "ROLE", "ID", "CLUSTER ADDRESS", "HTTP ADDRESS", "WEIGHT",
+                     "ADMIN", "MEMCACHED"});
   for (const ServerConfig& server : config.servers) {
     servers.Add({std::to_string(server.index), std::string(1, RouteCharForIndex(server.index)),
                  RoleOf(server.index), server.id, server.cluster_address.ToString(),
@@ -100,7 +74,7 @@ std::string RenderConfigReport(const ClusterConfig& config) {
   servers.Print(out);
   out << "\n";
 
-  Table caches({"CACHE", "EXPIRY", "MAX ENTRY"});
+  TextTable caches({"CACHE", "EXPIRY", "MAX ENTRY"});
   for (const CacheConfig& cache : config.caches) {
     caches.Add({cache.name, ExpiryText(cache), std::to_string(cache.max_entry_bytes) + " bytes"});
   }
@@ -119,8 +93,8 @@ std::string RenderViewTable(const ClusterView& view, int64_t now_unix_ms) {
     out << " by index " << view.publisher_index;
   }
   out << "\n";
-  Table table({"INDEX", "ROUTE", "ROLE", "ID", "STATE", "WEIGHT", "INCARNATION", "UP FOR",
-               "HTTP ADDRESS", "VERSION"});
+  TextTable table({"INDEX", "ROUTE", "ROLE", "ID", "STATE", "WEIGHT", "INCARNATION", "UP FOR",
+                   "HTTP ADDRESS", "VERSION"});
   for (int i = 0; i < kMaxServers; ++i) {
     const ViewServer& server = view.server(i);
     if (server.server_state() == ServerState::kAbsent) continue;
@@ -144,8 +118,8 @@ std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms)
   out << "cluster " << Text(status, "cluster") << ", as seen by " << Text(server, "id")
       << " (index " << Text(server, "index") << "), generation " << Text(status, "generation")
       << "\n";
-  Table table({"INDEX", "ROUTE", "ROLE", "ID", "STATE", "INCARNATION", "HEARTBEAT", "UP FOR",
-               "HTTP ADDRESS"});
+  TextTable table({"INDEX", "ROUTE", "ROLE", "ID", "STATE", "INCARNATION", "HEARTBEAT", "UP FOR",
+                   "HTTP ADDRESS"});
   const nlohmann::json servers =
       status.is_object() ? status.value("servers", nlohmann::json::array()) : nlohmann::json{};
   if (servers.is_array()) {
