@@ -8,6 +8,7 @@
 #include "shared/config_digest.h"
 #include "shared/route_codec.h"
 #include "shared/server_set.h"
+#include "sidecar/clusterctl/deploy_progress.h"
 #include "sidecar/clusterctl/text_table.h"
 
 namespace cb {
@@ -48,6 +49,52 @@ int64_t Number(const nlohmann::json& object, const char* key) {
   if (!object.is_object()) return 0;
   const auto found = object.find(key);
   return found != object.end() && found->is_number_integer() ? found->get<int64_t>() : 0;
+}
+
+// A deployment and the commit the answering sidecar holds current for it.
+struct CurrentDeployment {
+  std::string name;  // "production/webapp/default/shop"
+  std::string commit;
+};
+
+std::vector<CurrentDeployment> CurrentDeployments(const nlohmann::json& status) {
+  std::vector<CurrentDeployment> deployments;
+  if (!status.is_object()) return deployments;
+  const auto list = status.find("deployments");
+  if (list == status.end() || !list->is_array()) return deployments;
+  for (const nlohmann::json& entry : *list) {
+    const std::string name = Text(entry, "name");
+    if (name == "-") continue;
+    const std::string commit = Text(entry, "commit");
+    deployments.push_back({name, commit == "-" ? "" : commit});
+  }
+  return deployments;
+}
+
+// A server's deployed commits, one per deployment ("<webapp>:" before each when
+// there are several), each marked "(behind)" when it is not the current one and
+// "(failed)" when the server reported an error for it.
+std::string DeployedText(const nlohmann::json& row,
+                         const std::vector<CurrentDeployment>& deployments) {
+  const nlohmann::json none;
+  const nlohmann::json& deployed =
+      row.is_object() && row.contains("deployed") ? row["deployed"] : none;
+  std::string text;
+  for (const CurrentDeployment& deployment : deployments) {
+    const nlohmann::json& entry = deployed.is_object() && deployed.contains(deployment.name)
+                                      ? deployed[deployment.name]
+                                      : none;
+    const std::string commit = Text(entry, "commit");
+    const std::string error = Text(entry, "error");
+    if (!text.empty()) text += ", ";
+    if (deployments.size() > 1) {
+      text += deployment.name.substr(deployment.name.rfind('/') + 1) + ":";
+    }
+    text += commit == "-" || commit.empty() ? "-" : ShortCommit(commit);
+    if (commit != deployment.commit) text += " (behind)";
+    if (error != "-" && !error.empty()) text += " (failed)";
+  }
+  return text;
 }
 
 }  // namespace
@@ -118,20 +165,33 @@ std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms)
   out << "cluster " << Text(status, "cluster") << ", as seen by " << Text(server, "id")
       << " (index " << Text(server, "index") << "), generation " << Text(status, "generation")
       << "\n";
-  TextTable table({"INDEX", "ROUTE", "ROLE", "ID", "STATE", "INCARNATION", "HEARTBEAT", "UP FOR",
-                   "HTTP ADDRESS"});
+  const std::vector<CurrentDeployment> deployments = CurrentDeployments(status);
+  for (const CurrentDeployment& deployment : deployments) {
+    out << deployment.name << " current "
+        << (deployment.commit.empty() ? "-" : ShortCommit(deployment.commit)) << "\n";
+  }
+  std::vector<std::string> header = {"INDEX",       "ROUTE",     "ROLE",   "ID",          "STATE",
+                                     "INCARNATION", "HEARTBEAT", "UP FOR", "HTTP ADDRESS"};
+  if (!deployments.empty()) header.push_back("DEPLOYED");
+  TextTable table(std::move(header));
   const nlohmann::json servers =
       status.is_object() ? status.value("servers", nlohmann::json::array()) : nlohmann::json{};
   if (servers.is_array()) {
     for (const nlohmann::json& row : servers) {
       const std::string heartbeat = Text(row, "heartbeat_age_ms");
-      table.Add(
-          {Text(row, "index"), Text(row, "route"),
-           Text(row, "role") + (IsTrue(row, "dynamic") ? " (dynamic)" : ""), Text(row, "id"),
-           Text(row, "state"), Text(row, "incarnation"), heartbeat == "-" ? "-" : heartbeat + "ms",
-           Text(row, "state") == "down" ? "-"
-                                        : AgeText(Number(row, "up_since_unix_ms"), now_unix_ms),
-           Text(row, "http_address")});
+      std::vector<std::string> cells = {
+          Text(row, "index"),
+          Text(row, "route"),
+          Text(row, "role") + (IsTrue(row, "dynamic") ? " (dynamic)" : ""),
+          Text(row, "id"),
+          Text(row, "state"),
+          Text(row, "incarnation"),
+          heartbeat == "-" ? "-" : heartbeat + "ms",
+          Text(row, "state") == "down" ? "-"
+                                       : AgeText(Number(row, "up_since_unix_ms"), now_unix_ms),
+          Text(row, "http_address")};
+      if (!deployments.empty()) cells.push_back(DeployedText(row, deployments));
+      table.Add(std::move(cells));
     }
   }
   table.Print(out);

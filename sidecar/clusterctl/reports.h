@@ -22,7 +22,11 @@ std::string RenderConfigReport(const ClusterConfig& config);
 std::string RenderViewTable(const ClusterView& view, int64_t now_unix_ms);
 
 // A sidecar's GET /status answer as a table: one row per server with its state,
-// incarnation, heartbeat age (for peers it is connected to) and warm-up age.
+// incarnation, heartbeat age (for peers it is connected to) and warm-up age. When
+// the answer lists deployments: a line per deployment with its current commit,
+// and a DEPLOYED column with each server's commit per deployment, marked
+// "(behind)" where it differs from the current one and "(failed)" where the
+// server reported an error for it.
 // Fields missing from the JSON print as "-"; nothing in it can make this throw.
 std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms);
 

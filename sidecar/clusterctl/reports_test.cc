@@ -161,3 +161,56 @@ TEST(StatusTableTest, MalformedJsonNeverThrows) {
 
 }  // namespace
 }  // namespace cb
+
+namespace cb {
+namespace {
+
+TEST(StatusTableTest, ShowsEachServersDeployedCommitAndMarksTheBehind) {
+  const nlohmann::json status = nlohmann::json::parse(R"({
+    "cluster": "shop", "generation": 3, "server": {"id": "app-a", "index": 0},
+    "deployments": [
+      {"name": "production/webapp/default/shop", "commit": "1111111111222222222233333333334444444444"}],
+    "servers": [
+      {"index": 0, "id": "app-a", "state": "up",
+       "deployed": {"production/webapp/default/shop":
+                    {"commit": "1111111111222222222233333333334444444444", "error": ""}}},
+      {"index": 1, "id": "app-b", "state": "up",
+       "deployed": {"production/webapp/default/shop":
+                    {"commit": "aaaaaaaaaabbbbbbbbbbccccccccccdddddddddd",
+                     "error": "checkout: no space"}}},
+      {"index": 2, "id": "app-c", "state": "down"}
+    ]})");
+  const std::string table = RenderStatusTable(status, 1'000'000);
+  EXPECT_NE(table.find("\nproduction/webapp/default/shop current 1111111111\n"), std::string::npos)
+      << table;
+  EXPECT_NE(LineStartingWith(table, "INDEX").find("DEPLOYED"), std::string::npos) << table;
+  EXPECT_TRUE(LineStartingWith(table, "0 ").ends_with(" 1111111111")) << table;
+  EXPECT_TRUE(LineStartingWith(table, "1 ").ends_with(" aaaaaaaaaa (behind) (failed)")) << table;
+  EXPECT_TRUE(LineStartingWith(table, "2 ").ends_with(" - (behind)")) << table;
+}
+
+TEST(StatusTableTest, SeveralDeploymentsAreNamedByWebapp) {
+  const nlohmann::json status = nlohmann::json::parse(R"({
+    "deployments": [{"name": "production/webapp/default/shop", "commit": "c1"},
+                    {"name": "production/webapp/default/blog", "commit": "c2"}],
+    "servers": [{"index": 0, "id": "app-a", "state": "up",
+                 "deployed": {"production/webapp/default/shop": {"commit": "c1"},
+                              "production/webapp/default/blog": {"commit": "c0"}}}]})");
+  const std::string table = RenderStatusTable(status, 0);
+  EXPECT_TRUE(LineStartingWith(table, "0 ").ends_with(" shop:c1, blog:c0 (behind)")) << table;
+}
+
+TEST(StatusTableTest, WithoutDeploymentsThereIsNoDeployedColumn) {
+  const std::string table = RenderStatusTable(
+      nlohmann::json::parse(R"({"servers": [{"index": 0, "id": "app-a", "state": "up"}]})"), 0);
+  EXPECT_EQ(table.find("DEPLOYED"), std::string::npos) << table;
+  for (const char* text :
+       {R"({"deployments": 5, "servers": [{"deployed": 3}]})",
+        R"({"deployments": [7, {"name": 3}], "servers": [{"deployed": []}]})",
+        R"({"deployments": [{"name": "x"}], "servers": [{"deployed": {"x": 1}}]})"}) {
+    EXPECT_NO_THROW(RenderStatusTable(nlohmann::json::parse(text), 0)) << text;
+  }
+}
+
+}  // namespace
+}  // namespace cb
