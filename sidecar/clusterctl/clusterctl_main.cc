@@ -2,6 +2,7 @@
 // core library, prints reports.cc's renderings. Exit status: 0 success, 1 the input
 // (a cluster file, a view file) is bad or unreadable, other non-zero values are
 // usage errors as CLI11 reports them.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "shared/view_file.h"
 #include "sidecar/clusterctl/admin_client.h"
 #include "sidecar/clusterctl/cache_client.h"
+#include "sidecar/clusterctl/deploy_command.h"
 #include "sidecar/clusterctl/passwd_command.h"
 #include "sidecar/clusterctl/reports.h"
 
@@ -96,33 +98,45 @@ int Route(const RouteArguments& arguments) {
   return 0;
 }
 
-// The admin endpoint named on the command line.
-cb::Result<cb::HostPort> AdminAddress(const std::string& text) {
-  cb::Result<cb::HostPort> address = cb::ParseHostPort(text);
-  if (!address.ok()) return cb::Status::InvalidArgument("--admin: " + address.status().message());
-  return address;
+// How to reach the admin endpoint: --admin, --ca-file, --user.
+struct AdminArguments {
+  std::string admin = "127.0.0.1:6880";
+  std::string ca_file;
+  std::string user;
+};
+
+cb::Result<cb::AdminAccess> Access(const AdminArguments& arguments) {
+  return cb::MakeAdminAccess(arguments.admin, arguments.ca_file, arguments.user);
 }
 
-int ShowStatus(const std::string& admin) {
-  cb::Result<cb::HostPort> address = AdminAddress(admin);
-  if (!address.ok()) return Fail(address.status());
-  cb::Result<cb::AdminReply> reply = cb::CallAdmin(*address, "GET", "/status");
+int ShowStatus(const AdminArguments& arguments) {
+  cb::Result<cb::AdminAccess> access = Access(arguments);
+  if (!access.ok()) return Fail(access.status());
+  cb::Result<cb::AdminReply> reply =
+      cb::CallAdmin(access->endpoint, "GET", "/status", access->Options(std::chrono::seconds(5)));
   if (!reply.ok()) return Fail(reply.status());
+  if (reply->status != 200) {
+    return Fail(cb::AdminReplyError(access->endpoint, "GET", "/status", *reply));
+  }
   const nlohmann::json status = nlohmann::json::parse(reply->body, nullptr, false);
-  if (reply->status != 200 || status.is_discarded()) {
-    return Fail(cb::Status::IoError("admin " + admin + ": GET /status answered " +
-                                    std::to_string(reply->status)));
+  if (status.is_discarded()) {
+    return Fail(cb::Status::IoError("admin " + access->endpoint.ToString() +
+                                    ": GET /status answered with something not JSON"));
   }
   std::cout << cb::RenderStatusTable(status, NowUnixMs());
   return 0;
 }
 
-int SetDraining(const std::string& admin, const std::string& server_id, bool draining) {
-  cb::Result<cb::HostPort> address = AdminAddress(admin);
-  if (!address.ok()) return Fail(address.status());
+int SetDraining(const AdminArguments& arguments, const std::string& server_id, bool draining) {
+  cb::Result<cb::AdminAccess> access = Access(arguments);
+  if (!access.ok()) return Fail(access.status());
   const std::string target = "/servers/" + server_id + (draining ? "/drain" : "/enable");
-  cb::Result<cb::AdminReply> reply = cb::CallAdmin(*address, "POST", target);
+  cb::Result<cb::AdminReply> reply =
+      cb::CallAdmin(access->endpoint, "POST", target, access->Options(std::chrono::seconds(5)));
   if (!reply.ok()) return Fail(reply.status());
+  if (reply->status == 401 || reply->status == 429) {
+    return Fail(cb::AdminReplyError(access->endpoint, "POST", target, *reply));
+  }
   if (reply->status != 200) {
     const nlohmann::json error = nlohmann::json::parse(reply->body, nullptr, false);
     const std::string why =
@@ -133,6 +147,60 @@ int SetDraining(const std::string& admin, const std::string& server_id, bool dra
   }
   std::cout << server_id << ": " << (draining ? "draining" : "enabled") << "\n";
   return 0;
+}
+
+// The deployment commands' options as typed, before they are checked.
+struct DeployCommandLine {
+  cb::DeployArguments deploy;
+  cb::RollbackArguments rollback;
+  std::string webapp_filter;  // deployments --webapp
+  std::string timeout = "120s";
+  std::string max_size;
+  uint64_t max_files = 0;
+  std::string config_path;
+  bool json = false;
+};
+
+// Fills in what the deploy and rollback commands share: the wait, the output mode,
+// the limits (from --max-size/--max-files, else the cluster file, else the
+// defaults) and the author.
+cb::Status FinishDeployArguments(DeployCommandLine& line) {
+  cb::Result<std::chrono::milliseconds> timeout = cb::ParseDuration(line.timeout);
+  if (!timeout.ok()) return cb::Status::InvalidArgument("--timeout: " + timeout.status().message());
+  cb::FollowOptions follow;
+  follow.timeout = *timeout;
+  follow.live = !line.json && isatty(STDOUT_FILENO) == 1;
+  line.deploy.follow = follow;
+  line.rollback.follow = follow;
+  if (!line.config_path.empty()) {
+    cb::Result<cb::ClusterConfig> config = cb::LoadClusterConfig(line.config_path);
+    if (!config.ok()) return config.status();
+    line.deploy.limits.max_bytes = config->deploy.max_bytes;
+    line.deploy.limits.max_files = config->deploy.max_files;
+  }
+  if (!line.max_size.empty()) {
+    cb::Result<uint64_t> bytes = cb::ParseByteSize(line.max_size);
+    if (!bytes.ok()) return cb::Status::InvalidArgument("--max-size: " + bytes.status().message());
+    line.deploy.limits.max_bytes = *bytes;
+  }
+  if (line.max_files > 0) line.deploy.limits.max_files = line.max_files;
+  if (line.deploy.author.empty()) line.deploy.author = cb::DefaultAuthor();
+  if (line.rollback.author.empty()) line.rollback.author = cb::DefaultAuthor();
+  return cb::Status::Ok();
+}
+
+int DeployCommand(const AdminArguments& admin, DeployCommandLine& line, bool rollback) {
+  if (cb::Status finished = FinishDeployArguments(line); !finished.ok()) return Fail(finished);
+  cb::Result<cb::AdminAccess> access = Access(admin);
+  if (!access.ok()) return Fail(access.status());
+  return rollback ? cb::RunRollback(*access, line.rollback, std::cout, std::cerr)
+                  : cb::RunDeploy(*access, line.deploy, std::cout, std::cerr);
+}
+
+int DeploymentsCommand(const AdminArguments& admin, const DeployCommandLine& line) {
+  cb::Result<cb::AdminAccess> access = Access(admin);
+  if (!access.ok()) return Fail(access.status());
+  return cb::ShowDeployments(*access, line.webapp_filter, line.json, std::cout, std::cerr);
 }
 
 struct CacheArguments {
@@ -190,9 +258,15 @@ int main(int argc, char** argv) {
   route->add_option("--cookie-name", route_arguments.cookie_name, "the session cookie's name")
       ->capture_default_str();
 
-  std::string admin = "127.0.0.1:6880";
-  app.add_option("--admin", admin, "a sidecar's admin address (for status, drain, enable)")
+  AdminArguments admin;
+  app.add_option("--admin", admin.admin,
+                 "a sidecar's admin endpoint: host:port or http://host:port, or "
+                 "https://host:port for TLS")
       ->capture_default_str();
+  app.add_option("--ca-file", admin.ca_file,
+                 "TLS: trust the CAs in this PEM file instead of the system's");
+  app.add_option("--user", admin.user,
+                 "authenticate as this admin user (password from CLUSTERCTL_PASSWORD or asked)");
   CLI::App* status = app.add_subcommand("status", "Print the view of a running sidecar");
   std::string server_id;
   CLI::App* drain = app.add_subcommand(
@@ -222,11 +296,57 @@ int main(int argc, char** argv) {
   cb::PasswdArguments passwd_arguments;
   CLI::App* passwd = cb::AddPasswdSubcommand(app, passwd_arguments);
 
+  DeployCommandLine deploy_line;
+  CLI::App* deploy = app.add_subcommand(
+      "deploy",
+      "Store a directory or archive as a webapp's new version and wait until every "
+      "server runs it (exit 2 if some do not)");
+  deploy
+      ->add_option("source", deploy_line.deploy.source,
+                   "a directory, or a .tar, .tar.gz, .tgz, .zip, .war or .jar file")
+      ->required();
+  deploy->add_option("--webapp", deploy_line.deploy.webapp, "the webapp's name")->required();
+  deploy->add_option("--stage", deploy_line.deploy.stage,
+                     "the stage (default: the sidecar's, production)");
+  deploy->add_option("--host", deploy_line.deploy.host,
+                     "the virtual host (default: the sidecar's, default)");
+  deploy->add_option("--version", deploy_line.deploy.version,
+                     "a version name for the tag, e.g. 1.2");
+  deploy->add_option("--message", deploy_line.deploy.message, "the commit message");
+  deploy->add_option("--author", deploy_line.deploy.author, "the author (default: $USER@hostname)");
+  deploy->add_option("--max-size", deploy_line.max_size,
+                     "refuse a tree larger than this, e.g. 512MiB (default: the cluster file's "
+                     "with --config, else 512MiB)");
+  deploy->add_option("--max-files", deploy_line.max_files,
+                     "refuse a tree with more files (default: the cluster file's, else 100000)");
+  deploy->add_option("--config", deploy_line.config_path,
+                     "the cluster file, for its deploy limits");
+  CLI::App* rollback = app.add_subcommand(
+      "rollback", "Make an older version of a webapp current everywhere and wait for it");
+  rollback->add_option("--webapp", deploy_line.rollback.webapp, "the webapp's name")->required();
+  rollback->add_option("--to", deploy_line.rollback.to, "a version or a commit")->required();
+  rollback->add_option("--stage", deploy_line.rollback.stage, "the stage");
+  rollback->add_option("--host", deploy_line.rollback.host, "the virtual host");
+  rollback->add_option("--author", deploy_line.rollback.author,
+                       "the author (default: $USER@hostname)");
+  for (CLI::App* command : {deploy, rollback}) {
+    command->add_flag("--json", deploy_line.json, "one JSON event per line, even on a terminal");
+    command->add_option("--timeout", deploy_line.timeout, "how long to wait for every server")
+        ->capture_default_str();
+  }
+  CLI::App* deployments =
+      app.add_subcommand("deployments", "List the stored versions of each webapp");
+  deployments->add_option("--webapp", deploy_line.webapp_filter, "only this webapp");
+  deployments->add_flag("--json", deploy_line.json, "the sidecar's JSON answer");
+
   CLI11_PARSE(app, argc, argv);
   if (passwd->parsed()) {
     return cb::RunPasswd(passwd_arguments.user, passwd_arguments.password_stdin, std::cin,
                          std::cout, std::cerr);
   }
+  if (deploy->parsed()) return DeployCommand(admin, deploy_line, false);
+  if (rollback->parsed()) return DeployCommand(admin, deploy_line, true);
+  if (deployments->parsed()) return DeploymentsCommand(admin, deploy_line);
   if (cache_get->parsed()) return CacheCommand(cb::CacheVerb::kGet, cache_arguments);
   if (cache_set->parsed()) return CacheCommand(cb::CacheVerb::kSet, cache_arguments);
   if (cache_delete->parsed()) return CacheCommand(cb::CacheVerb::kDelete, cache_arguments);
