@@ -1,9 +1,13 @@
 #include "sidecar/admin/admin_router.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <initializer_list>
+#include <memory>
+#include <optional>
 #include <system_error>
 
 namespace cb::admin {
@@ -122,6 +126,21 @@ AdminResponse StatusPage(const nlohmann::json& status) {
   return AdminResponse{200, std::string(kHtml), std::move(html), {}};
 }
 
+// The response for a handler's error.
+AdminResponse ErrorForStatus(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kInvalidArgument:
+    case Status::Code::kUnsupported:
+      return Error(400, status.message());
+    case Status::Code::kNotFound:
+      return Error(404, status.message());
+    case Status::Code::kTooLarge:
+      return Error(413, status.message());
+    default:
+      return Error(503, status.message());
+  }
+}
+
 AdminResponse SetDraining(const AdminHandlers& handlers, const std::string& id, bool draining) {
   if (!handlers.set_draining) return Error(503, "draining is not available");
   Status status = handlers.set_draining(id, draining);
@@ -138,11 +157,66 @@ AdminResponse SetDraining(const AdminHandlers& handlers, const std::string& id, 
   }
 }
 
-AdminResponse Route(const AdminHandlers& handlers, const AdminRequest& request) {
-  std::string_view path = request.target;
-  if (size_t query = path.find('?'); query != std::string_view::npos) {
-    path = path.substr(0, query);
+std::string_view PathOf(std::string_view target) {
+  size_t query = target.find('?');
+  return query == std::string_view::npos ? target : target.substr(0, query);
+}
+
+std::string_view QueryOf(std::string_view target) {
+  size_t query = target.find('?');
+  return query == std::string_view::npos ? std::string_view() : target.substr(query + 1);
+}
+
+struct QueryField {
+  std::string_view key;
+  std::string* value;
+};
+
+// Fills `fields` from the query of `target`; an error response for a bad
+// escape, an unknown key (all of them named) or a repeated one.
+std::optional<AdminResponse> ReadQuery(std::string_view target,
+                                       std::initializer_list<QueryField> fields) {
+  Result<std::vector<std::pair<std::string, std::string>>> pairs = ParseQuery(QueryOf(target));
+  if (!pairs.ok()) return Error(400, pairs.status().message());
+  std::vector<std::string_view> seen;
+  std::string unknown;
+  for (auto& [key, value] : *pairs) {
+    const QueryField* field = nullptr;
+    for (const QueryField& candidate : fields) {
+      if (candidate.key == key) field = &candidate;
+    }
+    if (field == nullptr) {
+      if (!unknown.empty()) unknown += ", ";
+      unknown += "\"" + key + "\"";
+      continue;
+    }
+    if (std::find(seen.begin(), seen.end(), field->key) != seen.end()) {
+      return Error(400, "query parameter " + key + " given twice");
+    }
+    seen.push_back(field->key);
+    *field->value = std::move(value);
   }
+  if (!unknown.empty()) {
+    std::string known;
+    for (const QueryField& field : fields) {
+      if (!known.empty()) known += ", ";
+      known += field.key;
+    }
+    return Error(400, "unknown query parameter " + unknown + " (known: " + known + ")");
+  }
+  return std::nullopt;
+}
+
+AdminResponse MissingParameter(std::string_view key, std::string_view usage) {
+  return Error(400,
+               "missing query parameter " + std::string(key) + " (" + std::string(usage) + ")");
+}
+
+// The response for every route answered now; nullopt once an asynchronous
+// handler owns `reply`.
+std::optional<AdminResponse> Route(const AdminHandlers& handlers, AdminRequest& request,
+                                   const AdminReply& reply) {
+  std::string_view path = PathOf(request.target);
   const std::string& method = request.method;
 
   if (path == "/" || path == "/status" || path == "/metrics") {
@@ -154,6 +228,56 @@ AdminResponse Route(const AdminHandlers& handlers, const AdminRequest& request) 
     if (!handlers.status) return Error(503, "status is not available");
     nlohmann::json status = handlers.status();
     return path == "/" ? StatusPage(status) : Json(200, status);
+  }
+
+  if (path == "/deploy") {
+    if (method != "POST") return MethodNotAllowed(method, "POST");
+    DeployRequest deploy;
+    if (auto error = ReadQuery(request.target, {{"webapp", &deploy.webapp},
+                                                {"stage", &deploy.stage},
+                                                {"host", &deploy.host},
+                                                {"version", &deploy.version},
+                                                {"message", &deploy.message},
+                                                {"author", &deploy.author}})) {
+      return error;
+    }
+    if (deploy.webapp.empty()) return MissingParameter("webapp", "POST /deploy?webapp=NAME");
+    if (!handlers.deploy) return Error(503, "deploying is not available");
+    deploy.user = request.user;
+    deploy.client = request.client;
+    deploy.archive = std::move(request.body);
+    handlers.deploy(std::move(deploy), reply);
+    return std::nullopt;
+  }
+
+  if (path == "/rollback") {
+    if (method != "POST") return MethodNotAllowed(method, "POST");
+    RollbackRequest rollback;
+    if (auto error = ReadQuery(request.target, {{"webapp", &rollback.webapp},
+                                                {"to", &rollback.to},
+                                                {"stage", &rollback.stage},
+                                                {"host", &rollback.host},
+                                                {"author", &rollback.author}})) {
+      return error;
+    }
+    constexpr std::string_view kUsage = "POST /rollback?webapp=NAME&to=VERSION";
+    if (rollback.webapp.empty()) return MissingParameter("webapp", kUsage);
+    if (rollback.to.empty()) return MissingParameter("to", kUsage);
+    if (!handlers.rollback) return Error(503, "rollback is not available");
+    rollback.user = request.user;
+    rollback.client = request.client;
+    handlers.rollback(std::move(rollback), reply);
+    return std::nullopt;
+  }
+
+  if (path == "/deployments") {
+    if (method != "GET") return MethodNotAllowed(method, "GET");
+    std::string webapp;
+    if (auto error = ReadQuery(request.target, {{"webapp", &webapp}})) return error;
+    if (!handlers.deployments) return Error(503, "deployments are not available");
+    Result<nlohmann::json> deployments = handlers.deployments(webapp);
+    if (!deployments.ok()) return ErrorForStatus(deployments.status());
+    return Json(200, *deployments);
   }
 
   constexpr std::string_view kServers = "/servers/";
@@ -174,6 +298,34 @@ AdminResponse Route(const AdminHandlers& handlers, const AdminRequest& request) 
     }
   }
   return Error(404, "no such path: " + std::string(path));
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Result<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    int high = i + 1 < text.size() ? HexDigit(text[i + 1]) : -1;
+    int low = i + 2 < text.size() ? HexDigit(text[i + 2]) : -1;
+    if (high < 0 || low < 0) {
+      return Status::InvalidArgument(
+          "bad percent-escape \"" +
+          std::string(text.substr(i, std::min<size_t>(3, text.size() - i))) + "\"");
+    }
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
 }
 
 bool IsNameChar(char c, bool first, bool allow_colon) {
@@ -229,14 +381,60 @@ bool IsValidServerId(std::string_view id) {
   return true;
 }
 
-AdminResponse RouteAdminRequest(const AdminHandlers& handlers, const AdminRequest& request) {
-  try {
-    return Route(handlers, request);
-  } catch (const std::exception& e) {
-    return Error(500, std::string("internal error: ") + e.what());
-  } catch (...) {
-    return Error(500, "internal error");
+Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (item.empty()) continue;  // "a=1&&b=2", a trailing '&'
+    size_t eq = item.find('=');
+    Result<std::string> key = PercentDecode(item.substr(0, eq));
+    Result<std::string> value =
+        PercentDecode(eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1));
+    for (const Status& status : {key.status(), value.status()}) {
+      if (!status.ok()) {
+        return Status::InvalidArgument("query \"" + std::string(item) + "\": " + status.message());
+      }
+    }
+    pairs.emplace_back(std::move(key).value(), std::move(value).value());
   }
+  return pairs;
+}
+
+bool IsUploadRequest(std::string_view method, std::string_view target) {
+  return method == "POST" && PathOf(target) == "/deploy";
+}
+
+bool IsDeployRequest(std::string_view method, std::string_view target) {
+  std::string_view path = PathOf(target);
+  return method == "POST" && (path == "/deploy" || path == "/rollback");
+}
+
+void DispatchAdminRequest(const AdminHandlers& handlers, AdminRequest request, AdminReply reply) {
+  // Whatever a handler does, `reply` is called once.
+  auto replied = std::make_shared<bool>(false);
+  AdminReply once = [replied, reply = std::move(reply)](AdminResponse response) {
+    if (*replied) return;
+    *replied = true;
+    reply(std::move(response));
+  };
+  try {
+    std::optional<AdminResponse> response = Route(handlers, request, once);
+    if (response.has_value()) once(std::move(*response));
+  } catch (const std::exception& e) {
+    once(Error(500, std::string("internal error: ") + e.what()));
+  } catch (...) {
+    once(Error(500, "internal error"));
+  }
+}
+
+AdminResponse RouteAdminRequest(const AdminHandlers& handlers, const AdminRequest& request) {
+  auto answer = std::make_shared<std::optional<AdminResponse>>();
+  DispatchAdminRequest(handlers, request,
+                       [answer](AdminResponse response) { *answer = std::move(response); });
+  if (answer->has_value()) return std::move(**answer);
+  return Error(500, "internal error: the handler did not answer at once");
 }
 
 void MetricsText::Counter(std::string_view name, std::string_view help, double value,

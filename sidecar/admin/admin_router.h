@@ -1,23 +1,33 @@
 // The admin HTTP endpoint's routing, without sockets: a request in, a response out.
 //
 // The routes, each answered by a handler the daemon injects (so this file knows
-// nothing of membership):
+// nothing of membership or Git):
 //
 //   GET  /                      HTML page: one row per server of the status JSON
 //   GET  /status                200 application/json, the status handler's JSON
 //   GET  /metrics               200 Prometheus text exposition format 0.0.4
 //   POST /servers/<id>/drain    set_draining(id, true);  200 {"server": id, "state": "draining"}
 //   POST /servers/<id>/enable   set_draining(id, false); 200 {"server": id, "state": "up"}
+//   POST /deploy?webapp=W[&stage=S][&host=H][&version=V][&message=M][&author=A]
+//                               body = the archive; deploy(request, reply), asynchronous
+//   GET  /deployments[?webapp=W]  200 application/json, deployments(webapp)'s JSON
+//   POST /rollback?webapp=W&to=X[&stage=S][&host=H][&author=A]
+//                               rollback(request, reply), asynchronous
 //
 // Errors are JSON {"error": "<message>"}: 404 for an unknown path; 405 with
 // AdminResponse::allow set for a known path with another method; 400 for a
 // server id outside [A-Za-z0-9._-]{1,63} (percent-encoding is not decoded, so
-// an id containing '%' is refused); set_draining failing maps NotFound → 404,
-// InvalidArgument → 400, anything else → 503. A handler that is not set answers
-// 503; a handler that throws answers 500. The query string is ignored; methods
-// are case-sensitive as in HTTP.
+// an id containing '%' is refused). A handler's Status maps InvalidArgument and
+// Unsupported → 400, NotFound → 404, TooLarge → 413, anything else → 503. A
+// handler that is not set answers 503; a handler that throws answers 500.
+// Methods are case-sensitive as in HTTP.
 //
-// Everything here is pure and thread-compatible; RouteAdminRequest is as
+// The query string is ignored except by /deploy, /deployments and /rollback,
+// which take exactly the keys shown: an unknown or repeated key, a bad
+// percent-escape or a missing required key is a 400 naming it. Values are
+// percent-decoded (RFC 3986: '+' stays '+'; encode a space as %20).
+//
+// Everything here is pure and thread-compatible; DispatchAdminRequest is as
 // thread-safe as the handlers it calls.
 #ifndef CLUSTER_BALANCE_SIDECAR_ADMIN_ADMIN_ROUTER_H_
 #define CLUSTER_BALANCE_SIDECAR_ADMIN_ADMIN_ROUTER_H_
@@ -39,6 +49,8 @@ struct AdminRequest {
   std::string method;  // "GET", "POST", ... as on the request line
   std::string target;  // request-target as on the request line, e.g. "/status?x=1"
   std::string body;
+  std::string user = {};    // the authenticated user; "" when the server has no users
+  std::string client = {};  // the client's IP address, e.g. "127.0.0.1" or "::1"
 };
 
 struct AdminResponse {
@@ -46,6 +58,37 @@ struct AdminResponse {
   std::string content_type;
   std::string body;
   std::string allow;  // the Allow header for a 405, else empty
+  // Further headers (WWW-Authenticate, Retry-After, ...), written as given.
+  std::vector<std::pair<std::string, std::string>> headers = {};
+};
+
+// Answers a request. Called at most once; the AdminServer accepts it only on
+// its io thread (see admin_server.h), later calls are ignored.
+using AdminReply = std::function<void(AdminResponse)>;
+
+// POST /deploy: the decoded query and the request's body. Empty strings for
+// keys not given; the handler applies its defaults and checks the values.
+struct DeployRequest {
+  std::string webapp;
+  std::string stage;
+  std::string host;
+  std::string version;
+  std::string message;
+  std::string author;
+  std::string user;    // AdminRequest::user
+  std::string client;  // AdminRequest::client
+  std::string archive;
+};
+
+// POST /rollback: make the version or commit `to` current.
+struct RollbackRequest {
+  std::string webapp;
+  std::string to;
+  std::string stage;
+  std::string host;
+  std::string author;
+  std::string user;
+  std::string client;
 };
 
 struct AdminHandlers {
@@ -59,11 +102,37 @@ struct AdminHandlers {
   // POST /servers/<id>/drain (draining = true) and /enable (draining = false).
   // NotFound for an unknown id; the message is shown to the operator.
   std::function<Status(const std::string& server_id, bool draining)> set_draining;
+  // POST /deploy and POST /rollback: may answer later (a deploy waits for the
+  // triad) by calling `reply` once, with the complete response (status and JSON
+  // body). A handler that throws before replying gets a 500 sent for it.
+  std::function<void(DeployRequest request, AdminReply reply)> deploy;
+  std::function<void(RollbackRequest request, AdminReply reply)> rollback;
+  // GET /deployments: `webapp` is "" for all of them.
+  std::function<Result<nlohmann::json>(const std::string& webapp)> deployments;
 };
 
-// Never throws for a handler's exception (500); only std::bad_alloc while
-// building the error response itself could escape.
+// Routes `request` (its body is moved into a DeployRequest) and calls `reply`
+// exactly once: before returning for every route but /deploy and /rollback,
+// whose handlers may call it later. Never throws for a handler's exception
+// (500); only std::bad_alloc while building the error response could escape.
+void DispatchAdminRequest(const AdminHandlers& handlers, AdminRequest request, AdminReply reply);
+
+// DispatchAdminRequest for a caller that needs the answer now: a handler that
+// has not replied by the time it returns yields a 500.
 AdminResponse RouteAdminRequest(const AdminHandlers& handlers, const AdminRequest& request);
+
+// True for the requests whose body is an upload (POST /deploy): the server
+// allows them its upload limit rather than its body limit. `target` may carry
+// a query.
+bool IsUploadRequest(std::string_view method, std::string_view target);
+
+// True for the requests that change what is deployed (POST /deploy and POST
+// /rollback), which the server refuses to remote clients unless allowed.
+bool IsDeployRequest(std::string_view method, std::string_view target);
+
+// The decoded "key=value" pairs of a query (without the '?'), in order; a key
+// without '=' has the value "". InvalidArgument naming a bad percent-escape.
+Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(std::string_view query);
 
 // True for [A-Za-z0-9._-]{1,63}.
 bool IsValidServerId(std::string_view id);

@@ -257,6 +257,252 @@ TEST(AdminRouterTest, StatusPageToleratesOddJson) {
   }
 }
 
+// ---------------------------------------------------------------- deploy routes
+
+// Records the asynchronous handlers' requests and keeps their replies for later.
+struct DeployRecorder {
+  std::vector<DeployRequest> deploys;
+  std::vector<RollbackRequest> rollbacks;
+  std::vector<AdminReply> replies;
+  std::vector<std::string> deployments_calls;
+  Result<json> deployments_result = json::array();
+};
+
+AdminHandlers MakeDeployHandlers(DeployRecorder* r) {
+  AdminHandlers handlers;
+  handlers.deploy = [r](DeployRequest request, AdminReply reply) {
+    r->deploys.push_back(std::move(request));
+    r->replies.push_back(std::move(reply));
+  };
+  handlers.rollback = [r](RollbackRequest request, AdminReply reply) {
+    r->rollbacks.push_back(std::move(request));
+    r->replies.push_back(std::move(reply));
+  };
+  handlers.deployments = [r](const std::string& webapp) -> Result<json> {
+    r->deployments_calls.push_back(webapp);
+    return r->deployments_result;
+  };
+  return handlers;
+}
+
+// Dispatches and collects every reply, now or later.
+struct Replies {
+  std::vector<AdminResponse> got;
+  AdminReply Sink() {
+    return [this](AdminResponse response) { got.push_back(std::move(response)); };
+  }
+};
+
+AdminRequest Req(std::string method, std::string target, std::string body = "") {
+  AdminRequest request;
+  request.method = std::move(method);
+  request.target = std::move(target);
+  request.body = std::move(body);
+  request.user = "shop-deployer";
+  request.client = "192.0.2.7";
+  return request;
+}
+
+TEST(AdminDeployRouteTest, DeployPassesDecodedQueryAndArchiveAndRepliesLater) {
+  DeployRecorder r;
+  AdminHandlers handlers = MakeDeployHandlers(&r);
+  Replies replies;
+  std::string archive("PK\x03\x04\x00\xff binary", 17);
+  DispatchAdminRequest(handlers,
+                       Req("POST",
+                           "/deploy?webapp=shop&stage=production&host=default&version=1.2%2B3"
+                           "&message=fix%20login%20%26%20cart+now&author=J%C3%BCrgen",
+                           archive),
+                       replies.Sink());
+  ASSERT_EQ(r.deploys.size(), 1u);
+  EXPECT_TRUE(replies.got.empty()) << "the handler has not replied yet";
+  const DeployRequest& d = r.deploys[0];
+  EXPECT_EQ(d.webapp, "shop");
+  EXPECT_EQ(d.stage, "production");
+  EXPECT_EQ(d.host, "default");
+  EXPECT_EQ(d.version, "1.2+3");
+  EXPECT_EQ(d.message, "fix login & cart+now");  // '+' is not a space
+  EXPECT_EQ(d.author, "J\xc3\xbcrgen");
+  EXPECT_EQ(d.user, "shop-deployer");
+  EXPECT_EQ(d.client, "192.0.2.7");
+  EXPECT_EQ(d.archive, archive);
+
+  r.replies[0](AdminResponse{201, "application/json", "{\"commit\":\"abc\"}\n", {}});
+  ASSERT_EQ(replies.got.size(), 1u);
+  EXPECT_EQ(replies.got[0].status, 201u);
+  EXPECT_EQ(replies.got[0].body, "{\"commit\":\"abc\"}\n");
+  r.replies[0](AdminResponse{500, "application/json", "{}", {}});  // a second reply is ignored
+  EXPECT_EQ(replies.got.size(), 1u);
+}
+
+TEST(AdminDeployRouteTest, OnlyWebappIsRequired) {
+  DeployRecorder r;
+  AdminHandlers handlers = MakeDeployHandlers(&r);
+  Replies replies;
+  DispatchAdminRequest(handlers, Req("POST", "/deploy?webapp=shop"), replies.Sink());
+  ASSERT_EQ(r.deploys.size(), 1u);
+  EXPECT_EQ(r.deploys[0].webapp, "shop");
+  EXPECT_EQ(r.deploys[0].stage, "");
+  EXPECT_EQ(r.deploys[0].version, "");
+  EXPECT_EQ(r.deploys[0].archive, "");
+}
+
+TEST(AdminDeployRouteTest, QueryErrorsAre400NamingTheProblem) {
+  DeployRecorder r;
+  AdminHandlers handlers = MakeDeployHandlers(&r);
+  struct Case {
+    std::string target;
+    std::string error_part;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"/deploy", "missing query parameter webapp"},
+           {"/deploy?webapp=", "missing query parameter webapp"},
+           {"/deploy?stage=production", "missing query parameter webapp"},
+           {"/deploy?webapp=shop&colour=red&x", "unknown query parameter \"colour\", \"x\""},
+           {"/deploy?webapp=shop&webapp=cart", "query parameter webapp given twice"},
+           {"/deploy?webapp=shop&message=100%", "bad percent-escape \"%\""},
+           {"/deploy?webapp=shop&message=%zz", "bad percent-escape \"%zz\""},
+           {"/deploy?webapp=sh%4", "query \"webapp=sh%4\": bad percent-escape \"%4\""},
+           {"/rollback?webapp=shop", "missing query parameter to"},
+           {"/rollback?to=v1", "missing query parameter webapp"},
+           {"/rollback?webapp=shop&to=v1&message=x", "unknown query parameter \"message\""},
+           {"/deployments?app=shop", "unknown query parameter \"app\" (known: webapp)"},
+       }) {
+    std::string method = c.target.starts_with("/deployments") ? "GET" : "POST";
+    AdminResponse response = RouteAdminRequest(handlers, Req(method, c.target));
+    EXPECT_EQ(response.status, 400u) << c.target;
+    EXPECT_EQ(response.content_type, "application/json");
+    EXPECT_NE(ErrorOf(response).find(c.error_part), std::string::npos)
+        << c.target << ": " << ErrorOf(response);
+  }
+  EXPECT_TRUE(r.deploys.empty());
+  EXPECT_TRUE(r.rollbacks.empty());
+  EXPECT_TRUE(r.deployments_calls.empty());
+}
+
+TEST(AdminDeployRouteTest, RollbackPassesItsFields) {
+  DeployRecorder r;
+  AdminHandlers handlers = MakeDeployHandlers(&r);
+  Replies replies;
+  DispatchAdminRequest(
+      handlers, Req("POST", "/rollback?to=v1.0&webapp=shop&stage=staging&host=h1&author=ops"),
+      replies.Sink());
+  ASSERT_EQ(r.rollbacks.size(), 1u);
+  const RollbackRequest& rb = r.rollbacks[0];
+  EXPECT_EQ(rb.webapp, "shop");
+  EXPECT_EQ(rb.to, "v1.0");
+  EXPECT_EQ(rb.stage, "staging");
+  EXPECT_EQ(rb.host, "h1");
+  EXPECT_EQ(rb.author, "ops");
+  EXPECT_EQ(rb.user, "shop-deployer");
+  EXPECT_EQ(rb.client, "192.0.2.7");
+  r.replies[0](AdminResponse{200, "application/json", "{}\n", {}});
+  ASSERT_EQ(replies.got.size(), 1u);
+  EXPECT_EQ(replies.got[0].status, 200u);
+}
+
+TEST(AdminDeployRouteTest, DeploymentsIsTheHandlersJsonOrItsError) {
+  DeployRecorder r;
+  AdminHandlers handlers = MakeDeployHandlers(&r);
+  r.deployments_result = json{{{"tag", "production/webapp/default/shop-1.0"}}};
+  AdminResponse all = RouteAdminRequest(handlers, Req("GET", "/deployments"));
+  EXPECT_EQ(all.status, 200u);
+  EXPECT_EQ(all.content_type, "application/json");
+  EXPECT_EQ(json::parse(all.body), *r.deployments_result);
+  EXPECT_EQ(RouteAdminRequest(handlers, Req("GET", "/deployments?webapp=my%20shop")).status, 200u);
+  EXPECT_EQ(r.deployments_calls, (std::vector<std::string>{"", "my shop"}));
+
+  struct Case {
+    Status status;
+    unsigned http;
+  };
+  for (const Case& c : std::vector<Case>{{Status::NotFound("no webapp \"x\""), 404},
+                                         {Status::InvalidArgument("bad name"), 400},
+                                         {Status::Unsupported("old repository"), 400},
+                                         {Status::TooLarge("too many"), 413},
+                                         {Status::IoError("repository locked"), 503}}) {
+    r.deployments_result = c.status;
+    AdminResponse response = RouteAdminRequest(handlers, Req("GET", "/deployments?webapp=x"));
+    EXPECT_EQ(response.status, c.http) << c.status.ToString();
+    EXPECT_EQ(ErrorOf(response), c.status.message());
+  }
+}
+
+TEST(AdminDeployRouteTest, WrongMethodIs405) {
+  DeployRecorder r;
+  AdminHandlers handlers = MakeDeployHandlers(&r);
+  for (const char* target : {"/deploy?webapp=shop", "/rollback?webapp=shop&to=v1"}) {
+    for (const char* method : {"GET", "PUT", "post"}) {
+      AdminResponse response = RouteAdminRequest(handlers, Req(method, target));
+      EXPECT_EQ(response.status, 405u) << method << " " << target;
+      EXPECT_EQ(response.allow, "POST");
+    }
+  }
+  AdminResponse response = RouteAdminRequest(handlers, Req("POST", "/deployments"));
+  EXPECT_EQ(response.status, 405u);
+  EXPECT_EQ(response.allow, "GET");
+  EXPECT_EQ(RouteAdminRequest(handlers, Req("POST", "/deploy/")).status, 404u);
+  EXPECT_TRUE(r.deploys.empty());
+  EXPECT_TRUE(r.rollbacks.empty());
+}
+
+TEST(AdminDeployRouteTest, MissingHandlersAre503) {
+  AdminHandlers handlers;
+  EXPECT_EQ(RouteAdminRequest(handlers, Req("POST", "/deploy?webapp=a")).status, 503u);
+  EXPECT_EQ(RouteAdminRequest(handlers, Req("POST", "/rollback?webapp=a&to=b")).status, 503u);
+  EXPECT_EQ(RouteAdminRequest(handlers, Req("GET", "/deployments")).status, 503u);
+}
+
+TEST(AdminDeployRouteTest, AsyncHandlerThatThrowsOrNeverAnswersNow) {
+  AdminHandlers handlers;
+  AdminReply kept;
+  handlers.deploy = [](DeployRequest, AdminReply) { throw std::runtime_error("disk full"); };
+  handlers.rollback = [](RollbackRequest, AdminReply reply) {
+    reply(AdminResponse{200, "application/json", "{}\n", {}});
+    throw std::runtime_error("after the reply");
+  };
+  Replies replies;
+  DispatchAdminRequest(handlers, Req("POST", "/deploy?webapp=a"), replies.Sink());
+  ASSERT_EQ(replies.got.size(), 1u);
+  EXPECT_EQ(replies.got[0].status, 500u);
+  EXPECT_EQ(ErrorOf(replies.got[0]), "internal error: disk full");
+  DispatchAdminRequest(handlers, Req("POST", "/rollback?webapp=a&to=b"), replies.Sink());
+  ASSERT_EQ(replies.got.size(), 2u);
+  EXPECT_EQ(replies.got[1].status, 200u) << "the reply before the exception stands";
+
+  // The synchronous entry point cannot wait.
+  handlers.deploy = [&kept](DeployRequest, AdminReply reply) { kept = std::move(reply); };
+  AdminResponse response = RouteAdminRequest(handlers, Req("POST", "/deploy?webapp=a"));
+  EXPECT_EQ(response.status, 500u);
+  kept(AdminResponse{});  // harmless after the fact
+}
+
+TEST(AdminDeployRouteTest, ParseQuery) {
+  auto pairs = ParseQuery("a=1&&b=%41%2f%2F&c&=d&e=x=y&");
+  ASSERT_TRUE(pairs.ok()) << pairs.status().ToString();
+  EXPECT_EQ(*pairs, (std::vector<std::pair<std::string, std::string>>{
+                        {"a", "1"}, {"b", "A//"}, {"c", ""}, {"", "d"}, {"e", "x=y"}}));
+  EXPECT_TRUE(ParseQuery("").ok());
+  EXPECT_TRUE(ParseQuery("").value().empty());
+  EXPECT_EQ(ParseQuery("k%00=v").value()[0].first, std::string("k\0", 2));
+  Result<std::vector<std::pair<std::string, std::string>>> bad = ParseQuery("ok=1&k%g1=v");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(), "query \"k%g1=v\": bad percent-escape \"%g1\"");
+}
+
+TEST(AdminDeployRouteTest, UploadAndDeployRequests) {
+  EXPECT_TRUE(IsUploadRequest("POST", "/deploy"));
+  EXPECT_TRUE(IsUploadRequest("POST", "/deploy?webapp=a"));
+  EXPECT_FALSE(IsUploadRequest("GET", "/deploy"));
+  EXPECT_FALSE(IsUploadRequest("POST", "/rollback?webapp=a"));
+  EXPECT_FALSE(IsUploadRequest("POST", "/deployx"));
+  EXPECT_TRUE(IsDeployRequest("POST", "/deploy?webapp=a"));
+  EXPECT_TRUE(IsDeployRequest("POST", "/rollback"));
+  EXPECT_FALSE(IsDeployRequest("GET", "/deployments"));
+  EXPECT_FALSE(IsDeployRequest("POST", "/servers/a/drain"));
+}
+
 // ---------------------------------------------------------------- MetricsText
 
 TEST(MetricsTextTest, EmptyIsEmpty) { EXPECT_EQ(MetricsText().str(), ""); }
@@ -570,9 +816,9 @@ TEST_F(AdminServerTest, OversizedHeaderAndBodyAreRefused) {
 }
 
 TEST_F(AdminServerTest, ThrowingHandlerIs500AndTheConnectionLives) {
-  auto started = AdminServer::Start(
-      io_, HostPort{"127.0.0.1", 0},
-      AdminHandlers{[]() -> json { throw std::runtime_error("x"); }, nullptr, nullptr});
+  AdminHandlers handlers;
+  handlers.status = []() -> json { throw std::runtime_error("x"); };
+  auto started = AdminServer::Start(io_, HostPort{"127.0.0.1", 0}, std::move(handlers));
   ASSERT_TRUE(started.ok()) << started.status().ToString();
   server_ = std::move(started).value();
   auto c = std::make_shared<Conversation>();
