@@ -27,6 +27,14 @@ membership::Membership MakeMembership(const SidecarOptions& options, int64_t now
   return membership::Membership(options.config, self, options.incarnation, now_unix_ms);
 }
 
+admin::AdminResponse JsonResponse(const deploy::DeployAnswer& answer) {
+  admin::AdminResponse response;
+  response.status = answer.status;
+  response.content_type = "application/json";
+  response.body = answer.body.dump() + "\n";
+  return response;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
@@ -46,12 +54,17 @@ Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
     sidecar->stopped_ = true;
     return opened;
   }
+  if (Status opened = sidecar->OpenDeploy(); !opened.ok()) {
+    sidecar->stopped_ = true;
+    return opened;
+  }
   if (Status bound = sidecar->Bind(); !bound.ok()) {
     sidecar->stopped_ = true;  // nothing ran: nothing to leave
     return bound;
   }
   sidecar->Publish(true);
   sidecar->cache_->Start();
+  sidecar->deploy_->Start();
   sidecar->StartDialers();
   sidecar->OnHeartbeatTimer();
   return sidecar;
@@ -85,6 +98,62 @@ Status Sidecar::OpenStore() {
   return Status::Ok();
 }
 
+Status Sidecar::OpenDeploy() {
+  deploy::DeployAgentOptions options;
+  options.self_index = options_.self.index;
+  options.self_is_triad = membership_.is_triad(options_.self.index);
+  options.repository = options_.data_dir + "/deploy.git";
+  options.deploy_root = options_.self.node.deploy_root.empty()
+                            ? options_.data_dir + "/deploy"
+                            : options_.config.ResolvePath(options_.self.node.deploy_root);
+  options.config = options_.config.deploy;
+  options.chunk_bytes = std::max<uint64_t>(options_.config.max_frame_bytes / 2, 1);
+  Result<std::unique_ptr<deploy::DeployAgent>> agent =
+      deploy::DeployAgent::Open(io_, std::move(options), *this);
+  if (!agent.ok()) return agent.status();
+  deploy_ = std::move(agent).value();
+  return Status::Ok();
+}
+
+ServerSet Sidecar::ConnectedTriad() const {
+  ServerSet triad;
+  for (int index = 0; index < kTriadSize; ++index) {
+    if (index != options_.self.index && membership_.is_triad(index) &&
+        peers_[static_cast<std::size_t>(index)]) {
+      triad.Add(index);
+    }
+  }
+  return triad;
+}
+
+std::string Sidecar::ServerId(int index) const { return membership_.record(index).id; }
+
+const std::map<std::string, protocol::DeploymentTarget, std::less<>>& Sidecar::Targets() const {
+  return membership_.deployments();
+}
+
+void Sidecar::AcceptTarget(const protocol::DeploymentTarget& target) {
+  if (!membership_.MergeDeployment(target)) return;
+  Publish(true);
+  deploy_->OnTargetsChanged();
+}
+
+void Sidecar::ReportDeployed(std::vector<protocol::DeployedApp> deployed) {
+  if (!membership_.SetSelfDeployed(std::move(deployed))) return;
+  Publish(true);
+  AnnounceStoreState();  // a heartbeat now: the triad shows it at once
+}
+
+uint64_t Sidecar::NextTargetVersion() {
+  // Later than every version seen, and near the wall clock so that the last
+  // deploy wins between servers that did not hear of each other's.
+  uint64_t version = static_cast<uint64_t>(NowUnixMs()) << 16;
+  for (const auto& [name, target] : membership_.deployments()) {
+    version = std::max(version, target.version + 1);
+  }
+  return version;
+}
+
 Status Sidecar::Bind() {
   const ServerConfig& self = options_.self;
   Result<std::unique_ptr<ViewWriter>> writer = ViewWriter::Open(options_.view_path);
@@ -106,8 +175,40 @@ Status Sidecar::Bind() {
   handlers.set_draining = [this](const std::string& id, bool draining) {
     return SetDraining(id, draining);
   };
-  Result<std::unique_ptr<admin::AdminServer>> admin =
-      admin::AdminServer::Start(io_, self.node.admin_listen, std::move(handlers));
+  handlers.deploy = [this](admin::DeployRequest request, admin::AdminReply reply) {
+    const std::string author = request.author.empty() ? request.user : request.author;
+    deploy_->Deploy(
+        deploy::DeployOrder{request.webapp, request.stage, request.host, request.version,
+                            request.message, author, std::move(request.archive)},
+        [reply = std::move(reply)](deploy::DeployAnswer answer) { reply(JsonResponse(answer)); });
+  };
+  handlers.rollback = [this](admin::RollbackRequest request, admin::AdminReply reply) {
+    const std::string author = request.author.empty() ? request.user : request.author;
+    deploy_->Rollback(
+        deploy::RollbackOrder{request.webapp, request.stage, request.host, request.to, author},
+        [reply = std::move(reply)](deploy::DeployAnswer answer) { reply(JsonResponse(answer)); });
+  };
+  handlers.deployments = [this](const std::string& webapp) -> Result<nlohmann::json> {
+    return deploy_->Deployments(webapp).body;
+  };
+  admin::AdminServerOptions admin_options;
+  admin_options.upload_limit = options_.config.deploy.max_bytes + (1u << 20);
+  admin_options.remote_deploy = options_.config.deploy.remote;
+  if (!self.node.admin_tls_certificate.empty()) {
+    Result<std::shared_ptr<boost::asio::ssl::context>> tls =
+        admin::MakeAdminTlsContext(options_.config.ResolvePath(self.node.admin_tls_certificate),
+                                   options_.config.ResolvePath(self.node.admin_tls_key));
+    if (!tls.ok()) return Status::IoError("admin TLS: " + tls.status().message());
+    admin_options.tls = std::move(tls).value();
+  }
+  if (!self.node.admin_users.empty()) {
+    Result<std::unique_ptr<admin::Authenticator>> users =
+        admin::Authenticator::FromUsersFile(options_.config.ResolvePath(self.node.admin_users));
+    if (!users.ok()) return Status::IoError("admin users: " + users.status().message());
+    admin_options.authenticator = std::move(users).value();
+  }
+  Result<std::unique_ptr<admin::AdminServer>> admin = admin::AdminServer::Start(
+      io_, self.node.admin_listen, std::move(handlers), std::move(admin_options));
   if (!admin.ok()) return admin.status();
   admin_ = std::move(admin).value();
 
@@ -273,6 +374,7 @@ void Sidecar::BindPeer(const PeerSession::Ptr& session, int index) {
     (void)session->connection().Send(membership_.FullUpdate());
   }
   Publish(changed);
+  deploy_->OnTargetsChanged();  // a triad server to fetch from
 }
 
 void Sidecar::OnSessionClosed(const PeerSession::Ptr& session, const Status& why) {
@@ -284,6 +386,7 @@ void Sidecar::OnSessionClosed(const PeerSession::Ptr& session, const Status& why
   spdlog::info("lost {} (index {}): {}", membership_.record(index).id, index,
                why.ok() ? "closed" : why.message());
   cache_->OnPeerDown(index);
+  deploy_->OnPeerDown(index);
   Publish(membership_.OnPeerClosed(index, NowUnixMs()));
 }
 
@@ -298,6 +401,7 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
     DropDisplacedPeers();
     (void)SaveDynamicIdentities();  // logged; retried at the next change or tick
     Publish(changed);
+    if (changed) deploy_->OnTargetsChanged();
   } else if (const auto* request = std::get_if<protocol::StateRequest>(&message)) {
     if (Status applied = SetDraining(request->server_id, request->draining); !applied.ok()) {
       spdlog::warn("drain/enable of {} from {}: {}", request->server_id,
@@ -305,6 +409,8 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
     }
   } else if (protocol::IsStoreMessage(message)) {
     cache_->OnPeerMessage(index, message);
+  } else if (protocol::IsDeployMessage(message)) {
+    deploy_->OnPeerMessage(index, message);
   } else if (const auto* refusal = std::get_if<protocol::Refusal>(&message)) {
     // E.g. our dynamic index went to another server: its reason, then we reconnect
     // and claim it again.
@@ -406,6 +512,7 @@ void Sidecar::OnHeartbeatTimer() {
   }
   (void)SaveDynamicIdentities();  // logged; retried at the next tick
   Publish(membership_.generation() != generation);
+  deploy_->Tick();
   heartbeat_timer_.expires_after(options_.config.heartbeat_interval);
   heartbeat_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) OnHeartbeatTimer();
@@ -446,6 +553,7 @@ void Sidecar::Stop() {
   if (listener_) listener_->Stop();
   if (admin_) admin_->Stop();
   if (memcache_) memcache_->Stop();
+  if (deploy_) deploy_->Stop();
   cache_->Stop();
   for (const auto& session : std::vector<PeerSession::Ptr>(sessions_)) {
     session->connection().Close(Status::Ok());
@@ -476,6 +584,13 @@ StatusSnapshot Sidecar::Snapshot(int64_t now_unix_ms) const {
     }
   }
   snapshot.counters = counters_;
+  if (deploy_) {
+    snapshot.counters.deploy_bytes_sent = deploy_->counters().pack_bytes_sent;
+    snapshot.counters.deploy_bytes_received = deploy_->counters().pack_bytes_received;
+  }
+  for (const auto& [name, target] : membership_.deployments()) {
+    snapshot.deployments.push_back(target);
+  }
 
   StoreStatus& store = snapshot.store;
   store.stores_records = store_ != nullptr;

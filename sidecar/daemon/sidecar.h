@@ -36,6 +36,7 @@
 #include "sidecar/daemon/peer_dialers.h"
 #include "sidecar/daemon/peer_session.h"
 #include "sidecar/daemon/status_report.h"
+#include "sidecar/deploy/deploy_agent.h"
 #include "sidecar/membership/membership.h"
 #include "sidecar/memcache/memcache_server.h"
 #include "sidecar/store/record_store.h"
@@ -61,7 +62,7 @@ struct SidecarOptions {
   std::function<void(int new_index)> on_index_moved;
 };
 
-class Sidecar : private cache::PeerLink {
+class Sidecar : private cache::PeerLink, private deploy::DeployLink {
  public:
   // Binds the cluster and admin ports and opens the view file; an error (one line,
   // naming the address or path) when any of them fails. Nothing is dialed before
@@ -86,9 +87,18 @@ class Sidecar : private cache::PeerLink {
   // Triad servers: opens the store in the data dir. Every server: the cache node.
   Status OpenStore();
   Status Bind();
-  // cache::PeerLink.
+  // Every server: the deploy agent, its repository and live trees in the data dir.
+  Status OpenDeploy();
+  // cache::PeerLink and deploy::DeployLink.
   bool Send(int index, const protocol::Message& message) override;
   void AnnounceStoreState() override;
+  // deploy::DeployLink.
+  ServerSet ConnectedTriad() const override;
+  std::string ServerId(int index) const override;
+  const std::map<std::string, protocol::DeploymentTarget, std::less<>>& Targets() const override;
+  void AcceptTarget(const protocol::DeploymentTarget& target) override;
+  void ReportDeployed(std::vector<protocol::DeployedApp> deployed) override;
+  uint64_t NextTargetVersion() override;
   protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
   void StartDialers();
   void OnConnection(std::shared_ptr<transport::Connection> connection, auth::Handshake::Role role,
@@ -132,6 +142,7 @@ class Sidecar : private cache::PeerLink {
   std::unique_ptr<store::RecordStore> store_;  // triad servers only
   std::unique_ptr<cache::CacheNode> cache_;
   std::unique_ptr<memcache::MemcacheServer> memcache_;
+  std::unique_ptr<deploy::DeployAgent> deploy_;
   PeerDialers dialers_;
   std::vector<PeerSession::Ptr> sessions_;             // every open connection
   std::array<PeerSession::Ptr, kMaxServers> peers_{};  // bound, by index
