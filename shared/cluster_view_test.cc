@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,7 +58,7 @@ TEST(ClusterViewTest, StateValuesArePartOfTheFormat) {
   if constexpr (std::endian::native == std::endian::little) {
     EXPECT_EQ(std::memcmp(&kViewMagic, "CBVW", 4), 0);
   }
-  EXPECT_EQ(kViewFormatVersion, 1);
+  EXPECT_EQ(kViewFormatVersion, 2);
 }
 
 // --- Defaults --------------------------------------------------------------------------------
@@ -407,6 +409,205 @@ TEST(ClusterViewValidateTest, CopyIsIndependentValue) {
   EXPECT_EQ(original.state(1), ServerState::kUp);
   EXPECT_EQ(copy.server(0).id_view(), "changed");
   EXPECT_TRUE(copy.Validate().ok());
+}
+
+// --- Deployments -----------------------------------------------------------------------------
+
+constexpr std::string_view kCommitA = "0123456789abcdef0123456789abcdef01234567";
+constexpr std::string_view kCommitB = "fedcba9876543210fedcba9876543210fedcba98";
+
+TEST(ViewDeploymentTest, LayoutIsPartOfTheFormat) {
+  EXPECT_EQ(kViewMaxDeployments, 8u);
+  EXPECT_EQ(kViewDeploymentNameCapacity, 128u);
+  EXPECT_EQ(kViewCommitCapacity, 48u);
+  EXPECT_EQ(offsetof(ViewDeployment, name), 0u);
+  EXPECT_EQ(offsetof(ViewDeployment, commit), 128u);
+  EXPECT_EQ(offsetof(ViewDeployment, current_servers), 176u);
+  EXPECT_EQ(offsetof(ViewDeployment, reported_servers), 184u);
+  EXPECT_EQ(offsetof(ViewDeployment, server_commits), 192u);
+  // Version 1's layout is kept: the deployments follow the servers.
+  EXPECT_EQ(offsetof(ClusterView, servers), 88u);
+  EXPECT_EQ(offsetof(ClusterView, deployments), 88u + 64 * sizeof(ViewServer));
+}
+
+TEST(ViewDeploymentTest, DefaultIsAnEmptySlot) {
+  const ViewDeployment deployment;
+  EXPECT_FALSE(deployment.used());
+  EXPECT_EQ(deployment.name_view(), "");
+  EXPECT_EQ(deployment.commit_view(), "");
+  EXPECT_TRUE(deployment.current().empty());
+  EXPECT_TRUE(deployment.reported().empty());
+  for (int i = 0; i < kMaxServers; ++i) {
+    EXPECT_EQ(deployment.ServerCommitHex(i), "");
+    EXPECT_FALSE(deployment.Runs(i));
+  }
+}
+
+TEST(ViewDeploymentTest, NameSetter) {
+  ViewDeployment deployment;
+  ASSERT_TRUE(deployment.SetName("production/webapp/default/shop").ok());
+  EXPECT_TRUE(deployment.used());
+  EXPECT_EQ(deployment.name_view(), "production/webapp/default/shop");
+  const std::string longest(kViewDeploymentNameCapacity - 1, 'n');
+  EXPECT_TRUE(deployment.SetName(longest).ok());
+  EXPECT_EQ(deployment.name_view(), longest);
+  const Status too_long = deployment.SetName(std::string(kViewDeploymentNameCapacity, 'n'));
+  EXPECT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.message().find("deployment name"), std::string::npos) << too_long.message();
+  EXPECT_FALSE(deployment.SetName("sh\0p"sv).ok());
+  EXPECT_EQ(deployment.name_view(), longest);  // unchanged by the refusals
+}
+
+TEST(ViewDeploymentTest, CommitSetterStoresLowerCaseHex) {
+  ViewDeployment deployment;
+  ASSERT_TRUE(deployment.SetCommit("0123456789ABCDEF0123456789abcdef01234567").ok());
+  EXPECT_EQ(deployment.commit_view(), kCommitA);
+  ASSERT_TRUE(deployment.SetCommit("").ok());
+  EXPECT_EQ(deployment.commit_view(), "");
+}
+
+TEST(ViewDeploymentTest, CommitSettersRefuseWhatIsNotACommit) {
+  const std::string bad_commits[] = {
+      std::string(kCommitA.substr(0, 39)),        // too short
+      std::string(kCommitA) + "0",                // too long
+      std::string(kCommitA.substr(0, 39)) + "g",  // not hex
+      std::string(kCommitA.substr(0, 39)) + " ",  // space
+      std::string(kCommitA.substr(0, 20)) + std::string(1, '\0') + std::string(19, 'a'),
+      std::string(64, 'a'),  // a SHA-256 id: not this format's
+  };
+  for (const std::string& bad : bad_commits) {
+    ViewDeployment deployment;
+    ASSERT_TRUE(deployment.SetCommit(kCommitB).ok());
+    ASSERT_TRUE(deployment.SetServerCommit(4, kCommitB).ok());
+    const Status commit = deployment.SetCommit(bad);
+    EXPECT_FALSE(commit.ok()) << bad;
+    EXPECT_EQ(commit.code(), Status::Code::kInvalidArgument);
+    EXPECT_NE(commit.message().find("40 hex digits"), std::string::npos) << commit.message();
+    EXPECT_FALSE(deployment.SetServerCommit(4, bad).ok()) << bad;
+    // Nothing changed.
+    EXPECT_EQ(deployment.commit_view(), kCommitB);
+    EXPECT_EQ(deployment.ServerCommitHex(4), kCommitB);
+    EXPECT_TRUE(deployment.Runs(4));
+  }
+}
+
+TEST(ViewDeploymentTest, ServerCommitsKeepTheBitsInStep) {
+  ViewDeployment deployment;
+  ASSERT_TRUE(deployment.SetName("production/webapp/default/shop").ok());
+  ASSERT_TRUE(deployment.SetServerCommit(0, kCommitA).ok());
+  ASSERT_TRUE(deployment.SetServerCommit(1, "FEDCBA9876543210FEDCBA9876543210FEDCBA98").ok());
+  ASSERT_TRUE(deployment.SetServerCommit(63, kCommitA).ok());
+  EXPECT_EQ(deployment.ServerCommitHex(0), kCommitA);
+  EXPECT_EQ(deployment.ServerCommitHex(1), kCommitB);
+  EXPECT_EQ(deployment.ServerCommitHex(63), kCommitA);
+  EXPECT_EQ(deployment.ServerCommitHex(2), "");
+  EXPECT_EQ(deployment.reported_servers, (uint64_t{1} << 63) | 0b11u);
+  EXPECT_TRUE(deployment.current().empty());  // no current commit yet
+
+  // The current commit decides who runs it, whichever was set first.
+  ASSERT_TRUE(deployment.SetCommit(kCommitA).ok());
+  EXPECT_EQ(deployment.current_servers, (uint64_t{1} << 63) | 0b01u);
+  EXPECT_TRUE(deployment.Runs(0));
+  EXPECT_FALSE(deployment.Runs(1));
+  EXPECT_TRUE(deployment.Runs(63));
+  ASSERT_TRUE(deployment.SetServerCommit(1, kCommitA).ok());  // server 1 caught up
+  EXPECT_TRUE(deployment.Runs(1));
+  ASSERT_TRUE(deployment.SetCommit(kCommitB).ok());  // a new rollout
+  EXPECT_TRUE(deployment.current().empty());
+  ASSERT_TRUE(deployment.SetServerCommit(0, kCommitB).ok());
+  EXPECT_EQ(deployment.current_servers, 0b01u);
+
+  // Clearing a server's commit takes it out of both sets.
+  ASSERT_TRUE(deployment.SetServerCommit(0, "").ok());
+  EXPECT_EQ(deployment.ServerCommitHex(0), "");
+  EXPECT_FALSE(deployment.Runs(0));
+  EXPECT_FALSE(deployment.reported().Contains(0));
+  EXPECT_TRUE(deployment.reported().Contains(1));
+}
+
+TEST(ViewDeploymentTest, ServerIndexOutOfRangeIsRefused) {
+  ViewDeployment deployment;
+  for (int bad : {-1, 64, 1000}) {
+    const Status status = deployment.SetServerCommit(bad, kCommitA);
+    EXPECT_FALSE(status.ok()) << bad;
+    EXPECT_NE(status.message().find(std::to_string(bad)), std::string::npos) << status.message();
+    EXPECT_EQ(deployment.ServerCommitHex(bad), "");
+    EXPECT_FALSE(deployment.Runs(bad));
+  }
+}
+
+ClusterView ViewWithDeployments(std::initializer_list<std::string_view> names) {
+  ClusterView view = SampleView();
+  std::size_t slot = 1;  // slot 0 stays empty: lookups skip empty slots
+  for (std::string_view name : names) EXPECT_TRUE(view.deployments[slot++].SetName(name).ok());
+  return view;
+}
+
+TEST(ClusterViewDeploymentTest, FindDeploymentByWebappOrFullName) {
+  const ClusterView view =
+      ViewWithDeployments({"production/webapp/default/shop", "production/webapp/default/blog"});
+  EXPECT_EQ(view.FindDeployment("shop"), &view.deployments[1]);
+  EXPECT_EQ(view.FindDeployment("blog"), &view.deployments[2]);
+  EXPECT_EQ(view.FindDeployment("production/webapp/default/blog"), &view.deployments[2]);
+  EXPECT_EQ(view.FindDeployment("cart"), nullptr);
+  EXPECT_EQ(view.FindDeployment("default/shop"), nullptr);  // neither the full name nor the webapp
+  EXPECT_EQ(view.FindDeployment("sho"), nullptr);
+  EXPECT_EQ(view.FindDeployment("staging/webapp/default/shop"), nullptr);
+  EXPECT_EQ(view.FindDeployment(""), nullptr);  // two deployments: name one
+}
+
+TEST(ClusterViewDeploymentTest, EmptyWebappFindsTheOnlyDeployment) {
+  const ClusterView one = ViewWithDeployments({"production/webapp/default/shop"});
+  EXPECT_EQ(one.FindDeployment(""), &one.deployments[1]);
+  const ClusterView none = SampleView();
+  EXPECT_EQ(none.FindDeployment(""), nullptr);
+  EXPECT_EQ(none.FindDeployment("shop"), nullptr);
+}
+
+TEST(ClusterViewDeploymentTest, AmbiguousWebappFindsNone) {
+  const ClusterView view =
+      ViewWithDeployments({"production/webapp/default/shop", "staging/webapp/default/shop"});
+  EXPECT_EQ(view.FindDeployment("shop"), nullptr);
+  EXPECT_EQ(view.FindDeployment("staging/webapp/default/shop"), &view.deployments[2]);
+  EXPECT_EQ(view.FindDeployment("production/webapp/default/shop"), &view.deployments[1]);
+}
+
+TEST(ClusterViewDeploymentTest, NameWithoutSlashesMatchesItself) {
+  const ClusterView view = ViewWithDeployments({"shop"});
+  EXPECT_EQ(view.FindDeployment("shop"), &view.deployments[1]);
+}
+
+TEST(ClusterViewValidateTest, DeploymentsAreChecked) {
+  ClusterView view = ViewWithDeployments({"production/webapp/default/shop"});
+  ASSERT_TRUE(view.deployments[1].SetCommit(kCommitA).ok());
+  ASSERT_TRUE(view.deployments[1].SetServerCommit(0, kCommitA).ok());
+  // Bits for absent servers are not the view's concern.
+  view.deployments[1].current_servers |= uint64_t{1} << 40;
+  EXPECT_TRUE(view.Validate().ok()) << view.Validate().ToString();
+
+  for (int slot : {0, 1, 7}) {  // an empty and a used slot
+    ClusterView bad = view;
+    std::memset(bad.deployments[slot].name, 'x', kViewDeploymentNameCapacity);
+    Status status = bad.Validate();
+    EXPECT_FALSE(status.ok()) << slot;
+    EXPECT_NE(status.message().find("deployment " + std::to_string(slot)), std::string::npos)
+        << status.message();
+
+    bad = view;
+    std::memset(bad.deployments[slot].commit, 'a', kViewCommitCapacity);
+    EXPECT_FALSE(bad.Validate().ok()) << slot;
+
+    bad = view;
+    std::memcpy(bad.deployments[slot].commit, "not-hex", 8);
+    status = bad.Validate();
+    EXPECT_FALSE(status.ok()) << slot;
+    EXPECT_NE(status.message().find("40 hex digits"), std::string::npos) << status.message();
+
+    bad = view;
+    std::memcpy(bad.deployments[slot].commit, kCommitA.data(), 39);  // one digit short
+    bad.deployments[slot].commit[39] = '\0';
+    EXPECT_FALSE(bad.Validate().ok()) << slot;
+  }
 }
 
 }  // namespace

@@ -561,7 +561,8 @@ TEST_F(ViewFileTest, ReaderRefusesWrongMagic) {
 
 TEST_F(ViewFileTest, ReaderRefusesOtherFormatVersion) {
   auto image = std::make_unique<ViewImage>();
-  for (const uint16_t version : {uint16_t{0}, uint16_t{2}, uint16_t{0xffff}}) {
+  // 1: an older sidecar's (without deployments); 3: a newer one's.
+  for (const uint16_t version : {uint16_t{0}, uint16_t{1}, uint16_t{3}, uint16_t{0xffff}}) {
     SCOPED_TRACE("version " + std::to_string(version));
     image->header = GoodHeader(2);
     image->header.format_version = version;
@@ -576,7 +577,7 @@ TEST_F(ViewFileTest, ReaderRefusesOtherFormatVersion) {
   // A newer version is refused even when its file is larger than ours (a newer layout).
   {
     image->header = GoodHeader(2);
-    image->header.format_version = 2;
+    image->header.format_version = 3;
     std::string bytes(reinterpret_cast<const char*>(image.get()), sizeof(ViewImage));
     bytes.append(4096, '\0');
     WriteFileBytes(path_, bytes.data(), bytes.size());
@@ -976,7 +977,8 @@ TEST_F(ViewFileTest, WriterReplacesAFileOfAnotherFormat) {
   };
   const Case cases[] = {
       {"bad magic", [](ViewImage& i) { i.header.magic = 0; }, sizeof(ViewImage), nullptr},
-      {"version 2", [](ViewImage& i) { i.header.format_version = 2; }, sizeof(ViewImage), nullptr},
+      {"version 1", [](ViewImage& i) { i.header.format_version = 1; }, sizeof(ViewImage), nullptr},
+      {"version 3", [](ViewImage& i) { i.header.format_version = 3; }, sizeof(ViewImage), nullptr},
       {"header sizes", [](ViewImage& i) { i.header.server_capacity = 128; }, sizeof(ViewImage),
        nullptr},
       {"truncated", [](ViewImage&) {}, sizeof(ViewImage) - 8, nullptr},

@@ -15,6 +15,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "shared/cluster_view.h"
 #include "shared/view_file.h"
@@ -37,6 +38,8 @@ bool Check(const cb::Status& status, const char* what) {
   std::fprintf(stderr, "make_view_seeds: %s: %s\n", what, status.ToString().c_str());
   return false;
 }
+
+constexpr std::string_view kNewCommit = "89abcdef0123456789abcdef0123456789abcdef";
 
 // A cluster of five servers in every state, as a sidecar would publish it.
 bool FillView(cb::ClusterView& view) {
@@ -70,6 +73,13 @@ bool FillView(cb::ClusterView& view) {
   ok = ok && Check(dynamic.SetId("dyn-1"), "id") &&
        Check(dynamic.SetClusterAddress("[fd00::40]:6800"), "cluster address") &&
        Check(dynamic.SetHttpAddress("[fd00::40]:8080"), "http address");
+  // A rollout in progress: servers 0 and 1 run the new commit, 4 the old one.
+  cb::ViewDeployment& shop = view.deployments[0];
+  ok = ok && Check(shop.SetName("production/webapp/default/shop"), "deployment name") &&
+       Check(shop.SetCommit(kNewCommit), "commit") &&
+       Check(shop.SetServerCommit(0, kNewCommit), "server commit") &&
+       Check(shop.SetServerCommit(1, kNewCommit), "server commit") &&
+       Check(shop.SetServerCommit(4, "0123456789abcdef0123456789abcdef01234567"), "server commit");
   return ok;
 }
 
@@ -80,6 +90,7 @@ void Poke(std::string& image, std::size_t offset, T value) {
 
 constexpr std::size_t kViewAt = offsetof(cb::ViewImage, view);
 constexpr std::size_t kServersAt = kViewAt + offsetof(cb::ClusterView, servers);
+constexpr std::size_t kDeploymentsAt = kViewAt + offsetof(cb::ClusterView, deployments);
 
 }  // namespace
 
@@ -104,6 +115,7 @@ int main(int argc, char** argv) {
     valid = ReadAll(scratch);
   }
   unlink(scratch.c_str());
+  unlink((scratch + ".lock").c_str());
   if (valid.size() != sizeof(cb::ViewImage) || empty.size() != sizeof(cb::ViewImage)) {
     std::fprintf(stderr, "make_view_seeds: unexpected file size\n");
     return 1;
@@ -113,8 +125,14 @@ int main(int argc, char** argv) {
     const char* name;
     std::string bytes;
   };
-  std::string version2 = valid;
-  Poke<uint16_t>(version2, offsetof(cb::ViewFileHeader, format_version), 2);
+  std::string older_version = valid;  // version 1: before the deployments
+  Poke<uint16_t>(older_version, offsetof(cb::ViewFileHeader, format_version),
+                 cb::kViewFormatVersion - 1);
+  std::string newer_version = valid;
+  Poke<uint16_t>(newer_version, offsetof(cb::ViewFileHeader, format_version),
+                 cb::kViewFormatVersion + 1);
+  std::string bad_commit = valid;
+  Poke<char>(bad_commit, kDeploymentsAt + offsetof(cb::ViewDeployment, commit) + 5, 'g');
   std::string bad_magic = valid;
   Poke<uint32_t>(bad_magic, offsetof(cb::ViewFileHeader, magic), 0x57564258);
   std::string odd_sequence = valid;  // a writer died mid-update
@@ -131,7 +149,9 @@ int main(int argc, char** argv) {
       {"truncated-header.view", valid.substr(0, 16)},
       {"truncated-after-header.view", valid.substr(0, sizeof(cb::ViewFileHeader))},
       {"truncated-half.view", valid.substr(0, valid.size() / 2)},
-      {"version2.view", version2},
+      {"older-version.view", older_version},
+      {"newer-version.view", newer_version},
+      {"bad-commit.view", bad_commit},
       {"bad-magic.view", bad_magic},
       {"odd-sequence.view", odd_sequence},
       {"bad-state.view", bad_state},

@@ -21,10 +21,13 @@ import urllib.request
 SIDECAR = os.environ.get("CLUSTER_SIDECAR", "cluster-sidecar")
 CLUSTERCTL = os.environ.get("CLUSTERCTL", "clusterctl")
 
-# The view file layout of shared/cluster_view.h, format version 1.
+# The view file layout of shared/cluster_view.h, format version 2.
+_VIEW_FORMAT_VERSION = 2
 _HEADER = struct.Struct("<IHHIIQ")
 _VIEW_HEAD = struct.Struct("<QqIi64s")
 _SERVER = struct.Struct("<BBBBIQq64s64s64s48s")
+_DEPLOYMENT = struct.Struct("<128s48sQQ1280s")  # server_commits: 64 x 20 bytes
+_MAX_DEPLOYMENTS = 8
 _STATES = {0: "absent", 1: "up", 2: "draining", 3: "down"}
 
 
@@ -71,14 +74,16 @@ def wait_for(condition, timeout, what, interval=0.02):
 
 
 def read_view(path):
-    """The view in a view file, read with the seqlock protocol: dict id -> state."""
+    """The view in a view file, read with the seqlock protocol: generation, publisher,
+    servers (id -> state, index, ...) and deployments (name -> commit, current and
+    reported server indices, server_commits index -> hex)."""
     with open(path, "rb") as f:
         for _ in range(100):
             data = f.read()
             f.seek(0)
             magic, version, _, size, capacity, sequence = _HEADER.unpack_from(data, 0)
-            if magic != 0x57564243 or version != 1 or len(data) != size:
-                raise ValueError(f"{path}: not a version 1 view file")
+            if magic != 0x57564243 or version != _VIEW_FORMAT_VERSION or len(data) != size:
+                raise ValueError(f"{path}: not a version {_VIEW_FORMAT_VERSION} view file")
             if sequence % 2:
                 continue
             with open(path, "rb") as header:
@@ -97,7 +102,22 @@ def read_view(path):
                                     "dynamic": bool(fields[2] & 1),
                                     "incarnation": fields[5], "up_since": fields[6],
                                     "http_address": fields[9].split(b"\0", 1)[0].decode()}
-            return {"generation": generation, "publisher": publisher, "servers": servers}
+            deployments = {}
+            for _ in range(_MAX_DEPLOYMENTS):
+                name, commit, current, reported, commits = _DEPLOYMENT.unpack_from(data, offset)
+                offset += _DEPLOYMENT.size
+                name = name.split(b"\0", 1)[0].decode()
+                if not name:
+                    continue
+                deployments[name] = {
+                    "commit": commit.split(b"\0", 1)[0].decode(),
+                    "current": [i for i in range(capacity) if current >> i & 1],
+                    "reported": [i for i in range(capacity) if reported >> i & 1],
+                    "server_commits": {i: commits[20 * i:20 * i + 20].hex()
+                                       for i in range(capacity)
+                                       if any(commits[20 * i:20 * i + 20])}}
+            return {"generation": generation, "publisher": publisher, "servers": servers,
+                    "deployments": deployments}
     raise ValueError(f"{path}: always mid-update")
 
 
