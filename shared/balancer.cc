@@ -16,6 +16,7 @@ Balancer::Balancer(BalancerOptions options, std::vector<SocketAddress> configure
   if (options_.slow_start) {
     tracker_.OverrideSlowStart(static_cast<uint32_t>(options_.slow_start->count()));
   }
+  if (options_.current_version_only) tracker_.PreferCurrentVersion(options_.webapp);
 }
 
 std::string_view Balancer::SessionFromCookieHeader(std::string_view cookie_header) const {

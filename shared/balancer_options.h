@@ -31,13 +31,18 @@ struct BalancerOptions {
   // Warm-up of servers that come up, overriding the view's (the cluster file's
   // slow_start); none: the view's.
   std::optional<std::chrono::milliseconds> slow_start;
+  // During a rollout, new sessions go only to the servers that run the newest
+  // version of `webapp` (routing.h); "" names the view's only deployment.
+  bool current_version_only = false;
+  std::string webapp;
 };
 
 // `words` are the arguments of `cluster_balance`: the view file path first, then
 // any of mode=route|insert, cookie=NAME, path_parameter=NAME|off,
-// slow_start=DURATION|view (at most 24h, as in the cluster file). A word may not
-// repeat. InvalidArgument names the word and what is wrong ("mode=learn" says that
-// the learn mode does not exist and what to use).
+// slow_start=DURATION|view (at most 24h, as in the cluster file),
+// current_version_only=on|off, webapp=NAME (a deployment's webapp, or its full name
+// stage/webapp/host/name). A word may not repeat. InvalidArgument names the word and what is wrong
+// ("mode=learn" says that the learn mode does not exist and what to use).
 Status ParseBalancerWords(std::span<const std::string_view> words, BalancerOptions& options);
 
 // `words` are the arguments of `cluster_balance_cookie` (sticky_cookie.h's options);

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/cluster_view.h"
 #include "shared/route_codec.h"
 #include "shared/sticky_cookie.h"
 
@@ -130,7 +131,9 @@ TEST(BalancerOptionsTest, UnknownWordIsRefused) {
   EXPECT_NE(unknown.find("unknown"), std::string::npos) << unknown;
   const std::string bare = ErrorOf({kViewPath, "insert"});
   EXPECT_NE(bare.find("\"insert\""), std::string::npos) << bare;
-  EXPECT_NE(bare.find("expected mode=, cookie=, path_parameter= or slow_start="), std::string::npos)
+  EXPECT_NE(bare.find("expected mode=, cookie=, path_parameter=, slow_start=, "
+                      "current_version_only= or webapp="),
+            std::string::npos)
       << bare;
   // Keys compare exactly.
   EXPECT_NE(ErrorOf({kViewPath, "Mode=route"}).find("unknown"), std::string::npos);
@@ -197,6 +200,61 @@ TEST(BalancerOptionsTest, SlowStartOverridesTheViewsOrKeepsIt) {
   }
   EXPECT_NE(ErrorOf({kViewPath, "slow_start=1s", "slow_start=2s"}).find("given twice"),
             std::string::npos);
+}
+
+TEST(BalancerOptionsTest, CurrentVersionOnlyIsOffByDefault) {
+  const BalancerOptions options = ParsedOk({kViewPath});
+  EXPECT_FALSE(options.current_version_only);
+  EXPECT_EQ(options.webapp, "");
+  EXPECT_FALSE(ParsedOk({kViewPath, "current_version_only=off"}).current_version_only);
+}
+
+TEST(BalancerOptionsTest, CurrentVersionOnlyWithOrWithoutAWebapp) {
+  const BalancerOptions only = ParsedOk({kViewPath, "current_version_only=on"});
+  EXPECT_TRUE(only.current_version_only);
+  EXPECT_EQ(only.webapp, "");
+  const BalancerOptions named =
+      ParsedOk({kViewPath, "webapp=shop", "mode=insert", "current_version_only=on"});
+  EXPECT_TRUE(named.current_version_only);
+  EXPECT_EQ(named.webapp, "shop");
+  EXPECT_EQ(named.mode, StickyMode::kInsert);
+  EXPECT_EQ(
+      ParsedOk({kViewPath, "current_version_only=on", "webapp=production/webapp/default/shop"})
+          .webapp,
+      "production/webapp/default/shop");
+}
+
+TEST(BalancerOptionsTest, BadCurrentVersionWordsAreNamed) {
+  for (std::string_view bad : {"current_version_only=", "current_version_only=yes",
+                               "current_version_only=ON", "current_version_only=1"}) {
+    const std::string error = ErrorOf({kViewPath, bad});
+    EXPECT_NE(error.find("\"" + std::string(bad) + "\""), std::string::npos) << error;
+    EXPECT_NE(error.find("current_version_only=on or current_version_only=off"), std::string::npos)
+        << error;
+  }
+  const std::string too_long = "webapp=" + std::string(kViewDeploymentNameCapacity, 'w');
+  for (std::string_view bad :
+       {std::string_view("webapp="), std::string_view("webapp=my shop"),
+        std::string_view("webapp=caf\xc3\xa9"), std::string_view(too_long)}) {
+    const std::string error = ErrorOf({kViewPath, "current_version_only=on", bad});
+    EXPECT_NE(error.find("\"" + std::string(bad) + "\""), std::string::npos) << error;
+    EXPECT_NE(error.find("deployed webapp"), std::string::npos) << error;
+  }
+  // The longest name the view holds is accepted.
+  const std::string longest(kViewDeploymentNameCapacity - 1, 'w');
+  EXPECT_EQ(ParsedOk({kViewPath, "current_version_only=on", "webapp=" + longest}).webapp, longest);
+  EXPECT_NE(ErrorOf({kViewPath, "current_version_only=on", "current_version_only=off"})
+                .find("given twice"),
+            std::string::npos);
+}
+
+TEST(BalancerOptionsTest, WebappWithoutCurrentVersionOnlyIsAMistake) {
+  for (const Words& words : {Words{kViewPath, "webapp=shop"},
+                             Words{kViewPath, "webapp=shop", "current_version_only=off"}}) {
+    const std::string error = ErrorOf(words);
+    EXPECT_NE(error.find("\"webapp=shop\""), std::string::npos) << error;
+    EXPECT_NE(error.find("only used with current_version_only=on"), std::string::npos) << error;
+  }
 }
 
 }  // namespace

@@ -341,5 +341,50 @@ TEST_F(BalancerTest, InsertModeSessionIsStickyAndRepinnedAfterAFailover) {
   EXPECT_EQ(repinned.substr(1), pinned.substr(1));
 }
 
+// --- current_version_only ------------------------------------------------------------
+
+// TestView with a rollout of "shop" in progress: 0 and 1 run the new commit, 2 the old.
+ClusterView RolloutView() {
+  ClusterView view = TestView();
+  ViewDeployment& shop = view.deployments[0];
+  EXPECT_TRUE(shop.SetName("production/webapp/default/shop").ok());
+  EXPECT_TRUE(shop.SetCommit("2222222222222222222222222222222222222222").ok());
+  EXPECT_TRUE(shop.SetServerCommit(0, "2222222222222222222222222222222222222222").ok());
+  EXPECT_TRUE(shop.SetServerCommit(1, "2222222222222222222222222222222222222222").ok());
+  EXPECT_TRUE(shop.SetServerCommit(2, "1111111111111111111111111111111111111111").ok());
+  return view;
+}
+
+TEST_F(BalancerTest, CurrentVersionOnlyComesFromTheOptions) {
+  StartWriterWith(RolloutView());
+  BalancerOptions on = Options();
+  on.current_version_only = true;
+  on.webapp = "shop";
+  auto preferring = MakeBalancer(std::move(on));
+  auto plain = MakeBalancer(Options());
+  ASSERT_TRUE(preferring->Refresh(0));
+  ASSERT_TRUE(plain->Refresh(0));
+  std::set<int> preferring_chose;
+  std::set<int> plain_chose;
+  for (int n = 0; n < 300; ++n) {
+    preferring_chose.insert(preferring->Choose("", ServerSet(), kNowUnixMs).index);
+    plain_chose.insert(plain->Choose("", ServerSet(), kNowUnixMs).index);
+  }
+  EXPECT_EQ(preferring_chose, (std::set<int>{0, 1}));
+  EXPECT_EQ(plain_chose, (std::set<int>{0, 1, 2}));
+  EXPECT_EQ(preferring->Choose(SessionOf(2), ServerSet(), kNowUnixMs).index, 2);
+
+  // The rollout completes: server 2 gets new sessions again with the next view.
+  ClusterView done = RolloutView();
+  ASSERT_TRUE(
+      done.deployments[0].SetServerCommit(2, "2222222222222222222222222222222222222222").ok());
+  done.generation = 2;
+  Publish(done);
+  ASSERT_TRUE(preferring->Refresh(1));
+  std::set<int> after;
+  for (int n = 0; n < 300; ++n) after.insert(preferring->Choose("", ServerSet(), kNowUnixMs).index);
+  EXPECT_EQ(after, (std::set<int>{0, 1, 2}));
+}
+
 }  // namespace
 }  // namespace cb

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shared/cluster_view.h"
@@ -787,7 +788,9 @@ TEST(RoutingTest, SlowStartGivenToTheTableOverridesTheViews) {
   AddServer(view, 0, ServerState::kUp, 1000, 0);
   AddServer(view, 1, ServerState::kUp, 1000, kNow);  // just came up
   const RoutingTable as_viewed(view);
-  const RoutingTable warming(view, 60'000);
+  RoutingOptions options;
+  options.slow_start_ms = 60'000;
+  const RoutingTable warming(view, options);
   constexpr int kDraws = 20000;
   int fresh_as_viewed = 0;
   int fresh_warming = 0;
@@ -803,6 +806,181 @@ TEST(RoutingTest, SlowStartGivenToTheTableOverridesTheViews) {
   // minute, about 1 in 1001 at its first millisecond.
   EXPECT_GT(fresh_as_viewed, 9000);
   EXPECT_LT(fresh_warming, 60);
+}
+
+// --- current_version_only --------------------------------------------------------------------
+
+constexpr std::string_view kNewCommit = "1111111111111111111111111111111111111111";
+constexpr std::string_view kOldCommit = "0000000000000000000000000000000000000abc";
+
+// Servers 0, 1, 2 up; the deployment "shop" is at kNewCommit on 0 and 1, still at
+// kOldCommit on 2 (a rollout in progress).
+ClusterView RolloutView() {
+  ClusterView view;
+  for (int index : {0, 1, 2}) AddServer(view, index, ServerState::kUp);
+  ViewDeployment& shop = view.deployments[3];
+  EXPECT_TRUE(shop.SetName("production/webapp/default/shop").ok());
+  EXPECT_TRUE(shop.SetCommit(kNewCommit).ok());
+  EXPECT_TRUE(shop.SetServerCommit(0, kNewCommit).ok());
+  EXPECT_TRUE(shop.SetServerCommit(1, kNewCommit).ok());
+  EXPECT_TRUE(shop.SetServerCommit(2, kOldCommit).ok());
+  return view;
+}
+
+RoutingOptions CurrentVersionOnly(std::string_view webapp = "shop") {
+  RoutingOptions options;
+  options.current_version_only = true;
+  options.webapp = webapp;
+  return options;
+}
+
+// How many of `draws` new sessions each server gets.
+std::array<int, kMaxServers> NewSessionCounts(const RoutingTable& table, int draws,
+                                              ServerSet exclude = ServerSet(),
+                                              int64_t now = 1'000'000) {
+  std::array<int, kMaxServers> counts{};
+  SplitMix64 rng(2024);
+  for (int n = 0; n < draws; ++n) {
+    const RouteChoice choice = ChooseWith(table, "", rng.Next(), exclude, now);
+    EXPECT_EQ(choice.reason, RouteReason::kBalanced);
+    if (choice.index >= 0) ++counts[static_cast<std::size_t>(choice.index)];
+  }
+  return counts;
+}
+
+TEST(CurrentVersionOnlyTest, NewSessionsGoOnlyToServersRunningTheCurrentVersion) {
+  const ClusterView view = RolloutView();
+  ASSERT_TRUE(view.Validate().ok()) << view.Validate().ToString();
+  for (std::string_view webapp : {"shop", "production/webapp/default/shop", ""}) {
+    SCOPED_TRACE(std::string(webapp));
+    const RoutingTable table(view, CurrentVersionOnly(webapp));
+    EXPECT_EQ(table.preferred(), ServerSet::FromBits(0b011));
+    const std::array<int, kMaxServers> counts = NewSessionCounts(table, 1000);
+    EXPECT_EQ(counts[2], 0);
+    EXPECT_EQ(counts[0] + counts[1], 1000);
+    EXPECT_GT(counts[0], 400);
+    EXPECT_GT(counts[1], 400);
+  }
+}
+
+TEST(CurrentVersionOnlyTest, ExistingSessionsStaySticky) {
+  const RoutingTable table(RolloutView(), CurrentVersionOnly());
+  for (int index : {0, 1, 2}) {
+    for (uint64_t random : {uint64_t{0}, uint64_t{77}, ~uint64_t{0}}) {
+      const RouteChoice choice = ChooseWith(table, SessionOf(index), random, ServerSet(), 1000);
+      EXPECT_EQ(choice.index, index);
+      EXPECT_EQ(choice.reason, RouteReason::kSticky);
+    }
+  }
+}
+
+TEST(CurrentVersionOnlyTest, BackupIsUnchanged) {
+  // A session whose server is gone goes to its rendezvous backup, whichever version
+  // that runs: moving it would lose it as much as a failover does.
+  ClusterView view = RolloutView();
+  AddServer(view, 5, ServerState::kDown);
+  const RoutingTable plain(view);
+  const RoutingTable preferring(view, CurrentVersionOnly());
+  for (int n = 0; n < 300; ++n) {
+    const std::string session = SessionOf(5, std::to_string(n));
+    const RouteChoice expected = ChooseWith(plain, session, 0, ServerSet(), 1000);
+    const RouteChoice choice = ChooseWith(preferring, session, 0, ServerSet(), 1000);
+    ASSERT_EQ(choice.index, expected.index) << session;
+    ASSERT_EQ(choice.reason, RouteReason::kBackup);
+  }
+}
+
+TEST(CurrentVersionOnlyTest, RetriesStayOnCurrentServersThenFailOpen) {
+  const RoutingTable table(RolloutView(), CurrentVersionOnly());
+  std::array<int, kMaxServers> counts = NewSessionCounts(table, 200, ServerSet::FromBits(0b001));
+  EXPECT_EQ(counts[1], 200);
+  // Every current server excluded (tried, failed): the old version rather than nothing.
+  counts = NewSessionCounts(table, 200, ServerSet::FromBits(0b011));
+  EXPECT_EQ(counts[2], 200);
+  const RouteChoice none = ChooseWith(table, "", 5, ServerSet::FromBits(0b111), 1000);
+  EXPECT_EQ(none.reason, RouteReason::kNoServer);
+}
+
+TEST(CurrentVersionOnlyTest, CurrentServersThatCannotTakeSessionsFailOpen) {
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant);
+    ClusterView view = RolloutView();
+    for (int index : {0, 1}) {
+      if (variant == 0) view.server(index).state = static_cast<uint8_t>(ServerState::kDraining);
+      if (variant == 1) view.server(index).state = static_cast<uint8_t>(ServerState::kDown);
+      if (variant == 2) view.server(index).weight = 0;
+    }
+    const RoutingTable table(view, CurrentVersionOnly());
+    EXPECT_TRUE(table.preferred().empty());
+    EXPECT_EQ(NewSessionCounts(table, 100)[2], 100);
+  }
+}
+
+TEST(CurrentVersionOnlyTest, AllServersBehindBalanceAsUsual) {
+  ClusterView view = RolloutView();
+  ViewDeployment& shop = view.deployments[3];
+  for (int index : {0, 1, 2}) ASSERT_TRUE(shop.SetServerCommit(index, kOldCommit).ok());
+  ASSERT_TRUE(shop.current().empty());
+  const RoutingTable plain(view);
+  const RoutingTable preferring(view, CurrentVersionOnly());
+  EXPECT_TRUE(preferring.preferred().empty());
+  EXPECT_EQ(NewSessionCounts(preferring, 1000), NewSessionCounts(plain, 1000));
+  EXPECT_GT(NewSessionCounts(preferring, 1000)[2], 200);
+}
+
+TEST(CurrentVersionOnlyTest, OffGivesNewSessionsToEveryServer) {
+  const ClusterView view = RolloutView();
+  RoutingOptions off = CurrentVersionOnly();
+  off.current_version_only = false;
+  const RoutingTable table(view, off);
+  EXPECT_TRUE(table.preferred().empty());
+  const std::array<int, kMaxServers> counts = NewSessionCounts(table, 1000);
+  EXPECT_EQ(counts, NewSessionCounts(RoutingTable(view), 1000));
+  EXPECT_GT(counts[2], 200);
+}
+
+TEST(CurrentVersionOnlyTest, WithoutTheDeploymentBalanceAsUsual) {
+  ClusterView other = RolloutView();
+  ASSERT_TRUE(other.deployments[0].SetName("production/webapp/default/blog").ok());
+  const std::array<int, kMaxServers> usual = NewSessionCounts(RoutingTable(other), 1000);
+  // A name no slot has; an empty name with two deployments; a full name of another
+  // stage; no deployments at all.
+  const std::pair<ClusterView, std::string_view> cases[] = {
+      {RolloutView(), "cart"},
+      {other, ""},
+      {RolloutView(), "staging/webapp/default/shop"},
+      {MixedView(), "shop"},
+  };
+  for (const auto& [view, webapp] : cases) {
+    SCOPED_TRACE(std::string(webapp));
+    const RoutingTable table(view, CurrentVersionOnly(webapp));
+    EXPECT_TRUE(table.preferred().empty());
+  }
+  EXPECT_EQ(NewSessionCounts(RoutingTable(other, CurrentVersionOnly("cart")), 1000), usual);
+  EXPECT_EQ(NewSessionCounts(RoutingTable(other, CurrentVersionOnly("")), 1000), usual);
+  // With the other deployment present, naming "shop" still finds it.
+  EXPECT_EQ(RoutingTable(other, CurrentVersionOnly("shop")).preferred(),
+            ServerSet::FromBits(0b011));
+}
+
+TEST(CurrentVersionOnlyTest, WeightsAndWarmUpApplyAmongCurrentServers) {
+  constexpr int64_t kNow = 1'700'000'000'000;
+  ClusterView view = RolloutView();
+  view.server(0).weight = 300;
+  view.server(1).weight = 100;
+  const RoutingTable table(view, CurrentVersionOnly());
+  std::array<int, kMaxServers> counts = NewSessionCounts(table, 4000);
+  EXPECT_EQ(counts[2], 0);
+  EXPECT_GT(counts[0], 2700);  // about 3000
+  EXPECT_LT(counts[0], 3300);
+  // Server 1 just came up: during its warm-up it gets few new sessions, still none
+  // go to server 2.
+  view.slow_start_ms = 60'000;
+  view.server(1).up_since_unix_ms = kNow;
+  const RoutingTable warming(view, CurrentVersionOnly());
+  counts = NewSessionCounts(warming, 4000, ServerSet(), kNow + 1);
+  EXPECT_EQ(counts[2], 0);
+  EXPECT_LT(counts[1], 40);
 }
 
 }  // namespace

@@ -53,7 +53,11 @@ void ViewTracker::Recheck() {
 }
 
 void ViewTracker::Rebuild(const ClusterView& view) {
-  table_ = RoutingTable(view, slow_start_override_ms_);
+  RoutingOptions options;
+  options.slow_start_ms = slow_start_override_ms_;
+  options.current_version_only = current_version_only_;
+  options.webapp = webapp_;
+  table_ = RoutingTable(view, options);
   table_snapshot_ = reader_->snapshot_id();
   unreachable_ = ServerSet();
   for (int index = 0; index < kMaxServers; ++index) {

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shared/routing.h"
@@ -55,6 +56,14 @@ class ViewTracker {
   // start (the cluster file's). Takes effect at the next view change; call it
   // before the first Refresh.
   void OverrideSlowStart(uint32_t slow_start_ms) { slow_start_override_ms_ = slow_start_ms; }
+
+  // New sessions go to the servers that run the current version of `webapp`
+  // (RoutingOptions::current_version_only). Takes effect at the next view change;
+  // call it before the first Refresh.
+  void PreferCurrentVersion(std::string webapp) {
+    current_version_only_ = true;
+    webapp_ = std::move(webapp);
+  }
 
   // Brings the view up to date. `now_ms` is a monotonic clock in milliseconds, for
   // the recheck cadence. Returns true when a usable view routes this request.
@@ -101,6 +110,8 @@ class ViewTracker {
   const std::vector<SocketAddress> configured_;
   const int64_t recheck_ms_;
   std::optional<uint32_t> slow_start_override_ms_;
+  bool current_version_only_ = false;
+  std::string webapp_;
 
   std::unique_ptr<ViewReader> reader_;
   bool publisher_running_ = false;

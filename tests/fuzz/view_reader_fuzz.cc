@@ -99,6 +99,20 @@ void CheckValidView(const cb::ClusterView& view) {
     FUZZ_CHECK(server.index == i);
     FUZZ_CHECK(!server.id_view().empty());
   }
+  for (const cb::ViewDeployment& deployment : view.deployments) {
+    CheckField(deployment.name_view(), deployment.name);
+    CheckField(deployment.commit_view(), deployment.commit);
+    FUZZ_CHECK(deployment.commit_view().empty() || deployment.commit_view().size() == 40);
+    for (int i = 0; i < cb::kMaxServers; ++i) {
+      const std::string hex = deployment.ServerCommitHex(i);
+      FUZZ_CHECK(hex.empty() || hex.size() == 40);
+    }
+    if (deployment.used()) {
+      // Its own full name finds it unless another slot has the same name.
+      const cb::ViewDeployment* found = view.FindDeployment(deployment.name_view());
+      FUZZ_CHECK(found == nullptr || found->name_view() == deployment.name_view());
+    }
+  }
   const cb::ServerSet sets = view.ServersIn(cb::ServerState::kUp) |
                              view.ServersIn(cb::ServerState::kDraining) |
                              view.ServersIn(cb::ServerState::kDown);
@@ -111,6 +125,10 @@ void CheckValidView(const cb::ClusterView& view) {
                             ? view.published_unix_ms
                             : 1'700'000'000'000;
   request.random = view.generation;
+  cb::RoutingOptions current_version_only;
+  current_version_only.current_version_only = true;
+  const cb::RoutingTable preferring(view, current_version_only);
+  FUZZ_CHECK(preferring.preferred().Without(view.ServersIn(cb::ServerState::kUp)).empty());
   const cb::RoutingTable table(view);
   FUZZ_CHECK(table.up() == view.ServersIn(cb::ServerState::kUp));
   FUZZ_CHECK(table.draining() == view.ServersIn(cb::ServerState::kDraining));
