@@ -68,7 +68,7 @@ std::vector<std::string_view> Words(int argc, char* const argv[]) {
 }
 
 // ClusterBalance VIEW [mode=route|insert] [cookie=NAME] [path_parameter=NAME|off]
-//                [slow_start=DURATION|view]
+//                [slow_start=DURATION|view] [current_version_only=on|off] [webapp=NAME]
 const char* SetClusterBalance(cmd_parms* cmd, void*, int argc, char* const argv[]) noexcept {
   try {
     if (const char* wrong_place = CheckContext(cmd)) return wrong_place;
@@ -139,7 +139,8 @@ cmd_func AsCmdFunc(Handler* handler) {
 const command_rec kDirectives[] = {
     AP_INIT_TAKE_ARGV("ClusterBalance", AsCmdFunc(SetClusterBalance), nullptr, ACCESS_CONF,
                       "the view file the local sidecar publishes, then mode=route|insert, "
-                      "cookie=NAME, path_parameter=NAME|off, slow_start=DURATION|view"),
+                      "cookie=NAME, path_parameter=NAME|off, slow_start=DURATION|view, "
+                      "current_version_only=on|off, webapp=NAME"),
     AP_INIT_TAKE_ARGV("ClusterBalanceCookie", AsCmdFunc(SetClusterBalanceCookie), nullptr,
                       ACCESS_CONF,
                       "the insert mode's cookie: name=, path=, domain=, max_age=, secure, "
