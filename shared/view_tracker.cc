@@ -58,6 +58,7 @@ void ViewTracker::Rebuild(const ClusterView& view) {
   options.current_version_only = current_version_only_;
   options.webapp = webapp_;
   table_ = RoutingTable(view, options);
+  CheckDeployment(view);
   table_snapshot_ = reader_->snapshot_id();
   unreachable_ = ServerSet();
   for (int index = 0; index < kMaxServers; ++index) {
@@ -94,6 +95,30 @@ void ViewTracker::Rebuild(const ClusterView& view) {
     }
     reported_address_[slot] = std::move(problem);
   }
+}
+
+void ViewTracker::CheckDeployment(const ClusterView& view) {
+  if (!current_version_only_) return;
+  std::string problem;
+  if (view.FindDeployment(webapp_) == nullptr) {
+    std::string deployed;
+    for (const ViewDeployment& deployment : view.deployments) {
+      if (!deployment.used()) continue;
+      deployed += (deployed.empty() ? "" : ", ") + std::string(deployment.name_view());
+    }
+    // Before the first deployment there is nothing to find: no warning.
+    if (!deployed.empty()) {
+      problem = (webapp_.empty() ? std::string("current_version_only=on without webapp= needs "
+                                               "exactly one deployment in the view")
+                                 : "current_version_only=on: no single deployment \"" + webapp_ +
+                                       "\" in the view") +
+                " (deployed: " + deployed + "); new sessions go to every server";
+    }
+  }
+  if (!problem.empty() && problem != reported_deployment_) {
+    notices_.push_back({ViewNotice::Level::kWarning, path_ + ": " + problem});
+  }
+  reported_deployment_ = std::move(problem);
 }
 
 void ViewTracker::BecomeUnusable(const std::string& reason) {

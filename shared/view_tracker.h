@@ -59,7 +59,8 @@ class ViewTracker {
 
   // New sessions go to the servers that run the current version of `webapp`
   // (RoutingOptions::current_version_only). Takes effect at the next view change;
-  // call it before the first Refresh.
+  // call it before the first Refresh. A view with deployments but none that
+  // `webapp` finds is reported once (a misspelt name would otherwise go unseen).
   void PreferCurrentVersion(std::string webapp) {
     current_version_only_ = true;
     webapp_ = std::move(webapp);
@@ -103,6 +104,7 @@ class ViewTracker {
  private:
   void Recheck();
   void Rebuild(const ClusterView& view);
+  void CheckDeployment(const ClusterView& view);
   void BecomeUnusable(const std::string& reason);
   void BecomeUsable(const ClusterView& view);
 
@@ -125,6 +127,7 @@ class ViewTracker {
   std::array<int64_t, kMaxServers> up_since_unix_ms_{};
   std::array<std::string, kMaxServers> ids_{};               // "" for an absent server
   std::array<std::string, kMaxServers> reported_address_{};  // problems already reported
+  std::string reported_deployment_;                          // the same, for webapp_
 
   bool usable_ = false;
   std::string unusable_reason_;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <set>
@@ -621,6 +622,93 @@ TEST_F(ViewTrackerTest, ConfiguredAddressSpelledDifferentlyIsNotReported) {
   ASSERT_TRUE(tracker->Refresh(0));
   (void)OnlyNotice(*tracker, ViewNotice::Level::kInfo);
   EXPECT_EQ(tracker->AddressOf(2)->text, "[fd00::2]:8080");
+}
+
+// --- current_version_only --------------------------------------------------------
+
+// ThreeUp with `names` deployed; each deployment's current commit runs on servers 0
+// and 1, server 2 runs an older one.
+ClusterView Deployed(std::initializer_list<std::string_view> names, uint64_t generation = 1) {
+  constexpr std::string_view kNew = "3333333333333333333333333333333333333333";
+  constexpr std::string_view kOld = "4444444444444444444444444444444444444444";
+  ClusterView view = ThreeUp(generation);
+  std::size_t slot = 0;
+  for (std::string_view name : names) {
+    ViewDeployment& deployment = view.deployments[slot++];
+    EXPECT_TRUE(deployment.SetName(name).ok());
+    EXPECT_TRUE(deployment.SetCommit(kNew).ok());
+    EXPECT_TRUE(deployment.SetServerCommit(0, kNew).ok());
+    EXPECT_TRUE(deployment.SetServerCommit(1, kNew).ok());
+    EXPECT_TRUE(deployment.SetServerCommit(2, kOld).ok());
+  }
+  return view;
+}
+
+// The servers `draws` new sessions went to.
+std::set<int> NewSessionServers(const ViewTracker& tracker, int draws = 200) {
+  std::set<int> chosen;
+  for (int n = 0; n < draws; ++n) {
+    chosen.insert(
+        tracker.Choose("", ServerSet(), kNowUnixMs, static_cast<uint64_t>(n) * 7919).index);
+  }
+  return chosen;
+}
+
+TEST_F(ViewTrackerTest, CurrentVersionOnlyFollowsTheViewsDeployments) {
+  StartWriterWith(Deployed({"production/webapp/default/shop"}));
+  auto tracker = MakeTracker();
+  tracker->PreferCurrentVersion("shop");
+  ASSERT_TRUE(tracker->Refresh(0));
+  (void)OnlyNotice(*tracker, ViewNotice::Level::kInfo);
+  EXPECT_EQ(NewSessionServers(*tracker), (std::set<int>{0, 1}));
+  EXPECT_EQ(tracker->Choose(SessionOf(2), ServerSet(), kNowUnixMs, 0).index, 2);
+
+  Publish(ThreeUp(2));  // no deployment (any more): every server, and nothing to report
+  ASSERT_TRUE(tracker->Refresh(1));
+  ExpectNoNotice(*tracker);
+  EXPECT_EQ(NewSessionServers(*tracker), (std::set<int>{0, 1, 2}));
+}
+
+TEST_F(ViewTrackerTest, CurrentVersionOnlyReportsAMissingDeploymentOnce) {
+  StartWriterWith(Deployed({"production/webapp/default/blog", "production/webapp/default/wiki"}));
+  auto tracker = MakeTracker();
+  tracker->PreferCurrentVersion("shop");
+  ASSERT_TRUE(tracker->Refresh(0));
+  const std::vector<ViewNotice> notices = tracker->TakeNotices();
+  ASSERT_EQ(notices.size(), 2u) << Texts(notices);
+  EXPECT_EQ(notices[0].level, ViewNotice::Level::kWarning);
+  EXPECT_TRUE(Contains(notices[0].text, path_)) << notices[0].text;
+  EXPECT_TRUE(Contains(notices[0].text, "\"shop\"")) << notices[0].text;
+  EXPECT_TRUE(
+      Contains(notices[0].text, "production/webapp/default/blog, production/webapp/default/wiki"))
+      << notices[0].text;
+  EXPECT_EQ(NewSessionServers(*tracker), (std::set<int>{0, 1, 2}));
+
+  Publish(Deployed({"production/webapp/default/blog", "production/webapp/default/wiki"}, 2));
+  ASSERT_TRUE(tracker->Refresh(1));
+  ExpectNoNotice(*tracker);
+
+  // Deployed after all: no notice, and the preference applies.
+  Publish(Deployed({"production/webapp/default/shop", "production/webapp/default/wiki"}, 3));
+  ASSERT_TRUE(tracker->Refresh(2));
+  ExpectNoNotice(*tracker);
+  EXPECT_EQ(NewSessionServers(*tracker), (std::set<int>{0, 1}));
+}
+
+TEST_F(ViewTrackerTest, CurrentVersionOnlyWithoutAWebappNeedsOneDeployment) {
+  StartWriterWith(Deployed({"production/webapp/default/blog", "production/webapp/default/wiki"}));
+  auto tracker = MakeTracker();
+  tracker->PreferCurrentVersion("");
+  ASSERT_TRUE(tracker->Refresh(0));
+  const std::vector<ViewNotice> notices = tracker->TakeNotices();
+  ASSERT_EQ(notices.size(), 2u) << Texts(notices);
+  EXPECT_TRUE(Contains(notices[0].text, "without webapp= needs exactly one deployment"))
+      << notices[0].text;
+
+  Publish(Deployed({"production/webapp/default/blog"}, 2));
+  ASSERT_TRUE(tracker->Refresh(1));
+  ExpectNoNotice(*tracker);
+  EXPECT_EQ(NewSessionServers(*tracker), (std::set<int>{0, 1}));
 }
 
 }  // namespace
