@@ -518,6 +518,22 @@ ClusterView Membership::ToView(int64_t now_unix_ms) const {
     (void)server.SetClusterAddress(record.cluster_address);
     (void)server.SetHttpAddress(record.http_address);
   }
+  // Deployments: the current commit of each (the first kViewMaxDeployments by
+  // name) and what every server runs of it.
+  size_t slot = 0;
+  for (const auto& [name, target] : deployments_) {
+    if (slot == kViewMaxDeployments) break;
+    ViewDeployment& deployment = view.deployments[slot++];
+    (void)deployment.SetName(name);
+    for (int index = 0; index < kMaxServers; ++index) {
+      for (const protocol::DeployedApp& app : records_[Slot(index)].deployed) {
+        if (app.name == name && !app.commit.empty()) {
+          (void)deployment.SetServerCommit(index, app.commit);
+        }
+      }
+    }
+    (void)deployment.SetCommit(target.commit);
+  }
   return view;
 }
 

@@ -492,3 +492,33 @@ TEST(MembershipDeployTest, ViewUpdatesCarryTargetsAndHeartbeatsWhatAServerRuns) 
 
 }  // namespace
 }  // namespace cb::membership
+
+namespace cb::membership {
+namespace {
+
+TEST(MembershipDeployTest, TheViewShowsWhoRunsTheCurrentVersion) {
+  Membership triad(FiveServers(), 0, 1, kStart);
+  triad.OnPeerAuthenticated(3, 1, kStart);
+  triad.OnPeerAuthenticated(4, 1, kStart);
+  const std::string name = "production/webapp/default/shop";
+  const std::string v1(40, '1'), v2(40, '2');
+  triad.MergeDeployment({name, v2, 9, ""});
+  protocol::Heartbeat on_v2 = triad.MakeHeartbeat(kStart + 1);
+  on_v2.deployed = {{name, v2, ""}};
+  protocol::Heartbeat on_v1 = on_v2;
+  on_v1.deployed = {{name, v1, ""}};
+  triad.OnHeartbeat(3, on_v2, kStart + 1);
+  triad.OnHeartbeat(4, on_v1, kStart + 1);
+  const ClusterView view = triad.ToView(kStart + 2);
+  ASSERT_TRUE(view.Validate().ok());
+  const ViewDeployment* shop = view.FindDeployment("shop");
+  ASSERT_NE(shop, nullptr);
+  EXPECT_EQ(shop->commit_view(), v2);
+  EXPECT_TRUE(shop->Runs(3));
+  EXPECT_FALSE(shop->Runs(4));
+  EXPECT_FALSE(shop->Runs(0));  // reported nothing
+  EXPECT_EQ(shop->ServerCommitHex(4), v1);
+}
+
+}  // namespace
+}  // namespace cb::membership
