@@ -259,13 +259,14 @@ struct DeployAgent::State : std::enable_shared_from_this<DeployAgent::State> {
             return step;
           }
           if (!command.empty()) {
-            Status activated =
-                RunActivation(command, tree->current_link(), webapp, target.commit, timeout);
+            Status activated = RunActivation(command, tree->VersionDirectory(target.commit), webapp,
+                                             target.commit, timeout);
             if (!activated.ok()) {
               std::string why =
                   "activation of " + Short(target.commit) + " failed: " + activated.message();
               if (previous && tree->Switch(*previous).ok()) {
-                (void)RunActivation(command, tree->current_link(), webapp, *previous, timeout);
+                (void)RunActivation(command, tree->VersionDirectory(*previous), webapp, *previous,
+                                    timeout);
                 why += "; " + Short(*previous) + " is live again";
               } else {
                 step.live = target.commit;  // nothing to go back to
