@@ -32,7 +32,7 @@ namespace cb::deploy {
 enum class EntryKind { kFile, kExecutable, kSymlink };
 
 struct TreeEntry {
-  std::string path;   // relative, '/'-separated, no leading or trailing '/'
+  std::string path;  // relative, '/'-separated, no leading or trailing '/'
   EntryKind kind = EntryKind::kFile;
   std::string bytes;  // the file's content, or the symlink's target
 };
