@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -409,10 +410,47 @@ Status ReadData(struct archive* a, std::string_view name, const TreeChecker& che
   }
 }
 
+// A zip's names as stored, from its central directory: libarchive turns '\' into
+// '/' in the names of archives made on Windows before we see them, and an upload
+// with Windows separators is refused, not reinterpreted. The first name with a
+// '\' in it, if any (nothing when the directory cannot be found: libarchive then
+// reports the archive as it finds it).
+std::optional<std::string> FirstZipNameWithBackslash(std::string_view bytes) {
+  const auto u16 = [&](size_t at) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(bytes[at])) |
+           static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + 1])) << 8;
+  };
+  const auto u32 = [&](size_t at) { return u16(at) | u16(at + 2) << 16; };
+  constexpr size_t kEndSize = 22;
+  if (bytes.size() < kEndSize) return std::nullopt;
+  size_t end = bytes.size() - kEndSize;
+  const size_t lowest = bytes.size() > kEndSize + 0xffff ? bytes.size() - kEndSize - 0xffff : 0;
+  while (u32(end) != 0x06054b50) {
+    if (end == lowest) return std::nullopt;
+    --end;
+  }
+  const uint32_t count = u16(end + 10);
+  size_t at = u32(end + 16);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (at + 46 > bytes.size() || u32(at) != 0x02014b50) return std::nullopt;
+    const size_t name_length = u16(at + 28);
+    if (at + 46 + name_length > bytes.size()) return std::nullopt;
+    const std::string_view name = bytes.substr(at + 46, name_length);
+    if (name.find('\\') != std::string_view::npos) return std::string(name);
+    at += 46 + name_length + u16(at + 30) + u16(at + 32);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<DeployTree> ReadArchive(std::string_view bytes, const TreeLimits& limits) {
   if (bytes.empty()) return Status::InvalidArgument("empty upload: not an archive");
+  if (bytes.starts_with("PK")) {
+    if (std::optional<std::string> name = FirstZipNameWithBackslash(bytes)) {
+      return Status::InvalidArgument(*name + ": '\\' in a zip name (a Windows separator)");
+    }
+  }
   std::unique_ptr<struct archive, ArchiveReadDeleter> owner(archive_read_new());
   struct archive* a = owner.get();
   if (a == nullptr) return Status::IoError("libarchive: out of memory");
