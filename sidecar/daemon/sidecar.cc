@@ -31,7 +31,8 @@ admin::AdminResponse JsonResponse(const deploy::DeployAnswer& answer) {
   admin::AdminResponse response;
   response.status = answer.status;
   response.content_type = "application/json";
-  response.body = answer.body.dump() + "\n";
+  // An error may quote an upload's entry name, which need not be UTF-8.
+  response.body = answer.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return response;
 }
 
