@@ -189,7 +189,10 @@ def live_commit(server, webapp):
 
 
 def live_tree(server, webapp):
-    return read_tree(current_link(server, webapp) + "/")
+    """The tree current/ names, resolved once: a switch while it is read does not
+    mix two versions."""
+    link = current_link(server, webapp)
+    return read_tree(os.path.join(os.path.dirname(link), os.readlink(link)))
 
 
 def reported_commit(status, server_id, webapp):

@@ -345,7 +345,7 @@ class RollbackTest(DeployTestCase):
 # -- 7. kill -9 of the deploying server at random points ------------------------------
 
 class DeployerCrashTest(DeployTestCase):
-    ROUNDS = 5
+    ROUNDS = 4
 
     def assert_whole_or_nothing(self, servers, trees):
         """current/ is absent, or names a finished version whose files equal one of
@@ -375,48 +375,69 @@ class DeployerCrashTest(DeployTestCase):
             return False
         return wait_for(settled, 30, "every server to run the cluster's commit")[0]
 
+    def start_deploy(self, deployer, archive):
+        process = subprocess.Popen(
+            [sc.CLUSTERCTL, *ds.clusterctl_args(deployer, "deploy", archive, "--webapp", WEBAPP,
+                                                 "--json", "--timeout", "20s")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        return process
+
     def test_kill_9_of_the_deploying_server_never_leaves_a_half_tree(self):
         c = self.start(4)
-        rng = random.Random(os.environ.get("DEPLOY_CRASH_SEED", time.time_ns()))
+        seed = int(os.environ.get("DEPLOY_CRASH_SEED", time.time_ns()))
+        rng = random.Random(seed)
         base = ds.random_tree(2000, 1024, seed=6)
         trees = []
-        app = os.path.join(c.dir, "app")
-        for round_ in range(self.ROUNDS):
+
+        def next_version():
             tree = dict(base)
-            tree["round.txt"] = ("file", b"round %d\n" % round_)
+            tree["round.txt"] = ("file", b"round %d\n" % len(trees))
             for path in rng.sample(sorted(base), 100):
                 tree[path] = ("file", ds.random_bytes(rng, 1024))
             trees.append(tree)
-            ds.write_tree(app, tree)
+            archive = os.path.join(c.dir, f"app-{len(trees)}.tar.gz")
+            with open(archive, "wb") as f:
+                f.write(ds.tar_gz(tree))
+            return archive
+
+        # One deploy uninterrupted: a version every kill may leave live, and how
+        # long a deploy takes on this machine (upload, commit, push, checkout).
+        started = time.monotonic()
+        process = self.start_deploy(c.servers[0], next_version())
+        wait_for(lambda: ds.live_commit(c.servers[0], WEBAPP), 30, "the first deploy on s0",
+                 interval=0.005)
+        span = time.monotonic() - started
+        self.assertEqual(process.wait(timeout=30), 0)
+        self.settled_commit(c.servers)
+
+        for round_ in range(self.ROUNDS):
+            archive = next_version()
             deployer = c.servers[0] if round_ % 2 == 0 else c.servers[3]
-            process = subprocess.Popen(
-                [sc.CLUSTERCTL, *ds.clusterctl_args(deployer, "deploy", app, "--webapp", WEBAPP,
-                                                     "--json", "--timeout", "20s")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            delay = rng.uniform(0, 0.3)
+            # Kill points spread over the whole deploy, one slice of it per round:
+            # from the upload's first bytes to the switch of the deployer's tree.
+            delay = rng.uniform(round_, round_ + 1) / self.ROUNDS * 1.2 * span
+            process = self.start_deploy(deployer, archive)
             time.sleep(delay)  # the random kill point itself, not a wait for a condition
             deployer.kill()
             process.kill()
             process.wait(timeout=10)
-            with self.subTest(round=round_, deployer=deployer.id, delay=delay):
-                self.assert_whole_or_nothing(c.servers, trees)
-                deployer.start()
+            with self.subTest(round=round_, deployer=deployer.id, delay=delay, seed=seed):
+                try:
+                    self.assert_whole_or_nothing(c.servers, trees)
+                finally:
+                    deployer.start()
                 deployer.wait_ready()
                 commit = self.settled_commit(c.servers)
+                self.assertIsNotNone(commit)  # the first deploy at least
                 self.assert_whole_or_nothing(c.servers, trees)
                 for s in c.servers:
-                    folder = os.path.join(s.data_dir, "deploy", WEBAPP, "versions")
-                    versions = os.listdir(folder) if os.path.isdir(folder) else []
+                    versions = os.listdir(os.path.join(s.data_dir, "deploy", WEBAPP, "versions"))
                     self.assertEqual([v for v in versions if ".tmp-" in v], [], s.id)
-                if commit is not None:
-                    self.assertIn(ds.live_tree(c.servers[0], WEBAPP), trees)
 
         # And a deploy that is not interrupted still works afterwards.
-        last = trees[-1]
-        ds.write_tree(app, last)
-        result = self.deploy_ok(c.servers[3], app, expect_servers=4)
-        self.assert_runs(c.servers, result.commit, last)
-
+        result = self.deploy_ok(c.servers[3], next_version(), expect_servers=4)
+        self.assert_runs(c.servers, result.commit, trees[-1])
 
 if __name__ == "__main__":
     unittest.main()
