@@ -108,12 +108,20 @@ Status Sidecar::OpenDeploy() {
                             ? options_.data_dir + "/deploy"
                             : options_.config.ResolvePath(options_.self.node.deploy_root);
   options.config = options_.config.deploy;
-  options.chunk_bytes = std::max<uint64_t>(options_.config.max_frame_bytes / 2, 1);
+  options.chunk_bytes =
+      std::clamp<uint64_t>(options_.config.max_frame_bytes / 2, 1, options.chunk_bytes);
   Result<std::unique_ptr<deploy::DeployAgent>> agent =
       deploy::DeployAgent::Open(io_, std::move(options), *this);
   if (!agent.ok()) return agent.status();
   deploy_ = std::move(agent).value();
   return Status::Ok();
+}
+
+std::optional<size_t> Sidecar::QueuedBytes(int index) const {
+  if (index < 0 || index >= kMaxServers) return std::nullopt;
+  const auto& peer = peers_[static_cast<std::size_t>(index)];
+  if (!peer || peer->connection().closed()) return std::nullopt;
+  return peer->connection().queued_bytes();
 }
 
 ServerSet Sidecar::ConnectedTriad() const {

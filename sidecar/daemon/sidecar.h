@@ -93,6 +93,7 @@ class Sidecar : private cache::PeerLink, private deploy::DeployLink {
   bool Send(int index, const protocol::Message& message) override;
   void AnnounceStoreState() override;
   // deploy::DeployLink.
+  std::optional<size_t> QueuedBytes(int index) const override;
   ServerSet ConnectedTriad() const override;
   std::string ServerId(int index) const override;
   const std::map<std::string, protocol::DeploymentTarget, std::less<>>& Targets() const override;

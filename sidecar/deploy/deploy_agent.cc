@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -75,7 +76,14 @@ bool IsHexPrefix(std::string_view text) {
 struct DeployAgent::State : std::enable_shared_from_this<DeployAgent::State> {
   State(boost::asio::io_context& io_context, DeployAgentOptions agent_options,
         DeployLink& peer_link)
-      : io(io_context), options(std::move(agent_options)), link(peer_link), worker(1) {}
+      : io(io_context),
+        options(std::move(agent_options)),
+        link(peer_link),
+        worker(1),
+        pump_timer(io_context) {}
+
+  using MakeChunk =
+      std::function<protocol::Message(uint64_t total, uint64_t offset, std::string chunk)>;
 
   // What this server knows of one deployment.
   struct App {
@@ -86,14 +94,22 @@ struct DeployAgent::State : std::enable_shared_from_this<DeployAgent::State> {
     bool busy = false;          // a step on the worker or a fetch in flight
     uint64_t fetch_id = 0;
     int fetch_from = -1;
-    std::string fetched;   // the pack arriving from fetch_from
-    ServerSet refused_by;  // triad servers that lacked the target commit
-    bool waiting = false;  // no triad server to fetch from: retried on Tick
+    std::string fetched;                          // the pack arriving from fetch_from
+    ServerSet refused_by;                         // triad servers that lacked the target commit
+    bool waiting = false;                         // no triad server to fetch from: retried on Tick
+    std::chrono::steady_clock::time_point heard;  // the fetch asked, or its latest chunk
   };
 
   struct Incoming {
     protocol::DeploymentTarget target;
     std::string pack;
+  };
+
+  struct Outgoing {
+    int index = -1;
+    std::string pack;
+    size_t offset = 0;
+    MakeChunk make;
   };
 
   struct Pending {
@@ -320,6 +336,7 @@ struct DeployAgent::State : std::enable_shared_from_this<DeployAgent::State> {
     app.fetch_id = next_id++;
     app.fetch_from = from;
     app.fetched.clear();
+    app.heard = std::chrono::steady_clock::now();
     (void)link.Send(from, protocol::DeployFetch{app.fetch_id, commit, std::move(haves)});
   }
 
@@ -349,6 +366,7 @@ struct DeployAgent::State : std::enable_shared_from_this<DeployAgent::State> {
       }
       counters.pack_bytes_received += pack.chunk.size();
       app.fetched += pack.chunk;
+      app.heard = std::chrono::steady_clock::now();
       if (app.fetched.size() < pack.total) return;
       std::string bytes = std::move(app.fetched);
       app.fetched.clear();
@@ -363,15 +381,44 @@ struct DeployAgent::State : std::enable_shared_from_this<DeployAgent::State> {
 
   uint64_t MaxPackBytes() const { return options.config.max_bytes * 2 + (64u << 20); }
 
-  template <typename MakeMessage>
-  void SendPack(int index, const std::string& pack, MakeMessage make) {
-    size_t offset = 0;
-    do {
-      const size_t size = std::min<size_t>(options.chunk_bytes, pack.size() - offset);
-      if (!link.Send(index, make(pack.size(), offset, pack.substr(offset, size)))) return;
-      counters.pack_bytes_sent += size;
-      offset += size;
-    } while (offset < pack.size());
+  // Queues `pack` for `index`; Pump() feeds it to the connection in chunks.
+  void SendPack(int index, std::string pack, MakeChunk make) {
+    outgoing.push_back(Outgoing{index, std::move(pack), 0, std::move(make)});
+    Pump();
+  }
+
+  // Sends chunks while the connection's queue is short (at most two chunks), so
+  // that a heartbeat queued meanwhile goes out within a chunk's write; polls again
+  // shortly while anything is left. A transfer to a peer that went away is dropped.
+  void Pump() {
+    for (auto it = outgoing.begin(); it != outgoing.end();) {
+      bool done = false;
+      while (!done) {
+        const std::optional<size_t> queued = link.QueuedBytes(it->index);
+        if (!queued) {
+          done = true;
+          break;
+        }
+        if (*queued > 2 * options.chunk_bytes) break;
+        const size_t size = std::min<size_t>(options.chunk_bytes, it->pack.size() - it->offset);
+        if (!link.Send(it->index,
+                       it->make(it->pack.size(), it->offset, it->pack.substr(it->offset, size)))) {
+          done = true;
+          break;
+        }
+        counters.pack_bytes_sent += size;
+        it->offset += size;
+        done = it->offset >= it->pack.size();
+      }
+      it = done ? outgoing.erase(it) : std::next(it);
+    }
+    if (outgoing.empty() || pump_scheduled || stopped) return;
+    pump_scheduled = true;
+    pump_timer.expires_after(std::chrono::milliseconds(2));
+    pump_timer.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+      self->pump_scheduled = false;
+      if (!error && !self->stopped) self->Pump();
+    });
   }
 
   void OnFetch(int index, const protocol::DeployFetch& fetch) {
@@ -549,6 +596,9 @@ struct DeployAgent::State : std::enable_shared_from_this<DeployAgent::State> {
   std::map<std::string, App, std::less<>> apps;
   std::map<std::pair<int, uint64_t>, Incoming> pushes;
   std::map<uint64_t, Pending> pending;
+  std::deque<Outgoing> outgoing;
+  boost::asio::steady_timer pump_timer;
+  bool pump_scheduled = false;
   std::string saved_targets;
 };
 
@@ -601,6 +651,8 @@ void DeployAgent::Stop() {
     deploy.reply(Error(503, "the sidecar is stopping"));
   }
   state_->pending.clear();
+  state_->outgoing.clear();
+  state_->pump_timer.cancel();
   state_->worker.join();
 }
 
@@ -645,6 +697,16 @@ void DeployAgent::OnPeerDown(int index) {
 
 void DeployAgent::Tick() {
   if (state_->stopped) return;
+  // A fetch whose server went quiet (it answers, then feeds chunks steadily) is
+  // asked of another.
+  const auto quiet_since = std::chrono::steady_clock::now() - state_->options.push_timeout;
+  std::vector<std::pair<std::string, int>> quiet;
+  for (const auto& [name, app] : state_->apps) {
+    if (app.busy && app.fetch_from >= 0 && app.heard < quiet_since) {
+      quiet.emplace_back(name, app.fetch_from);
+    }
+  }
+  for (const auto& [name, from] : quiet) state_->FetchEnded(name, from, "no answer in time");
   bool retry = false;
   for (auto& [name, app] : state_->apps) {
     if (app.waiting) {

@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ class DeployLink {
  public:
   virtual ~DeployLink() = default;
   virtual bool Send(int index, const protocol::Message& message) = 0;
+  // Bytes queued on the connection to `index` and not yet written; nullopt when
+  // there is no connection. Packs are fed in chunks only while this is small, so
+  // that heartbeats never wait behind a whole pack.
+  virtual std::optional<size_t> QueuedBytes(int index) const = 0;
   // The triad servers this sidecar is connected to now (never itself).
   virtual ServerSet ConnectedTriad() const = 0;
   virtual std::string ServerId(int index) const = 0;
@@ -64,7 +69,7 @@ struct DeployAgentOptions {
   std::string repository;   // <data_dir>/deploy.git
   std::string deploy_root;  // <deploy_root>/<webapp>/current
   DeployConfig config;
-  uint64_t chunk_bytes = 4 * 1024 * 1024;  // at most half a frame
+  uint64_t chunk_bytes = 1024 * 1024;  // at most half a frame
   std::chrono::milliseconds push_timeout{30'000};
 };
 
