@@ -219,19 +219,19 @@ class FallbackTest(HttpdTestCase):
 
         # (d) A view of a newer format version (uint16 at offset 4): refused.
         good = bytearray(read_bytes(follower.view_file))
-        self.assertEqual(int.from_bytes(good[4:6], "little"), 1)
-        good[4:6] = (2).to_bytes(2, "little")
+        self.assertEqual(int.from_bytes(good[4:6], "little"), 2)
+        good[4:6] = (3).to_bytes(2, "little")
         mark = len(httpd.error_lines())
         self.replace_view(follower.view_file, bytes(good))
-        self.wait_fallback(httpd, "a view of format version 2")
+        self.wait_fallback(httpd, "a view of format version 3")
         for _ in range(10):
             self.follow(httpd.port, session, "fallback", session.owner)
-        self.assert_logged_once(httpd, mark, UNUSABLE, "a version 2 view")
+        self.assert_logged_once(httpd, mark, UNUSABLE, "a version 3 view")
         mark = len(httpd.error_lines())
         self.restart_sidecar(cluster, follower)
-        self.wait_following(httpd, "the sidecar replaced the version 2 view")
+        self.wait_following(httpd, "the sidecar replaced the version 3 view")
         self.follow(httpd.port, session, "sticky", session.owner)
-        self.assert_logged_once(httpd, mark, FOLLOWING, "the version 2 view replaced")
+        self.assert_logged_once(httpd, mark, FOLLOWING, "the version 3 view replaced")
         self.assert_children_alive(httpd, children)
 
         # (e) The sidecar whose view httpd follows stops (SIGTERM), then dies

@@ -455,15 +455,15 @@ class FallbackTest(RobustTestCase):
 
         # (d) A view of a newer format version (uint16 at offset 4): refused.
         good = bytearray(read_bytes(follower.view_file))
-        self.assertEqual(int.from_bytes(good[4:6], "little"), 1)
-        good[4:6] = (2).to_bytes(2, "little")
+        self.assertEqual(int.from_bytes(good[4:6], "little"), 2)
+        good[4:6] = (3).to_bytes(2, "little")
         self.replace_view(follower.view_file, bytes(good))
-        self.wait_fallback(nginx, "a view of format version 2")
+        self.wait_fallback(nginx, "a view of format version 3")
         for _ in range(10):
             self.follow(nginx.port, session, "fallback", session.owner)
         self.assert_workers_alive(nginx, workers)
         self.restart_sidecar(cluster, follower)
-        self.wait_following(nginx, "the sidecar replaced the version 2 view")
+        self.wait_following(nginx, "the sidecar replaced the version 3 view")
         self.follow(nginx.port, session, "sticky", session.owner)
 
         # (e) The sidecar whose view nginx follows stops (SIGTERM), then dies
