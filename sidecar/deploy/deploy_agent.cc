@@ -728,7 +728,9 @@ void DeployAgent::Deploy(DeployOrder order, DeployReply reply) {
         Error(400, "version \"" + order.version + "\": 1..63 of letters, digits, '.', '-', '_'"));
   }
   const std::string parent = state.CurrentCommit(*name);
-  const auto [author_name, author_email] = SignatureOf(order.author);
+  const std::pair<std::string, std::string> signature = SignatureOf(order.author);
+  const std::string& author_name = signature.first;
+  const std::string& author_email = signature.second;
   const std::string message =
       order.message.empty()
           ? "deploy " + order.webapp + (order.version.empty() ? "" : " " + order.version)
@@ -830,7 +832,9 @@ void DeployAgent::Rollback(RollbackOrder order, DeployReply reply) {
   const std::string current = state.CurrentCommit(*name);
   if (current.empty()) return reply(Error(404, "nothing is deployed as " + *name));
   if (order.to.empty()) return reply(Error(400, "--to: a version or a commit"));
-  const auto [author_name, author_email] = SignatureOf(order.author);
+  const std::pair<std::string, std::string> signature = SignatureOf(order.author);
+  const std::string& author_name = signature.first;
+  const std::string& author_email = signature.second;
   struct Made {
     Status status;
     CommitResult commit;

@@ -496,7 +496,8 @@ Status GitStore::AddPack(std::string_view pack) {
   if (git_repository_odb(&raw_odb, repository_) != 0) return IoGitError("object database");
   OdbPtr odb(raw_odb);
   const std::string pack_directory = std::string(git_repository_path(repository_)) + "objects/pack";
-  git_indexer_options options = GIT_INDEXER_OPTIONS_INIT;
+  git_indexer_options options;
+  git_indexer_options_init(&options, GIT_INDEXER_OPTIONS_VERSION);
   // Every object the pack's trees and commits name must be in it or already here.
   options.verify = 1;
   git_indexer* raw_indexer = nullptr;
