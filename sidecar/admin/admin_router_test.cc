@@ -307,7 +307,7 @@ TEST(AdminDeployRouteTest, DeployPassesDecodedQueryAndArchiveAndRepliesLater) {
   DeployRecorder r;
   AdminHandlers handlers = MakeDeployHandlers(&r);
   Replies replies;
-  std::string archive("PK\x03\x04\x00\xff binary", 17);
+  const std::string archive("PK\x03\x04\x00\xff binary", sizeof("PK\x03\x04\x00\xff binary") - 1);
   DispatchAdminRequest(handlers,
                        Req("POST",
                            "/deploy?webapp=shop&stage=production&host=default&version=1.2%2B3"
