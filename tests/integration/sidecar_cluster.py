@@ -192,7 +192,9 @@ class Server:
     def view(self):
         return read_view(self.view_file)
 
-    def wait_ready(self, timeout=10):
+    def wait_ready(self, timeout=30):
+        # A sanitizer build on a loaded 2-core machine can take over 10 s to open
+        # its store and repository and listen; polling ends as soon as it answers.
         return wait_for(self.status, timeout, f"{self.id} to answer /status")
 
 
