@@ -195,7 +195,19 @@ class Server:
     def wait_ready(self, timeout=30):
         # A sanitizer build on a loaded 2-core machine can take over 10 s to open
         # its store and repository and listen; polling ends as soon as it answers.
-        return wait_for(self.status, timeout, f"{self.id} to answer /status")
+        def answered():
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"{self.id} exited with status {self.process.returncode} "
+                                     f"before answering /status; its log ends:\n"
+                                     + self.log()[-2000:])
+            return self.status()
+
+        try:
+            return wait_for(answered, timeout, f"{self.id} to answer /status")
+        except AssertionError as error:
+            if "its log ends" in str(error):
+                raise
+            raise AssertionError(f"{error}; its log ends:\n{self.log()[-2000:]}") from None
 
 
 class Cluster:
