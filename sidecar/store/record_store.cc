@@ -200,6 +200,13 @@ void RecordStore::Account(std::string_view cache, std::string_view key, const En
       state.stats.bytes += delta * (key.size() + info.header.value_size);
     }
     state.digests[BucketOf(key)] += delta * DigestEntry(key, info.header.version);
+    if (!info.header.deleted && cache == options_.counted_cache) {
+      if (sign > 0) {
+        live_keys_.Add(key, info.header.expiry_unix_ms);
+      } else {
+        live_keys_.Remove(key, info.header.expiry_unix_ms);
+      }
+    }
   }
   if (state.stats == CacheStats{}) {
     caches_.erase(found);

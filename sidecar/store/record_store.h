@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "shared/status.h"
+#include "sidecar/store/live_key_counter.h"
 #include "sidecar/store/record.h"
 #include "sidecar/store/record_codec.h"
 
@@ -49,6 +50,9 @@ struct RecordStoreOptions {
   int64_t tombstone_grace_ms = 60 * 60 * 1000;
   // FlushCache writes its tombstones in synced batches of this many (at least 1).
   std::size_t flush_batch_records = 1000;
+  // The cache whose live keys are counted by first byte (LiveKeysByFirstByte):
+  // the sessions, whose ids begin with their server's route character.
+  std::string counted_cache = "session";
 };
 
 // What a cache holds. An entry is one stored (cache, key).
@@ -158,6 +162,13 @@ class RecordStore {
       std::string_view cache, uint32_t bucket, std::string_view after,
       const std::function<bool(std::string_view key, const Record& record)>& fn) const;
 
+  // The live records (not tombstones, not expired at `now_unix_ms`) of
+  // options().counted_cache, by their key's first byte. Kept in memory: no I/O.
+  // Not const: it moves the counter's clock on (live_key_counter.h).
+  LiveKeyCounter::Counts LiveKeysByFirstByte(int64_t now_unix_ms) {
+    return live_keys_.LiveAt(now_unix_ms);
+  }
+
   const std::string& dir() const { return dir_; }
   const RecordStoreOptions& options() const { return options_; }
 
@@ -195,6 +206,7 @@ class RecordStore {
   const RecordStoreOptions options_;
   std::unique_ptr<leveldb::DB> db_;
   std::map<std::string, CacheState, std::less<>> caches_;
+  LiveKeyCounter live_keys_;  // of options_.counted_cache
   std::string sweep_cursor_;  // the next storage key to sweep; empty = from the start
 };
 

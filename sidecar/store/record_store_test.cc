@@ -669,3 +669,49 @@ TEST_F(RecordStoreTest, BinaryKeysAndCacheNamesStayApart) {
 
 }  // namespace
 }  // namespace cb::store
+
+namespace cb::store {
+namespace {
+
+uint64_t LiveSessions(RecordStore& store, char route, int64_t now) {
+  return store.LiveKeysByFirstByte(now)[static_cast<unsigned char>(route)];
+}
+
+TEST_F(RecordStoreTest, CountsLiveSessionsByFirstByteThroughEveryChange) {
+  auto store = OpenOrDie(Dir());
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(ApplyOrDie(*store, "session", "Aone", Value("x", At(kT0), kT0 + 1000)));
+  EXPECT_TRUE(ApplyOrDie(*store, "session", "Atwo", Value("x", At(kT0), kT0 + 5000)));
+  EXPECT_TRUE(ApplyOrDie(*store, "session", "Bone", Value("x", At(kT0))));
+  EXPECT_TRUE(ApplyOrDie(*store, "other", "Athree", Value("x", At(kT0))));  // not counted
+  EXPECT_EQ(LiveSessions(*store, 'A', kT0), 2u);
+  EXPECT_EQ(LiveSessions(*store, 'B', kT0), 1u);
+  // Touched: its new expiry counts.
+  EXPECT_TRUE(ApplyOrDie(*store, "session", "Aone", Value("x", At(kT0 + 1), kT0 + 9000)));
+  EXPECT_EQ(LiveSessions(*store, 'A', kT0 + 2000), 2u);
+  // Deleted, then expired.
+  EXPECT_TRUE(ApplyOrDie(*store, "session", "Aone", Tombstone(At(kT0 + 2))));
+  EXPECT_EQ(LiveSessions(*store, 'A', kT0 + 2000), 1u);
+  EXPECT_EQ(LiveSessions(*store, 'A', kT0 + 5000), 0u);
+  // Flushed.
+  ASSERT_TRUE(store->FlushCache("session", At(kT0 + 3)).ok());
+  EXPECT_EQ(LiveSessions(*store, 'B', kT0 + 5000), 0u);
+}
+
+TEST_F(RecordStoreTest, LiveSessionCountsSurviveReopenAndSweep) {
+  {
+    auto store = OpenOrDie(Dir());
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(ApplyOrDie(*store, "session", "Cone", Value("x", At(kT0), kT0 + 1000)));
+    EXPECT_TRUE(ApplyOrDie(*store, "session", "Ctwo", Value("x", At(kT0))));
+  }
+  auto store = OpenOrDie(Dir());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(LiveSessions(*store, 'C', kT0), 2u);
+  ASSERT_TRUE(store->SweepExpired(kT0 + 100'000'000, 100).ok());  // removes Cone
+  EXPECT_EQ(store->Stats("session").records, 1u);
+  EXPECT_EQ(LiveSessions(*store, 'C', kT0 + 100'000'000), 1u);
+}
+
+}  // namespace
+}  // namespace cb::store
