@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "shared/route_codec.h"
 #include "sidecar/daemon/daemon_clock.h"
 #include "sidecar/daemon/joiner.h"
 #include "sidecar/daemon/node_state.h"
@@ -12,6 +13,14 @@
 
 namespace cb::daemon {
 namespace {
+
+constexpr std::chrono::milliseconds kVitalsInterval{250};
+
+uint64_t SteadyMicros() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
 
 membership::Membership MakeMembership(const SidecarOptions& options, int64_t now_unix_ms) {
   if (!options.dynamic) {
@@ -68,6 +77,7 @@ Result<std::unique_ptr<Sidecar>> Sidecar::Start(boost::asio::io_context& io,
   sidecar->deploy_->Start();
   sidecar->StartDialers();
   sidecar->OnHeartbeatTimer();
+  sidecar->OnVitalsTimer();
   return sidecar;
 }
 
@@ -77,7 +87,8 @@ Sidecar::Sidecar(boost::asio::io_context& io, SidecarOptions options)
       started_unix_ms_(NowUnixMs()),
       membership_(MakeMembership(options_, started_unix_ms_)),
       dialers_(io),
-      heartbeat_timer_(io) {}
+      heartbeat_timer_(io),
+      vitals_timer_(io) {}
 
 Sidecar::~Sidecar() { Stop(); }
 
@@ -377,7 +388,8 @@ void Sidecar::BindPeer(const PeerSession::Ptr& session, int index) {
     (void)session->connection().Send(membership_.FullUpdate());
   }
   const bool changed = membership_.OnPeerAuthenticated(index, peer.incarnation, NowUnixMs());
-  (void)session->connection().Send(MakeHeartbeat(NowUnixMs()));
+  vitals_.OnPeerDown(index);  // a new connection: a new round trip
+  SendHeartbeat(index, MakeHeartbeat(NowUnixMs()));
   cache_->OnPeerUp(index);
   if (membership_.is_triad(options_.self.index)) {
     (void)session->connection().Send(membership_.FullUpdate());
@@ -396,6 +408,7 @@ void Sidecar::OnSessionClosed(const PeerSession::Ptr& session, const Status& why
                why.ok() ? "closed" : why.message());
   cache_->OnPeerDown(index);
   deploy_->OnPeerDown(index);
+  vitals_.OnPeerDown(index);
   Publish(membership_.OnPeerClosed(index, NowUnixMs()));
 }
 
@@ -403,6 +416,8 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
   const int64_t now = NowUnixMs();
   if (const auto* heartbeat = std::get_if<protocol::Heartbeat>(&message)) {
     ++counters_.heartbeats_received;
+    vitals_.OnHeartbeat(index, *heartbeat, SteadyMicros(),
+                        /*from_ready_triad=*/membership_.is_triad(index) && heartbeat->store_ready);
     cache_->OnPeerStoreState(index, *heartbeat);
     Publish(membership_.OnHeartbeat(index, *heartbeat, now));
   } else if (const auto* update = std::get_if<protocol::ViewUpdate>(&message)) {
@@ -442,15 +457,68 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
 protocol::Heartbeat Sidecar::MakeHeartbeat(int64_t now_unix_ms) const {
   protocol::Heartbeat heartbeat = membership_.MakeHeartbeat(now_unix_ms);
   cache_->StampHeartbeat(heartbeat);
+  if (store_ && cache_->store_ready()) {
+    for (int index = 0; index < kMaxServers; ++index) {
+      heartbeat.live_sessions.push_back(vitals_.Sessions(index).value_or(0));
+    }
+  }
   return heartbeat;
+}
+
+void Sidecar::SendHeartbeat(int index, protocol::Heartbeat heartbeat) {
+  const auto& peer = peers_[static_cast<std::size_t>(index)];
+  if (!peer) return;
+  vitals_.StampEcho(index, heartbeat, SteadyMicros());
+  if (peer->connection().Send(heartbeat).ok()) ++counters_.heartbeats_sent;
 }
 
 void Sidecar::AnnounceStoreState() {
   if (stopped_) return;
   const protocol::Heartbeat heartbeat = MakeHeartbeat(NowUnixMs());
-  for (const auto& peer : peers_) {
-    if (peer && peer->connection().Send(heartbeat).ok()) ++counters_.heartbeats_sent;
+  for (int index = 0; index < kMaxServers; ++index) SendHeartbeat(index, heartbeat);
+}
+
+std::optional<std::vector<uint64_t>> Sidecar::CountOwnSessions(int64_t now_unix_ms) {
+  if (!store_ || !cache_->store_ready()) return std::nullopt;
+  const store::LiveKeyCounter::Counts by_byte = store_->LiveKeysByFirstByte(now_unix_ms);
+  std::vector<uint64_t> by_index(kMaxServers);
+  for (int index = 0; index < kMaxServers; ++index) {
+    by_index[static_cast<std::size_t>(index)] =
+        by_byte[static_cast<unsigned char>(RouteCharForIndex(index))];
   }
+  return by_index;
+}
+
+void Sidecar::OnVitalsTimer() {
+  if (stopped_) return;
+  const int64_t now = NowUnixMs();
+  if (store_) {
+    vitals_.SetOwnSessionCounts(CountOwnSessions(now));
+    std::vector<uint64_t> draining(kMaxServers);
+    const ClusterView view = membership_.ToView(now);
+    for (int index = 0; index < kMaxServers; ++index) {
+      if (view.state(index) == ServerState::kDraining) {
+        draining[static_cast<std::size_t>(index)] = vitals_.Sessions(index).value_or(0);
+      }
+    }
+    if (draining != draining_sessions_sent_) {
+      draining_sessions_sent_ = std::move(draining);
+      AnnounceStoreState();
+    }
+  }
+  if (history_.Due(now)) {
+    std::map<std::string, StatusHistory::Point> points;
+    for (int index = 0; index < kMaxServers; ++index) {
+      if (!membership_.Known(index)) continue;
+      points[membership_.record(index).id] =
+          StatusHistory::Point{vitals_.Sessions(index), vitals_.RoundTripMs(index)};
+    }
+    history_.Record(now, points);
+  }
+  vitals_timer_.expires_after(kVitalsInterval);
+  vitals_timer_.async_wait([this](const boost::system::error_code& error) {
+    if (!error) OnVitalsTimer();
+  });
 }
 
 bool Sidecar::Send(int index, const protocol::Message& message) {
@@ -486,9 +554,7 @@ void Sidecar::OnHeartbeatTimer() {
   if (stopped_) return;
   const int64_t now = NowUnixMs();
   const protocol::Heartbeat heartbeat = MakeHeartbeat(now);
-  for (const auto& peer : peers_) {
-    if (peer && peer->connection().Send(heartbeat).ok()) ++counters_.heartbeats_sent;
-  }
+  for (int index = 0; index < kMaxServers; ++index) SendHeartbeat(index, heartbeat);
   const uint64_t generation = membership_.generation();
   const std::vector<int> silent = membership_.Tick(now);
   for (int index : silent) {
@@ -500,6 +566,7 @@ void Sidecar::OnHeartbeatTimer() {
       peer->set_bound_index(-1);
       peer.reset();
       cache_->OnPeerDown(index);
+      vitals_.OnPeerDown(index);
     }
   }
   // A peer that accepted the TCP connection but never finishes the handshake (a
@@ -535,6 +602,7 @@ void Sidecar::Publish(bool changed) {
   }
   // Until the view is founded, readers keep the file's previous content (or
   // their fallback): this sidecar knows too little to say who is down.
+  vitals_.ObserveStates(membership_.ToView(NowUnixMs()), NowUnixMs());
   if (!membership_.founded()) return;
   if (!view_published_) {
     view_published_ = true;
@@ -558,6 +626,7 @@ void Sidecar::Stop() {
   if (stopped_) return;
   stopped_ = true;
   heartbeat_timer_.cancel();
+  vitals_timer_.cancel();
   dialers_.Stop();
   if (listener_) listener_->Stop();
   if (admin_) admin_->Stop();
@@ -574,6 +643,7 @@ void Sidecar::Stop() {
 
 StatusSnapshot Sidecar::Snapshot(int64_t now_unix_ms) const {
   StatusSnapshot snapshot;
+  snapshot.now_unix_ms = now_unix_ms;
   snapshot.cluster_name = options_.config.name;
   snapshot.generation = membership_.generation();
   snapshot.self_index = options_.self.index;
@@ -590,6 +660,16 @@ StatusSnapshot Sidecar::Snapshot(int64_t now_unix_ms) const {
     server.connected = membership_.connected(index);
     if (server.connected) {
       server.heartbeat_age_ms = now_unix_ms - membership_.last_heard_unix_ms(index);
+    }
+    server.state_since_unix_ms = vitals_.StateSinceUnixMs(index);
+    server.round_trip_ms = vitals_.RoundTripMs(index);
+    server.sessions = vitals_.Sessions(index);
+    if (server.state == ServerState::kUp) {
+      const int64_t slow_start_ms = options_.config.slow_start.count();
+      const int64_t up_ms = now_unix_ms - server.up_since_unix_ms;
+      server.warmup = slow_start_ms <= 0 || server.up_since_unix_ms == 0
+                          ? 1.0
+                          : std::clamp(static_cast<double>(up_ms) / slow_start_ms, 0.0, 1.0);
     }
   }
   snapshot.counters = counters_;

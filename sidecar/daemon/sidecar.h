@@ -35,6 +35,8 @@
 #include "sidecar/cache/cache_node.h"
 #include "sidecar/daemon/peer_dialers.h"
 #include "sidecar/daemon/peer_session.h"
+#include "sidecar/daemon/server_vitals.h"
+#include "sidecar/daemon/status_history.h"
 #include "sidecar/daemon/status_report.h"
 #include "sidecar/deploy/deploy_agent.h"
 #include "sidecar/membership/membership.h"
@@ -81,6 +83,8 @@ class Sidecar : private cache::PeerLink, private deploy::DeployLink {
 
   // What GET /status and GET /metrics show (status_report.h).
   StatusSnapshot Snapshot(int64_t now_unix_ms) const;
+  // What GET /history shows (status_history.h).
+  nlohmann::json History() const { return history_.Json(); }
 
  private:
   Sidecar(boost::asio::io_context& io, SidecarOptions options);
@@ -101,6 +105,15 @@ class Sidecar : private cache::PeerLink, private deploy::DeployLink {
   void ReportDeployed(std::vector<protocol::DeployedApp> deployed) override;
   uint64_t NextTargetVersion() override;
   protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
+  // Sends `heartbeat` to the peer at `index` with its round-trip echo; counts it.
+  void SendHeartbeat(int index, protocol::Heartbeat heartbeat);
+  // Four times a second: this triad server's session counts (a heartbeat at
+  // once when a draining server's count changed, so `clusterctl drain --wait`
+  // sees the last session go), and a sample for the history every second.
+  void OnVitalsTimer();
+  // This triad server's live sessions by server index, while its store has
+  // caught up; nullopt otherwise.
+  std::optional<std::vector<uint64_t>> CountOwnSessions(int64_t now_unix_ms);
   void StartDialers();
   void OnConnection(std::shared_ptr<transport::Connection> connection, auth::Handshake::Role role,
                     int dialed_index);
@@ -148,6 +161,10 @@ class Sidecar : private cache::PeerLink, private deploy::DeployLink {
   std::vector<PeerSession::Ptr> sessions_;             // every open connection
   std::array<PeerSession::Ptr, kMaxServers> peers_{};  // bound, by index
   boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer vitals_timer_;
+  ServerVitals vitals_;
+  StatusHistory history_;
+  std::vector<uint64_t> draining_sessions_sent_;  // by index, as last announced
   bool stopped_ = false;
   uint64_t saved_identity_generation_ = 0;
   PeerCounters counters_;

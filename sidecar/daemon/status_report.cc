@@ -19,6 +19,11 @@ nlohmann::json DeployedJson(const std::vector<protocol::DeployedApp>& deployed) 
   return json;
 }
 
+template <typename T>
+nlohmann::json Optional(const std::optional<T>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json();
+}
+
 nlohmann::json ServerJson(const ServerStatus& server) {
   const protocol::ServerRecord& record = server.record;
   return {
@@ -34,9 +39,12 @@ nlohmann::json ServerJson(const ServerStatus& server) {
       {"incarnation", record.incarnation},
       {"up_since_unix_ms", server.up_since_unix_ms},
       {"connected", server.connected},
-      {"heartbeat_age_ms",
-       server.heartbeat_age_ms ? nlohmann::json(*server.heartbeat_age_ms) : nlohmann::json()},
+      {"heartbeat_age_ms", Optional(server.heartbeat_age_ms)},
       {"deployed", DeployedJson(record.deployed)},
+      {"state_since_unix_ms", server.state_since_unix_ms},
+      {"rtt_ms", Optional(server.round_trip_ms)},
+      {"warmup", Optional(server.warmup)},
+      {"sessions", Optional(server.sessions)},
   };
 }
 
@@ -150,6 +158,62 @@ void AddPeerMetrics(admin::MetricsText& text, const StatusSnapshot& snapshot) {
              Value(snapshot.generation));
 }
 
+// What the admin page shows of each server, one labelled sample per server.
+void AddServerMetrics(admin::MetricsText& text, const StatusSnapshot& snapshot) {
+  for (const ServerStatus& server : snapshot.servers) {
+    const protocol::ServerRecord& record = server.record;
+    const admin::MetricsText::Labels labels = {{"server", record.id}};
+    text.Gauge("cluster_server_info",
+               "Each known server: its role, route character and whether it is dynamic (always 1).",
+               1,
+               {{"server", record.id},
+                {"role", record.index < kTriadSize ? "triad" : "spoke"},
+                {"route", std::string(1, RouteCharForIndex(record.index))},
+                {"dynamic", record.dynamic ? "true" : "false"}});
+    for (ServerState state : {ServerState::kUp, ServerState::kDraining, ServerState::kDown}) {
+      text.Gauge("cluster_server_state",
+                 "1 for the state each server is in, as this sidecar sees it.",
+                 server.state == state ? 1 : 0,
+                 {{"server", record.id}, {"state", std::string(ServerStateName(state))}});
+    }
+    if (server.state_since_unix_ms > 0 && snapshot.now_unix_ms >= server.state_since_unix_ms) {
+      text.Gauge("cluster_server_state_seconds", "How long each server has been in its state.",
+                 static_cast<double>(snapshot.now_unix_ms - server.state_since_unix_ms) / 1000.0,
+                 labels);
+    }
+    text.Gauge("cluster_server_incarnation", "Each server's incarnation (grows at every start).",
+               Value(record.incarnation), labels);
+    if (server.round_trip_ms) {
+      text.Gauge("cluster_server_heartbeat_rtt_seconds",
+                 "Heartbeat round trip to each connected server.", *server.round_trip_ms / 1000.0,
+                 labels);
+    }
+    if (server.warmup) {
+      text.Gauge("cluster_server_warmup_ratio",
+                 "Slow-start progress of each up server: 1 at full weight.", *server.warmup,
+                 labels);
+    }
+    if (server.sessions) {
+      text.Gauge("cluster_server_sessions",
+                 "Live sessions routed to each server (their ids begin with its route character).",
+                 Value(*server.sessions), labels);
+    }
+    for (const protocol::DeploymentTarget& target : snapshot.deployments) {
+      bool current = false;
+      for (const protocol::DeployedApp& app : record.deployed) {
+        if (app.name == target.name) current = app.commit == target.commit;
+      }
+      text.Gauge("cluster_server_deployed_current",
+                 "1 when a server runs the triad's current commit of a webapp, else 0.",
+                 current ? 1 : 0, {{"server", record.id}, {"webapp", target.name}});
+    }
+  }
+  for (const protocol::DeploymentTarget& target : snapshot.deployments) {
+    text.Gauge("cluster_deployment_info", "The triad's current commit of each webapp (always 1).",
+               1, {{"webapp", target.name}, {"commit", target.commit}, {"version", target.label}});
+  }
+}
+
 void AddStoreMetrics(admin::MetricsText& text, const StoreStatus& store) {
   text.Gauge("cluster_store_ready", "1 when this triad server's store has caught up.",
              store.ready ? 1 : 0);
@@ -209,7 +273,8 @@ void AddMemcachedMetrics(admin::MetricsText& text, const memcache::MemcacheServe
 nlohmann::json StatusJson(const StatusSnapshot& snapshot) {
   nlohmann::json servers = nlohmann::json::array();
   for (const ServerStatus& server : snapshot.servers) servers.push_back(ServerJson(server));
-  return {{"cluster", snapshot.cluster_name},
+  return {{"now_unix_ms", snapshot.now_unix_ms},
+          {"cluster", snapshot.cluster_name},
           {"generation", snapshot.generation},
           {"server",
            {{"id", snapshot.self_id},
@@ -226,6 +291,7 @@ nlohmann::json StatusJson(const StatusSnapshot& snapshot) {
 std::string MetricsText(const StatusSnapshot& snapshot) {
   admin::MetricsText text;
   AddPeerMetrics(text, snapshot);
+  AddServerMetrics(text, snapshot);
   AddStoreMetrics(text, snapshot.store);
   if (snapshot.memcached) AddMemcachedMetrics(text, *snapshot.memcached);
   return text.str();

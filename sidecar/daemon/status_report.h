@@ -31,6 +31,11 @@ struct ServerStatus {
   bool connected = false;
   // Since this sidecar last heard from it; only while connected.
   std::optional<int64_t> heartbeat_age_ms;
+  int64_t state_since_unix_ms = 0;      // when this sidecar saw it enter `state`
+  std::optional<double> round_trip_ms;  // only while connected (server_vitals.h)
+  // Slow-start progress while up: 0 at the start, 1 at full weight.
+  std::optional<double> warmup;
+  std::optional<uint64_t> sessions;  // live sessions routed to it, once a count is known
 };
 
 // What the Sidecar counts about its peer connections.
@@ -65,6 +70,7 @@ struct StoreStatus {
 };
 
 struct StatusSnapshot {
+  int64_t now_unix_ms = 0;  // when it was taken: the page computes durations from it
   std::string cluster_name;
   uint64_t generation = 0;  // of the view
   int self_index = -1;

@@ -33,9 +33,19 @@ StatusSnapshot TriadSnapshot() {
   snapshot.self_index = 1;
   snapshot.self_id = "app-b";
   snapshot.self_incarnation = 1001;
+  snapshot.now_unix_ms = 9000;
   snapshot.servers.push_back(Server(0, "app-a", ServerState::kUp, true));
+  snapshot.servers.back().state_since_unix_ms = 5000;
+  snapshot.servers.back().round_trip_ms = 0.25;
+  snapshot.servers.back().warmup = 0.5;
+  snapshot.servers.back().sessions = 12;
   snapshot.servers.push_back(Server(1, "app-b", ServerState::kDraining, false));
+  snapshot.servers.back().state_since_unix_ms = 8000;
+  snapshot.servers.back().sessions = 3;
+  snapshot.deployments.push_back(
+      {"production/webapp/default/shop", std::string(40, 'c'), 77, "1.2"});
   ServerStatus dynamic = Server(3, "dyn-a", ServerState::kDown, false);
+  dynamic.record.deployed = {{"production/webapp/default/shop", std::string(40, 'd'), ""}};
   dynamic.record.dynamic = true;
   dynamic.record.weight = 50;
   snapshot.servers.push_back(dynamic);
@@ -74,7 +84,8 @@ StatusSnapshot TriadSnapshot() {
 }
 
 // The expected texts were checked against the rendering of the Sidecar before it
-// worked from a snapshot: /status and /metrics must not change.
+// worked from a snapshot, then grew the per-server figures of the admin page
+// (issue 14): nothing that was there may change.
 TEST(StatusReportTest, StatusJsonOfATriadServer) {
   EXPECT_EQ(StatusJson(TriadSnapshot()).dump(2), R"({
   "cluster": "demo",
@@ -82,8 +93,15 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
     "pack_bytes_received": 0,
     "pack_bytes_sent": 0
   },
-  "deployments": [],
+  "deployments": [
+    {
+      "commit": "cccccccccccccccccccccccccccccccccccccccc",
+      "name": "production/webapp/default/shop",
+      "version": "1.2"
+    }
+  ],
   "generation": 7,
+  "now_unix_ms": 9000,
   "server": {
     "id": "app-b",
     "incarnation": 1001,
@@ -107,8 +125,12 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
       "index": 0,
       "role": "triad",
       "route": "A",
+      "rtt_ms": 0.25,
+      "sessions": 12,
       "state": "up",
+      "state_since_unix_ms": 5000,
       "up_since_unix_ms": 5000,
+      "warmup": 0.5,
       "weight": 100
     },
     {
@@ -128,8 +150,12 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
       "index": 1,
       "role": "triad",
       "route": "B",
+      "rtt_ms": null,
+      "sessions": 3,
       "state": "draining",
+      "state_since_unix_ms": 8000,
       "up_since_unix_ms": 5000,
+      "warmup": null,
       "weight": 100
     },
     {
@@ -137,7 +163,7 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
       "connected": false,
       "deployed": {
         "production/webapp/default/shop": {
-          "commit": "cccccccccccccccccccccccccccccccccccccccc",
+          "commit": "dddddddddddddddddddddddddddddddddddddddd",
           "error": ""
         }
       },
@@ -149,8 +175,12 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
       "index": 3,
       "role": "spoke",
       "route": "D",
+      "rtt_ms": null,
+      "sessions": null,
       "state": "down",
+      "state_since_unix_ms": 0,
       "up_since_unix_ms": 0,
+      "warmup": null,
       "weight": 50
     }
   ],
@@ -232,6 +262,49 @@ cluster_handshake_refusals_total{reason="key"} 3
 # HELP cluster_view_generation Generation of this sidecar's view.
 # TYPE cluster_view_generation gauge
 cluster_view_generation 7
+# HELP cluster_server_info Each known server: its role, route character and whether it is dynamic (always 1).
+# TYPE cluster_server_info gauge
+cluster_server_info{server="app-a",role="triad",route="A",dynamic="false"} 1
+cluster_server_info{server="app-b",role="triad",route="B",dynamic="false"} 1
+cluster_server_info{server="dyn-a",role="spoke",route="D",dynamic="true"} 1
+# HELP cluster_server_state 1 for the state each server is in, as this sidecar sees it.
+# TYPE cluster_server_state gauge
+cluster_server_state{server="app-a",state="up"} 1
+cluster_server_state{server="app-a",state="draining"} 0
+cluster_server_state{server="app-a",state="down"} 0
+cluster_server_state{server="app-b",state="up"} 0
+cluster_server_state{server="app-b",state="draining"} 1
+cluster_server_state{server="app-b",state="down"} 0
+cluster_server_state{server="dyn-a",state="up"} 0
+cluster_server_state{server="dyn-a",state="draining"} 0
+cluster_server_state{server="dyn-a",state="down"} 1
+# HELP cluster_server_state_seconds How long each server has been in its state.
+# TYPE cluster_server_state_seconds gauge
+cluster_server_state_seconds{server="app-a"} 4
+cluster_server_state_seconds{server="app-b"} 1
+# HELP cluster_server_incarnation Each server's incarnation (grows at every start).
+# TYPE cluster_server_incarnation gauge
+cluster_server_incarnation{server="app-a"} 1000
+cluster_server_incarnation{server="app-b"} 1001
+cluster_server_incarnation{server="dyn-a"} 1003
+# HELP cluster_server_heartbeat_rtt_seconds Heartbeat round trip to each connected server.
+# TYPE cluster_server_heartbeat_rtt_seconds gauge
+cluster_server_heartbeat_rtt_seconds{server="app-a"} 0.00025
+# HELP cluster_server_warmup_ratio Slow-start progress of each up server: 1 at full weight.
+# TYPE cluster_server_warmup_ratio gauge
+cluster_server_warmup_ratio{server="app-a"} 0.5
+# HELP cluster_server_sessions Live sessions routed to each server (their ids begin with its route character).
+# TYPE cluster_server_sessions gauge
+cluster_server_sessions{server="app-a"} 12
+cluster_server_sessions{server="app-b"} 3
+# HELP cluster_server_deployed_current 1 when a server runs the triad's current commit of a webapp, else 0.
+# TYPE cluster_server_deployed_current gauge
+cluster_server_deployed_current{server="app-a",webapp="production/webapp/default/shop"} 1
+cluster_server_deployed_current{server="app-b",webapp="production/webapp/default/shop"} 1
+cluster_server_deployed_current{server="dyn-a",webapp="production/webapp/default/shop"} 0
+# HELP cluster_deployment_info The triad's current commit of each webapp (always 1).
+# TYPE cluster_deployment_info gauge
+cluster_deployment_info{webapp="production/webapp/default/shop",commit="cccccccccccccccccccccccccccccccccccccccc",version="1.2"} 1
 # HELP cluster_store_ready 1 when this triad server's store has caught up.
 # TYPE cluster_store_ready gauge
 cluster_store_ready 1

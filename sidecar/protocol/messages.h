@@ -26,7 +26,7 @@
 
 namespace cb::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 7;
+inline constexpr uint32_t kProtocolVersion = 8;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -148,8 +148,19 @@ struct Heartbeat {
   // What the sender runs, sorted by name: the triad takes it from here into its
   // view (a server's own word is the only source of it).
   std::vector<DeployedApp> deployed = {};
+  // The round trip, measured by each side on its own clock (issue 14): the
+  // sender's steady clock in microseconds, and the latest such reading it has
+  // received from the recipient with how long it held it before this send.
+  uint64_t sent_steady_us = 0;
+  uint64_t echo_steady_us = 0;  // 0: nothing heard from the recipient yet
+  uint64_t echo_held_us = 0;
+  // From a triad server whose store has caught up: the live sessions routed to
+  // each server index (those whose ids begin with its route character), by
+  // index. Empty from everyone else.
+  std::vector<uint64_t> live_sessions = {};
   MSGPACK_DEFINE(incarnation, view_generation, sent_unix_ms, store_ready, ready_seen, triad_links,
-                 caught_up_from, deployed)
+                 caught_up_from, deployed, sent_steady_us, echo_steady_us, echo_held_us,
+                 live_sessions)
 };
 
 struct ViewUpdate {

@@ -131,6 +131,23 @@ TEST(MessagesTest, DeployPushRoundTrips) {
   EXPECT_EQ(back->offset, 4u);
 }
 
+TEST(MessagesTest, HeartbeatCarriesItsEchoAndSessionCounts) {
+  Heartbeat heartbeat;
+  heartbeat.incarnation = 3;
+  heartbeat.sent_steady_us = 1'000'000;
+  heartbeat.echo_steady_us = 999'000;
+  heartbeat.echo_held_us = 250;
+  heartbeat.live_sessions = {0, 200, 7};
+  Result<Message> decoded = Decode(Encode(heartbeat));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  const auto* back = std::get_if<Heartbeat>(&*decoded);
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->sent_steady_us, 1'000'000u);
+  EXPECT_EQ(back->echo_steady_us, 999'000u);
+  EXPECT_EQ(back->echo_held_us, 250u);
+  EXPECT_EQ(back->live_sessions, (std::vector<uint64_t>{0, 200, 7}));
+}
+
 // A CacheOp is the flat array of its thirteen fields, as protocol 6 has sent it.
 TEST(MessagesTest, CacheOpIsAFlatArrayOfItsFields) {
   const std::tuple<uint64_t, std::string, std::string, uint32_t, uint32_t, int64_t, std::string,
