@@ -9,14 +9,17 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "shared/cluster_config.h"
+#include "shared/config_values.h"
 #include "shared/route_codec.h"
 #include "shared/routing.h"
 #include "shared/view_file.h"
 #include "sidecar/clusterctl/admin_client.h"
 #include "sidecar/clusterctl/cache_client.h"
 #include "sidecar/clusterctl/deploy_command.h"
+#include "sidecar/clusterctl/drain_wait.h"
 #include "sidecar/clusterctl/passwd_command.h"
 #include "sidecar/clusterctl/reports.h"
 
@@ -149,6 +152,33 @@ int SetDraining(const AdminArguments& arguments, const std::string& server_id, b
   return 0;
 }
 
+// `drain --wait`: the drain, then the wait until no live session is left.
+int DrainAndWait(const AdminArguments& arguments, const std::string& server_id,
+                 const std::string& timeout_text) {
+  cb::Result<std::chrono::milliseconds> timeout = cb::ParseDuration(timeout_text);
+  if (!timeout.ok())
+    return Fail(cb::Status::InvalidArgument("--timeout: " + timeout.status().message()));
+  cb::Result<cb::AdminAccess> access = Access(arguments);
+  if (!access.ok()) return Fail(access.status());
+  if (int drained = SetDraining(arguments, server_id, true); drained != 0) return drained;
+  cb::DrainWaitHooks hooks;
+  hooks.fetch_status = [&]() -> cb::Result<nlohmann::json> {
+    cb::Result<cb::AdminReply> reply =
+        cb::CallAdmin(access->endpoint, "GET", "/status", access->Options(std::chrono::seconds(5)));
+    if (!reply.ok()) return reply.status();
+    if (reply->status != 200) {
+      return cb::AdminReplyError(access->endpoint, "GET", "/status", *reply);
+    }
+    nlohmann::json status = nlohmann::json::parse(reply->body, nullptr, false);
+    if (status.is_discarded()) return cb::Status::IoError("GET /status: not JSON");
+    return status;
+  };
+  hooks.now = [] { return std::chrono::steady_clock::now(); };
+  hooks.sleep = [](std::chrono::milliseconds step) { std::this_thread::sleep_for(step); };
+  return cb::WaitForDrain(server_id, *timeout, std::chrono::milliseconds(100), hooks, std::cout,
+                          std::cerr);
+}
+
 // The deployment commands' options as typed, before they are checked.
 struct DeployCommandLine {
   cb::DeployArguments deploy;
@@ -272,6 +302,12 @@ int main(int argc, char** argv) {
   CLI::App* drain = app.add_subcommand(
       "drain", "Stop sending new sessions to a server; its existing sessions stay");
   drain->add_option("id", server_id, "the server's id")->required();
+  bool drain_wait = false;
+  std::string drain_timeout = "1h";
+  drain->add_flag("--wait", drain_wait,
+                  "then wait until it holds no live session (exit 2 if the timeout passes first)");
+  drain->add_option("--timeout", drain_timeout, "with --wait: how long to wait at most")
+      ->capture_default_str();
   CLI::App* enable = app.add_subcommand("enable", "Let a drained server take new sessions again");
   enable->add_option("id", server_id, "the server's id")->required();
 
@@ -351,7 +387,10 @@ int main(int argc, char** argv) {
   if (cache_set->parsed()) return CacheCommand(cb::CacheVerb::kSet, cache_arguments);
   if (cache_delete->parsed()) return CacheCommand(cb::CacheVerb::kDelete, cache_arguments);
   if (status->parsed()) return ShowStatus(admin);
-  if (drain->parsed()) return SetDraining(admin, server_id, true);
+  if (drain->parsed()) {
+    return drain_wait ? DrainAndWait(admin, server_id, drain_timeout)
+                      : SetDraining(admin, server_id, true);
+  }
   if (enable->parsed()) return SetDraining(admin, server_id, false);
   if (check->parsed()) return CheckConfig(config_path);
   if (view->parsed()) return ShowView(view_path);
