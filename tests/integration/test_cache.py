@@ -20,7 +20,7 @@ import unittest
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheClientError, MemcacheError, MemcacheServerError
 
-from sidecar_cluster import Cluster, wait_for
+from sidecar_cluster import CLUSTERCTL, Cluster, wait_for
 
 MiB = 1024 * 1024
 WEB_MAX = 64 * 1024  # max_entry_size of the extra cache "web"
@@ -150,6 +150,78 @@ class CacheTestCase(unittest.TestCase):
                 return False
         wait_for(once, timeout, what)
         return result["value"]
+
+
+# =============================================================================
+class SessionDrainTest(CacheTestCase):
+    """Session-aware drain (issue 14): `clusterctl drain ID --wait` returns when the
+    server holds no live session that would still be routed to it."""
+
+    def sessions_of(self, observer, sid):
+        return next(s["sessions"] for s in observer.status()["servers"] if s["id"] == sid)
+
+    def test_drain_wait_returns_within_a_second_of_the_last_session(self):
+        c = self.make_cluster(5).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.wait_settled(c)
+        spoke, drained = c.servers[3], c.servers[4]
+        route = next(s["route"] for s in spoke.status()["servers"] if s["id"] == drained.id)
+        mc = client(spoke)
+        self.addCleanup(mc.close)
+        keys = [f"session:{route}{i:04d}-drain" for i in range(200)]
+        for key in keys[:50]:  # these clients leave without logging out: they expire
+            self.assertTrue(mc.set(key, b"cart", expire=3))
+        for key in keys[50:]:
+            self.assertTrue(mc.set(key, b"cart", expire=600))
+        self.assertTrue(mc.set("session:A-not-counted-for-s4", b"cart", expire=600))
+        self.assertTrue(mc.set(f"{route}-another-cache", b"v", expire=600))
+        wait_for(lambda: self.sessions_of(spoke, drained.id) == 200, 10,
+                 "the spoke to count 200 live sessions of s4")
+
+        waiter = subprocess.Popen(
+            [CLUSTERCTL, "--admin", f"127.0.0.1:{spoke.admin_port}", "drain", drained.id,
+             "--wait", "--timeout", "60s"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: waiter.poll() is None and waiter.kill())
+        c.wait_states({drained.id: "draining"})
+        for key in keys[50:-1]:  # these log out one by one
+            self.assertTrue(mc.delete(key))
+        wait_for(lambda: self.sessions_of(spoke, drained.id) == 1, 15,
+                 "s4's sessions to fall to the last one (the 50 short ones expired)")
+        self.assertIsNone(waiter.poll(), "drain --wait returned with a session left")
+        last_gone = time.monotonic()
+        self.assertTrue(mc.delete(keys[-1]))
+        out, err = waiter.communicate(timeout=30)
+        returned_after = time.monotonic() - last_gone
+        self.assertEqual(waiter.returncode, 0, err)
+        self.assertLess(returned_after, 1.0, out)
+        lines = out.splitlines()
+        self.assertEqual(lines[0], f"{drained.id}: draining")
+        self.assertEqual(lines[-1], f"{drained.id}: drained, no live session left")
+        counts = [int(line.split()[1]) for line in lines[1:-1] if "live session" in line]
+        self.assertTrue(counts and counts[0] <= 200 and counts[-1] == 1, out)
+        self.assertEqual(counts, sorted(counts, reverse=True), out)
+        # The other server's session and the other cache were never counted, and the
+        # drained server still serves what it has: a drain is not a shutdown.
+        self.assertEqual(self.sessions_of(spoke, "s0"), 1)
+        self.assertEqual(mc.get("session:A-not-counted-for-s4"), b"cart")
+
+    def test_timeout_says_how_many_remain(self):
+        c = self.make_cluster(4).start_all()
+        c.wait_states({s.id: "up" for s in c.servers})
+        self.wait_settled(c)
+        spoke = c.servers[3]
+        route = next(s["route"] for s in spoke.status()["servers"] if s["id"] == spoke.id)
+        mc = client(spoke)
+        self.addCleanup(mc.close)
+        for i in range(3):
+            self.assertTrue(mc.set(f"session:{route}{i}-stays", b"cart", expire=600))
+        wait_for(lambda: self.sessions_of(spoke, spoke.id) == 3, 10, "3 sessions of s3")
+        result = subprocess.run(
+            [CLUSTERCTL, "--admin", f"127.0.0.1:{spoke.admin_port}", "drain", spoke.id,
+             "--wait", "--timeout", "1s"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+        self.assertIn("timed out with 3 live sessions remaining", result.stderr)
 
 
 # =============================================================================
