@@ -1,5 +1,6 @@
 #include "sidecar/clusterctl/reports.h"
 
+#include <cstdio>
 #include <iomanip>
 #include <sstream>
 #include <string_view>
@@ -43,6 +44,16 @@ std::string Text(const nlohmann::json& object, const char* key) {
   if (found == object.end() || found->is_null()) return "-";
   if (found->is_string()) return found->get<std::string>();
   return found->dump();
+}
+
+// "0.24ms"; "-" when not measured (no connection to it) or from an older sidecar.
+std::string RoundTripText(const nlohmann::json& row) {
+  if (!row.is_object()) return "-";
+  const auto found = row.find("rtt_ms");
+  if (found == row.end() || !found->is_number()) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2fms", found->get<double>());
+  return text;
 }
 
 int64_t Number(const nlohmann::json& object, const char* key) {
@@ -170,8 +181,9 @@ std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms)
     out << deployment.name << " current "
         << (deployment.commit.empty() ? "-" : ShortCommit(deployment.commit)) << "\n";
   }
-  std::vector<std::string> header = {"INDEX",       "ROUTE",     "ROLE",   "ID",          "STATE",
-                                     "INCARNATION", "HEARTBEAT", "UP FOR", "HTTP ADDRESS"};
+  std::vector<std::string> header = {"INDEX",  "ROUTE",       "ROLE",        "ID",
+                                     "STATE",  "INCARNATION", "HEARTBEAT",   "RTT",
+                                     "UP FOR", "SESSIONS",    "HTTP ADDRESS"};
   if (!deployments.empty()) header.push_back("DEPLOYED");
   TextTable table(std::move(header));
   const nlohmann::json servers =
@@ -187,8 +199,10 @@ std::string RenderStatusTable(const nlohmann::json& status, int64_t now_unix_ms)
           Text(row, "state"),
           Text(row, "incarnation"),
           heartbeat == "-" ? "-" : heartbeat + "ms",
+          RoundTripText(row),
           Text(row, "state") == "down" ? "-"
                                        : AgeText(Number(row, "up_since_unix_ms"), now_unix_ms),
+          Text(row, "sessions"),
           Text(row, "http_address")};
       if (!deployments.empty()) cells.push_back(DeployedText(row, deployments));
       table.Add(std::move(cells));

@@ -126,7 +126,7 @@ TEST(StatusTableTest, ShowsEveryServerWithHeartbeatAge) {
     "servers": [
       {"index": 0, "route": "A", "role": "triad", "id": "app-a", "state": "up",
        "incarnation": 5, "heartbeat_age_ms": 120, "up_since_unix_ms": 940000,
-       "http_address": "10.0.0.10:8080"},
+       "rtt_ms": 0.2371, "sessions": 42, "http_address": "10.0.0.10:8080"},
       {"index": 3, "route": "D", "role": "spoke", "id": "app-d", "state": "draining",
        "incarnation": 9, "heartbeat_age_ms": null, "up_since_unix_ms": 1000000,
        "http_address": "10.0.0.13:8080"},
@@ -143,6 +143,8 @@ TEST(StatusTableTest, ShowsEveryServerWithHeartbeatAge) {
   const std::string a = LineStartingWith(table, "0 ");
   EXPECT_NE(a.find("120ms"), std::string::npos) << a;
   EXPECT_NE(a.find("1m"), std::string::npos) << a;  // up for 60 s
+  EXPECT_NE(a.find(" 0.24ms "), std::string::npos) << a;
+  EXPECT_NE(a.find(" 42 "), std::string::npos) << a;
   const std::string d = LineStartingWith(table, "3 ");
   EXPECT_NE(d.find("draining"), std::string::npos) << d;
   const std::string b = LineStartingWith(table, "1 ");
