@@ -5,6 +5,7 @@ process it starts is killed by PID when the test ends, pass or fail. Waiting is
 bounded polling on a condition, never a fixed sleep.
 """
 
+import atexit
 import json
 import os
 import random
@@ -35,11 +36,60 @@ _STATES = {0: "absent", 1: "up", 2: "draining", 3: "down"}
 # picked with bind(0) can be taken again by any outgoing connection of a parallel
 # test before the server that was meant to listen on it starts.
 _PORT_RANGE = (10000, 32000)
+# Tests that ctest runs side by side each pick ports and start their servers a
+# moment later; a port is free when picked but another test could pick it too
+# before either listens (CI saw a sidecar that never came up). So every test
+# process reserves what it picks, for as long as it runs (a server it kills and
+# starts again gets its port back): one file per port, created exclusively,
+# naming the reserving process; a reservation of a process that is gone is stale.
+_RESERVATIONS = os.path.join(tempfile.gettempdir(), "cluster-balance-test-ports")
+_reserved_here = []
+
+
+def _release_reservations():
+    for path in _reserved_here:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+atexit.register(_release_reservations)
+
+
+def _reserve(port):
+    """True when `port` is now reserved by this process (and was by no live one)."""
+    os.makedirs(_RESERVATIONS, exist_ok=True)
+    path = os.path.join(_RESERVATIONS, str(port))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    owner = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                return False  # being written: someone else's
+            if owner == os.getpid():
+                return False  # already ours, handed out before
+            if owner and os.path.exists(f"/proc/{owner}"):
+                return False
+            try:
+                os.unlink(path)  # stale: its process is gone
+            except OSError:
+                return False
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        _reserved_here.append(path)
+        return True
+    return False
 
 
 def free_ports(count):
-    """Ports nobody uses now, below the ephemeral range; held open together so that
-    they differ."""
+    """Ports nobody uses now, below the ephemeral range, reserved for this test
+    process against the other tests running beside it; held open together while
+    picking so that they differ."""
     sockets = []
     try:
         while len(sockets) < count:
@@ -47,6 +97,9 @@ def free_ports(count):
             try:
                 s.bind(("127.0.0.1", random.randint(*_PORT_RANGE)))
             except OSError:  # in use: try another
+                s.close()
+                continue
+            if not _reserve(s.getsockname()[1]):  # another test's, or ours already
                 s.close()
                 continue
             sockets.append(s)
