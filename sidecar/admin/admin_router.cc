@@ -10,12 +10,15 @@
 #include <optional>
 #include <system_error>
 
+#include <sodium.h>
+
+#include "sidecar/admin/admin_page.h"
+
 namespace cb::admin {
 namespace {
 
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kPrometheus = "text/plain; version=0.0.4; charset=utf-8";
-constexpr std::string_view kHtml = "text/html; charset=utf-8";
 
 // Never throws on invalid UTF-8 (a handler's message may carry anything).
 std::string Dump(const nlohmann::json& json, int indent = -1) {
@@ -36,94 +39,6 @@ AdminResponse MethodNotAllowed(std::string_view method, std::string_view allow) 
                      " not allowed here (allowed: " + std::string(allow) + ")");
   response.allow = std::string(allow);
   return response;
-}
-
-std::string EscapeHtml(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-// A JSON value as a table cell's text: strings without quotes, null as "-".
-std::string CellText(const nlohmann::json* value) {
-  if (value == nullptr || value->is_null()) return "-";
-  if (value->is_string()) return value->get<std::string>();
-  return value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::string FormatAgeMs(const nlohmann::json& value) {
-  if (!value.is_number()) return CellText(&value);
-  double ms = value.get<double>();
-  if (!std::isfinite(ms) || ms < 0) return "-";
-  char buf[32];
-  if (ms < 1000) {
-    std::snprintf(buf, sizeof buf, "%.0f ms", ms);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f s", ms / 1000);
-  }
-  return buf;
-}
-
-const nlohmann::json* Member(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
-
-AdminResponse StatusPage(const nlohmann::json& status) {
-  std::string self;
-  // The sidecar's own id: {"server": {"id": ...}} as the daemon's /status has it.
-  const nlohmann::json* identity = Member(status, "server");
-  if (const nlohmann::json* id = identity != nullptr ? Member(*identity, "id") : nullptr;
-      id != nullptr && id->is_string()) {
-    self = id->get<std::string>();
-  }
-  std::string title = self.empty() ? "cluster-sidecar" : "cluster-sidecar " + self;
-  std::string html =
-      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + EscapeHtml(title) +
-      "</title>\n<style>body{font-family:sans-serif}table{border-collapse:collapse}"
-      "td,th{border:1px solid #999;padding:2px 8px;text-align:left}</style></head>\n<body><h1>" +
-      EscapeHtml(title) +
-      "</h1>\n<table>\n<tr><th>server</th><th>state</th><th>heartbeat age</th></tr>\n";
-  const nlohmann::json* servers = Member(status, "servers");
-  if (servers != nullptr && servers->is_array()) {
-    for (const nlohmann::json& server : *servers) {
-      std::string age = "-";
-      if (const nlohmann::json* ms = Member(server, "heartbeat_age_ms")) {
-        age = FormatAgeMs(*ms);
-      } else if (const nlohmann::json* text = Member(server, "heartbeat_age")) {
-        age = CellText(text);
-      }
-      html += "<tr><td>" + EscapeHtml(CellText(Member(server, "id"))) + "</td><td>" +
-              EscapeHtml(CellText(Member(server, "state"))) + "</td><td>" + EscapeHtml(age) +
-              "</td></tr>\n";
-    }
-  }
-  html +=
-      "</table>\n<p><a href=\"/status\">status JSON</a> · <a href=\"/metrics\">metrics</a></p>\n"
-      "</body></html>\n";
-  return AdminResponse{200, std::string(kHtml), std::move(html), {}};
 }
 
 // The response for a handler's error.
@@ -212,6 +127,19 @@ AdminResponse MissingParameter(std::string_view key, std::string_view usage) {
                "missing query parameter " + std::string(key) + " (" + std::string(usage) + ")");
 }
 
+// A 403 unless the request carries the handlers' CSRF token; with no token set
+// every POST is refused (the router never runs unprotected by mistake).
+std::optional<AdminResponse> CheckCsrf(const AdminHandlers& handlers, const AdminRequest& request) {
+  const std::string& expected = handlers.csrf_token;
+  const std::string& given = request.csrf_token;
+  // The length is no secret (64 hex digits); the bytes are compared in constant time.
+  if (!expected.empty() && given.size() == expected.size() &&
+      sodium_memcmp(given.data(), expected.data(), expected.size()) == 0) {
+    return std::nullopt;
+  }
+  return Error(403, "missing or wrong X-CSRF-Token (GET /csrf-token)");
+}
+
 // The response for every route answered now; nullopt once an asynchronous
 // handler owns `reply`.
 std::optional<AdminResponse> Route(const AdminHandlers& handlers, AdminRequest& request,
@@ -219,19 +147,33 @@ std::optional<AdminResponse> Route(const AdminHandlers& handlers, AdminRequest& 
   std::string_view path = PathOf(request.target);
   const std::string& method = request.method;
 
-  if (path == "/" || path == "/status" || path == "/metrics") {
+  if (path == "/" || path == "/admin.js" || path == "/admin.css") {
+    if (method != "GET") return MethodNotAllowed(method, "GET");
+    if (auto page = AdminPageResponse(path, handlers.csrf_token)) return page;
+    return Error(404, "no such path: " + std::string(path));
+  }
+
+  if (path == "/status" || path == "/metrics" || path == "/history" || path == "/csrf-token") {
     if (method != "GET") return MethodNotAllowed(method, "GET");
     if (path == "/metrics") {
       if (!handlers.metrics) return Error(503, "metrics are not available");
       return AdminResponse{200, std::string(kPrometheus), handlers.metrics(), {}};
     }
+    if (path == "/history") {
+      if (!handlers.history) return Error(503, "history is not available");
+      return Json(200, handlers.history());
+    }
+    if (path == "/csrf-token") {
+      if (handlers.csrf_token.empty()) return Error(503, "no CSRF token is set");
+      return Json(200, {{"csrf_token", handlers.csrf_token}});
+    }
     if (!handlers.status) return Error(503, "status is not available");
-    nlohmann::json status = handlers.status();
-    return path == "/" ? StatusPage(status) : Json(200, status);
+    return Json(200, handlers.status());
   }
 
   if (path == "/deploy") {
     if (method != "POST") return MethodNotAllowed(method, "POST");
+    if (auto refusal = CheckCsrf(handlers, request)) return refusal;
     DeployRequest deploy;
     if (auto error = ReadQuery(request.target, {{"webapp", &deploy.webapp},
                                                 {"stage", &deploy.stage},
@@ -252,6 +194,7 @@ std::optional<AdminResponse> Route(const AdminHandlers& handlers, AdminRequest& 
 
   if (path == "/rollback") {
     if (method != "POST") return MethodNotAllowed(method, "POST");
+    if (auto refusal = CheckCsrf(handlers, request)) return refusal;
     RollbackRequest rollback;
     if (auto error = ReadQuery(request.target, {{"webapp", &rollback.webapp},
                                                 {"to", &rollback.to},
@@ -289,6 +232,7 @@ std::optional<AdminResponse> Route(const AdminHandlers& handlers, AdminRequest& 
       std::string_view action = rest.substr(slash + 1);
       if (action == "drain" || action == "enable") {
         if (method != "POST") return MethodNotAllowed(method, "POST");
+        if (auto refusal = CheckCsrf(handlers, request)) return refusal;
         if (!IsValidServerId(id)) {
           return Error(400, "invalid server id \"" + std::string(id) +
                                 "\": expected 1 to 63 of A-Z a-z 0-9 . _ - (no percent-encoding)");

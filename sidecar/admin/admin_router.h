@@ -3,8 +3,11 @@
 // The routes, each answered by a handler the daemon injects (so this file knows
 // nothing of membership or Git):
 //
-//   GET  /                      HTML page: one row per server of the status JSON
+//   GET  /                      the admin page (admin_page.h), with the CSRF token
+//   GET  /admin.js, /admin.css  the page's script and style sheet
 //   GET  /status                200 application/json, the status handler's JSON
+//   GET  /history               200 application/json, the history handler's JSON
+//   GET  /csrf-token            200 {"csrf_token": "<AdminHandlers::csrf_token>"}
 //   GET  /metrics               200 Prometheus text exposition format 0.0.4
 //   POST /servers/<id>/drain    set_draining(id, true);  200 {"server": id, "state": "draining"}
 //   POST /servers/<id>/enable   set_draining(id, false); 200 {"server": id, "state": "up"}
@@ -13,6 +16,12 @@
 //   GET  /deployments[?webapp=W]  200 application/json, deployments(webapp)'s JSON
 //   POST /rollback?webapp=W&to=X[&stage=S][&host=H][&author=A]
 //                               rollback(request, reply), asynchronous
+//
+// Every POST must carry the header X-CSRF-Token with AdminHandlers::csrf_token
+// (AdminRequest::csrf_token), else 403 {"error": "missing or wrong X-CSRF-Token
+// (GET /csrf-token)"}, checked after the method and before anything else; with
+// no token set, every POST is refused. A browser page from another origin can
+// send a POST but cannot read the token (no CORS headers are ever sent).
 //
 // Errors are JSON {"error": "<message>"}: 404 for an unknown path; 405 with
 // AdminResponse::allow set for a known path with another method; 400 for a
@@ -49,8 +58,9 @@ struct AdminRequest {
   std::string method;  // "GET", "POST", ... as on the request line
   std::string target;  // request-target as on the request line, e.g. "/status?x=1"
   std::string body;
-  std::string user = {};    // the authenticated user; "" when the server has no users
-  std::string client = {};  // the client's IP address, e.g. "127.0.0.1" or "::1"
+  std::string user = {};        // the authenticated user; "" when the server has no users
+  std::string client = {};      // the client's IP address, e.g. "127.0.0.1" or "::1"
+  std::string csrf_token = {};  // the X-CSRF-Token header; "" when absent
 };
 
 struct AdminResponse {
@@ -92,10 +102,7 @@ struct RollbackRequest {
 };
 
 struct AdminHandlers {
-  // GET /status and GET /. The HTML page reads, leniently: "id" (string, this
-  // server) and "servers" (array of objects with "id", "state" and either
-  // "heartbeat_age_ms" (number, null for this server) or "heartbeat_age").
-  // Anything else in the JSON is passed through to /status untouched.
+  // GET /status: the JSON the page (and clusterctl) reads; see DESIGN.md.
   std::function<nlohmann::json()> status;
   // GET /metrics: a complete exposition in text format 0.0.4 (see MetricsText).
   std::function<std::string()> metrics;
@@ -109,6 +116,11 @@ struct AdminHandlers {
   std::function<void(RollbackRequest request, AdminReply reply)> rollback;
   // GET /deployments: `webapp` is "" for all of them.
   std::function<Result<nlohmann::json>(const std::string& webapp)> deployments;
+  // GET /history: the last minutes of per-server samples the page charts.
+  std::function<nlohmann::json()> history;
+  // What every POST's X-CSRF-Token must equal, served by GET /csrf-token and in
+  // the page. AdminServer::Start sets a random one when it is empty.
+  std::string csrf_token;
 };
 
 // Routes `request` (its body is moved into a DeployRequest) and calls `reply`

@@ -23,6 +23,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "sidecar/admin/admin_page.h"
 #include "sidecar/admin/admin_server.h"
 #include "sidecar/testing/run_until.h"
 
@@ -33,6 +34,10 @@ using nlohmann::json;
 
 // ---------------------------------------------------------------- router
 
+// Every handler set in these tests carries this token, and every request
+// (Call, Req, Request) sends it, unless a test says otherwise.
+constexpr char kToken[] = "5f0c1e2d3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6";
+
 struct Recorder {
   std::vector<std::pair<std::string, bool>> draining_calls;
   Status draining_result;
@@ -40,6 +45,7 @@ struct Recorder {
 
 AdminHandlers MakeHandlers(Recorder* recorder) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   handlers.status = [] {
     return json{{"server", {{"id", "app-a"}}},
                 {"servers",
@@ -56,9 +62,10 @@ AdminHandlers MakeHandlers(Recorder* recorder) {
 }
 
 AdminResponse Call(const AdminHandlers& handlers, std::string method, std::string target,
-                   std::string body = "") {
-  return RouteAdminRequest(handlers,
-                           AdminRequest{std::move(method), std::move(target), std::move(body)});
+                   std::string body = "", std::string token = kToken) {
+  AdminRequest request{std::move(method), std::move(target), std::move(body)};
+  request.csrf_token = std::move(token);
+  return RouteAdminRequest(handlers, request);
 }
 
 std::string ErrorOf(const AdminResponse& response) {
@@ -138,8 +145,9 @@ TEST(AdminRouterTest, DrainErrorsMapToStatusCodes) {
 TEST(AdminRouterTest, UnknownPathIs404Json) {
   Recorder recorder;
   AdminHandlers handlers = MakeHandlers(&recorder);
-  for (const char* target : {"/nope", "/status/", "/servers", "/servers/", "/servers/app-a",
-                             "/servers/app-a/reboot", "/servers/a/b/drain", "status", ""}) {
+  for (const char* target :
+       {"/nope", "/status/", "/servers", "/servers/", "/servers/app-a", "/servers/app-a/reboot",
+        "/servers/a/b/drain", "status", "", "/admin.html", "/admin.js/", "/page/admin.css"}) {
     AdminResponse response = Call(handlers, "GET", target);
     EXPECT_EQ(response.status, 404u) << target;
     EXPECT_EQ(response.content_type, "application/json") << target;
@@ -151,7 +159,8 @@ TEST(AdminRouterTest, UnknownPathIs404Json) {
 TEST(AdminRouterTest, WrongMethodIs405WithAllow) {
   Recorder recorder;
   AdminHandlers handlers = MakeHandlers(&recorder);
-  for (const char* target : {"/", "/status", "/metrics"}) {
+  for (const char* target :
+       {"/", "/status", "/metrics", "/history", "/csrf-token", "/admin.js", "/admin.css"}) {
     for (const char* method : {"POST", "PUT", "DELETE", "get", "HEAD"}) {
       AdminResponse response = Call(handlers, method, target);
       EXPECT_EQ(response.status, 405u) << method << " " << target;
@@ -186,6 +195,7 @@ TEST(AdminRouterTest, ServerIdMustMatchTheCharset) {
 
 TEST(AdminRouterTest, ThrowingHandlerIs500) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   handlers.status = []() -> json { throw std::runtime_error("view lock poisoned"); };
   handlers.metrics = []() -> std::string { throw 42; };
   handlers.set_draining = [](const std::string&, bool) -> Status {
@@ -195,7 +205,7 @@ TEST(AdminRouterTest, ThrowingHandlerIs500) {
   EXPECT_EQ(status.status, 500u);
   EXPECT_EQ(status.content_type, "application/json");
   EXPECT_EQ(ErrorOf(status), "internal error: view lock poisoned");
-  EXPECT_EQ(Call(handlers, "GET", "/").status, 500u);
+  EXPECT_EQ(Call(handlers, "GET", "/").status, 200u);  // the page does not call the handler
   AdminResponse metrics = Call(handlers, "GET", "/metrics");
   EXPECT_EQ(metrics.status, 500u);
   EXPECT_EQ(ErrorOf(metrics), "internal error");
@@ -204,14 +214,16 @@ TEST(AdminRouterTest, ThrowingHandlerIs500) {
 
 TEST(AdminRouterTest, MissingHandlerIs503) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   EXPECT_EQ(Call(handlers, "GET", "/status").status, 503u);
-  EXPECT_EQ(Call(handlers, "GET", "/").status, 503u);
   EXPECT_EQ(Call(handlers, "GET", "/metrics").status, 503u);
+  EXPECT_EQ(Call(handlers, "GET", "/history").status, 503u);
   EXPECT_EQ(Call(handlers, "POST", "/servers/a/enable").status, 503u);
 }
 
 TEST(AdminRouterTest, InvalidUtf8InAMessageDoesNotThrow) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   handlers.set_draining = [](const std::string&, bool) {
     return Status::IoError("bad \xff\xfe bytes");
   };
@@ -220,41 +232,106 @@ TEST(AdminRouterTest, InvalidUtf8InAMessageDoesNotThrow) {
   EXPECT_NE(ErrorOf(response).find("bad "), std::string::npos);
 }
 
-TEST(AdminRouterTest, StatusPageListsServersEscaped) {
-  AdminHandlers handlers;
-  handlers.status = [] {
-    return json{{"server", {{"id", "app-a"}}},
-                {"servers",
-                 {{{"id", "app-a"}, {"state", "up"}, {"heartbeat_age_ms", nullptr}},
-                  {{"id", "<b>&\"x'"}, {"state", "draining"}, {"heartbeat_age_ms", 250}},
-                  {{"id", "app-c"}, {"state", "down"}, {"heartbeat_age_ms", 4200}},
-                  {{"id", "app-d"}, {"state", "up"}, {"heartbeat_age", "1s"}},
-                  {{"state", 7}}}}};
-  };
-  AdminResponse response = Call(handlers, "GET", "/?refresh=1");
-  EXPECT_EQ(response.status, 200u);
-  EXPECT_EQ(response.content_type, "text/html; charset=utf-8");
-  const std::string& html = response.body;
-  EXPECT_NE(html.find("<title>cluster-sidecar app-a</title>"), std::string::npos) << html;
-  EXPECT_NE(html.find("<tr><td>app-a</td><td>up</td><td>-</td></tr>"), std::string::npos);
-  EXPECT_NE(html.find("<tr><td>&lt;b&gt;&amp;&quot;x&#39;</td><td>draining</td><td>250 ms</td>"),
-            std::string::npos)
-      << html;
-  EXPECT_NE(html.find("<tr><td>app-c</td><td>down</td><td>4.2 s</td></tr>"), std::string::npos);
-  EXPECT_NE(html.find("<tr><td>app-d</td><td>up</td><td>1s</td></tr>"), std::string::npos);
-  EXPECT_NE(html.find("<tr><td>-</td><td>7</td><td>-</td></tr>"), std::string::npos);
-  EXPECT_EQ(html.find("<b>"), std::string::npos);
+std::string HeaderOf(const AdminResponse& response, std::string_view name) {
+  for (const auto& [key, value] : response.headers) {
+    if (key == name) return value;
+  }
+  return "<no " + std::string(name) + " header>";
 }
 
-TEST(AdminRouterTest, StatusPageToleratesOddJson) {
-  for (json status : {json(nullptr), json(3), json::array(), json{{"servers", 5}},
-                      json{{"servers", {1, "x", nullptr}}}, json{{"id", 5}}}) {
-    AdminHandlers handlers;
-    handlers.status = [status] { return status; };
-    AdminResponse response = Call(handlers, "GET", "/");
-    EXPECT_EQ(response.status, 200u) << status.dump();
-    EXPECT_NE(response.body.find("</table>"), std::string::npos);
+TEST(AdminRouterTest, PageFilesCarryTheirTypeAndTheSecurityHeaders) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  struct Case {
+    const char* target;
+    const char* content_type;
+    const char* marker;  // something only that file holds
+  };
+  for (const Case& c : {Case{"/", "text/html; charset=utf-8", "<table id=\"servers\">"},
+                        Case{"/?refresh=1", "text/html; charset=utf-8", "<dialog id=\"confirm\">"},
+                        Case{"/admin.js", "text/javascript; charset=utf-8", "fetchJson('/status')"},
+                        Case{"/admin.css", "text/css; charset=utf-8", ".version-bad"}}) {
+    AdminResponse response = Call(handlers, "GET", c.target);
+    EXPECT_EQ(response.status, 200u) << c.target;
+    EXPECT_EQ(response.content_type, c.content_type) << c.target;
+    EXPECT_NE(response.body.find(c.marker), std::string::npos) << c.target;
+    EXPECT_EQ(HeaderOf(response, "Content-Security-Policy"),
+              "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+              "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        << c.target;
+    EXPECT_EQ(HeaderOf(response, "X-Content-Type-Options"), "nosniff") << c.target;
+    EXPECT_EQ(HeaderOf(response, "Referrer-Policy"), "no-referrer") << c.target;
+    EXPECT_EQ(HeaderOf(response, "Cache-Control"), "no-cache") << c.target;
   }
+  // JSON answers need none of it (and get none: no CORS header anywhere either).
+  EXPECT_TRUE(Call(handlers, "GET", "/status").headers.empty());
+}
+
+TEST(AdminRouterTest, PageHasNoInlineScriptOrStyle) {
+  Recorder recorder;
+  std::string html = Call(MakeHandlers(&recorder), "GET", "/").body;
+  EXPECT_NE(html.find("<script src=\"/admin.js\" defer></script>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_EQ(html.find("<style"), std::string::npos);
+  EXPECT_EQ(html.find("style=\""), std::string::npos);
+  EXPECT_EQ(html.find(" on"), std::string::npos) << "an inline event handler";
+  EXPECT_EQ(html.find("{{"), std::string::npos) << "a placeholder left over";
+  for (const char* id :
+       {"chart-sessions", "chart-rtt", "updated", "error", "confirm-yes", "confirm-no"}) {
+    EXPECT_NE(html.find("id=\"" + std::string(id) + "\""), std::string::npos) << id;
+  }
+}
+
+TEST(AdminRouterTest, PageCarriesTheTokenEscaped) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  std::string html = Call(handlers, "GET", "/").body;
+  EXPECT_NE(html.find("<meta name=\"csrf-token\" content=\"" + std::string(kToken) + "\">"),
+            std::string::npos)
+      << html;
+  handlers.csrf_token = "a\"><script>x</script>&'";
+  html = Call(handlers, "GET", "/").body;
+  EXPECT_NE(html.find("<meta name=\"csrf-token\" "
+                      "content=\"a&quot;&gt;&lt;script&gt;x&lt;/script&gt;&amp;&#39;\">"),
+            std::string::npos)
+      << html;
+  EXPECT_EQ(html.find("<script>x"), std::string::npos);
+}
+
+TEST(AdminRouterTest, CsrfTokenRoute) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  // A GET needs no token of its own: that is how a client learns it.
+  AdminResponse response = Call(handlers, "GET", "/csrf-token", "", "");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(response.content_type, "application/json");
+  EXPECT_EQ(json::parse(response.body), (json{{"csrf_token", kToken}}));
+  handlers.csrf_token.clear();
+  EXPECT_EQ(Call(handlers, "GET", "/csrf-token").status, 503u);
+}
+
+TEST(AdminRouterTest, HistoryIsTheHandlersJson) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  json history = {{"interval_ms", 1000},
+                  {"end_unix_ms", 1700000000000},
+                  {"servers", {{"app-a", {{"sessions", {1, nullptr, 3}}, {"rtt_ms", {0.25}}}}}}};
+  handlers.history = [history] { return history; };
+  AdminResponse response = Call(handlers, "GET", "/history?x=1");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(response.content_type, "application/json");
+  EXPECT_EQ(json::parse(response.body), history);
+  handlers.history = []() -> json { throw std::runtime_error("ring torn"); };
+  EXPECT_EQ(ErrorOf(Call(handlers, "GET", "/history")), "internal error: ring torn");
+}
+
+TEST(AdminRouterTest, EmbeddedFilesAreTheThreeListed) {
+  std::vector<std::string> names;
+  for (const EmbeddedFile& file : AdminPageFiles()) {
+    names.emplace_back(file.name);
+    EXPECT_FALSE(file.data.empty()) << file.name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"admin.html", "admin.js", "admin.css"}));
 }
 
 // ---------------------------------------------------------------- deploy routes
@@ -270,6 +347,7 @@ struct DeployRecorder {
 
 AdminHandlers MakeDeployHandlers(DeployRecorder* r) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   handlers.deploy = [r](DeployRequest request, AdminReply reply) {
     r->deploys.push_back(std::move(request));
     r->replies.push_back(std::move(reply));
@@ -300,7 +378,40 @@ AdminRequest Req(std::string method, std::string target, std::string body = "") 
   request.body = std::move(body);
   request.user = "shop-deployer";
   request.client = "192.0.2.7";
+  request.csrf_token = kToken;
   return request;
+}
+
+TEST(AdminRouterTest, EveryPostNeedsTheToken) {
+  Recorder recorder;
+  AdminHandlers handlers = MakeHandlers(&recorder);
+  DeployRecorder deployer;
+  AdminHandlers deploy = MakeDeployHandlers(&deployer);
+  handlers.deploy = deploy.deploy;
+  handlers.rollback = deploy.rollback;
+  const std::string wrong_same_length = std::string(kToken).substr(1) + "0";
+  for (const char* target :
+       {"/servers/app-b/drain", "/servers/app-b/enable", "/deploy?webapp=a",
+        "/rollback?webapp=a&to=b", "/servers/bad%20id/drain", "/deploy?unknown=1"}) {
+    for (const std::string& token :
+         {std::string(), wrong_same_length, std::string(kToken) + "0", std::string("x")}) {
+      AdminResponse response = Call(handlers, "POST", target, "", token);
+      EXPECT_EQ(response.status, 403u) << target << " token " << token;
+      EXPECT_EQ(ErrorOf(response), "missing or wrong X-CSRF-Token (GET /csrf-token)");
+    }
+  }
+  EXPECT_TRUE(recorder.draining_calls.empty());
+  EXPECT_TRUE(deployer.deploys.empty());
+  EXPECT_TRUE(deployer.rollbacks.empty());
+  EXPECT_EQ(Call(handlers, "POST", "/servers/app-b/drain").status, 200u);
+  EXPECT_EQ(recorder.draining_calls.size(), 1u);
+
+  // The method is judged first: a GET of a POST route is a 405 with or without it.
+  EXPECT_EQ(Call(handlers, "GET", "/servers/app-b/drain", "", "").status, 405u);
+  // With no token set, nothing can be posted at all.
+  handlers.csrf_token.clear();
+  EXPECT_EQ(Call(handlers, "POST", "/servers/app-b/drain", "", "").status, 403u);
+  EXPECT_EQ(recorder.draining_calls.size(), 1u);
 }
 
 TEST(AdminDeployRouteTest, DeployPassesDecodedQueryAndArchiveAndRepliesLater) {
@@ -448,6 +559,7 @@ TEST(AdminDeployRouteTest, WrongMethodIs405) {
 
 TEST(AdminDeployRouteTest, MissingHandlersAre503) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   EXPECT_EQ(RouteAdminRequest(handlers, Req("POST", "/deploy?webapp=a")).status, 503u);
   EXPECT_EQ(RouteAdminRequest(handlers, Req("POST", "/rollback?webapp=a&to=b")).status, 503u);
   EXPECT_EQ(RouteAdminRequest(handlers, Req("GET", "/deployments")).status, 503u);
@@ -455,6 +567,7 @@ TEST(AdminDeployRouteTest, MissingHandlersAre503) {
 
 TEST(AdminDeployRouteTest, AsyncHandlerThatThrowsOrNeverAnswersNow) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   AdminReply kept;
   handlers.deploy = [](DeployRequest, AdminReply) { throw std::runtime_error("disk full"); };
   handlers.rollback = [](RollbackRequest, AdminReply reply) {
@@ -600,6 +713,7 @@ struct Conversation {
 Step Request(http::verb verb, std::string target, bool keep_alive = true, unsigned version = 11) {
   http::request<http::string_body> request(verb, target, version);
   request.set(http::field::host, "127.0.0.1");
+  request.set("X-CSRF-Token", kToken);
   request.keep_alive(keep_alive);
   request.prepare_payload();
   return Step{std::move(request), {}};
@@ -743,7 +857,8 @@ TEST_F(AdminServerTest, PipelinedRequestsAreAnsweredInOrder) {
   auto c = std::make_shared<Conversation>();
   c->steps.push_back(
       Raw("GET /status HTTP/1.1\r\nHost: x\r\n\r\nPOST /servers/app-c/drain HTTP/1.1\r\nHost: "
-          "x\r\nContent-Length: 0\r\n\r\n"));
+          "x\r\nX-CSRF-Token: " +
+          std::string(kToken) + "\r\nContent-Length: 0\r\n\r\n"));
   c->steps.push_back(Request(http::verb::get, "/nope"));
   Run(c);
   // The first step's read gets the first response; the second response is

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include <openssl/ssl.h>
+#include <sodium.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -283,7 +284,8 @@ asio::awaitable<void> ServeRequests(std::shared_ptr<AdminServerState> state, Str
                          std::string(header.target()),
                          {},
                          std::move(user),
-                         client};
+                         client,
+                         std::string(header["X-CSRF-Token"])};
       parser.body_limit(IsUploadRequest(admin.method, admin.target) ? options.upload_limit
                                                                     : options.body_limit);
       if (!parser.is_done() && beast::iequals(header[http::field::expect], "100-continue")) {
@@ -429,6 +431,15 @@ std::string DescribeTlsError(const boost::system::error_code& ec) {
 
 }  // namespace
 
+Result<std::string> NewCsrfToken() {
+  if (sodium_init() < 0) return Status::IoError("admin: libsodium cannot be initialised");
+  unsigned char bytes[32];
+  randombytes_buf(bytes, sizeof bytes);
+  char hex[2 * sizeof bytes + 1];
+  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
+  return std::string(hex);
+}
+
 Result<std::shared_ptr<ssl::context>> MakeAdminTlsContext(const std::string& cert_path,
                                                           const std::string& key_path) {
   if (Status s = CheckReadable("certificate", cert_path); !s.ok()) return s;
@@ -470,6 +481,11 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(asio::io_context& io,
   const std::string prefix =
       "admin " +
       HostPort{address.host.empty() ? "127.0.0.1" : address.host, address.port}.ToString() + ": ";
+  if (handlers.csrf_token.empty()) {
+    Result<std::string> token = NewCsrfToken();
+    if (!token.ok()) return token.status();
+    handlers.csrf_token = std::move(token).value();
+  }
   try {
     auto state =
         std::make_shared<detail::AdminServerState>(io, std::move(handlers), std::move(options));

@@ -88,12 +88,17 @@ struct AdminServerOptions {
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeAdminTlsContext(const std::string& cert_path,
                                                                        const std::string& key_path);
 
+// A CSRF token for AdminHandlers::csrf_token: 32 random bytes (libsodium) as 64
+// lowercase hex digits. An error only when libsodium cannot be initialised.
+Result<std::string> NewCsrfToken();
+
 class AdminServer {
  public:
   // Listens on `address`; an empty host means 127.0.0.1, port 0 picks a free
   // port (see bound_port). The host is an IP literal or a name resolved now.
   // Errors are IoError with one line for the operator, e.g.
-  // "admin 127.0.0.1:6880: address already in use".
+  // "admin 127.0.0.1:6880: address already in use". An empty
+  // handlers.csrf_token is replaced by NewCsrfToken(), once per server.
   static Result<std::unique_ptr<AdminServer>> Start(boost::asio::io_context& io,
                                                     const HostPort& address, AdminHandlers handlers,
                                                     AdminServerOptions options = {});

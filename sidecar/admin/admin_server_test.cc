@@ -59,6 +59,9 @@ using tcp = asio::ip::tcp;
 
 // ---------------------------------------------------------------- client
 
+// MakeHandlers' token, which Request sends with every request.
+constexpr char kToken[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
 // What the client sends, in order: Beast requests or raw bytes; after each, it
 // reads one response.
 struct Message {
@@ -79,6 +82,7 @@ Message Request(http::verb verb, std::string target, std::string body = "",
                 std::string authorization = "") {
   http::request<http::string_body> request(verb, target, 11);
   request.set(http::field::host, "localhost");
+  request.set("X-CSRF-Token", kToken);
   if (!authorization.empty()) request.set(http::field::authorization, authorization);
   request.body() = std::move(body);
   request.prepare_payload();
@@ -172,6 +176,7 @@ struct Deployer {
 
 AdminHandlers MakeHandlers(Deployer* d) {
   AdminHandlers handlers;
+  handlers.csrf_token = kToken;
   handlers.status = [] { return json{{"server", {{"id", "app-a"}}}}; };
   handlers.deploy = [d](DeployRequest request, AdminReply reply) {
     size_t size = request.archive.size();
@@ -252,6 +257,89 @@ TEST_F(AdminServerSocketTest, TenMegabyteUploadReachesTheHandlerByteExact) {
   EXPECT_TRUE(deployer_.deploys[0].archive == archive) << "the archive's bytes differ";
 }
 
+// ---------------------------------------------------------------- page and CSRF
+
+// `request` without its X-CSRF-Token header, or with `token` instead.
+Message WithToken(Message message, std::string_view token) {
+  if (token.empty()) {
+    message.request->erase("X-CSRF-Token");
+  } else {
+    message.request->set("X-CSRF-Token", std::string(token));
+  }
+  return message;
+}
+
+TEST_F(AdminServerSocketTest, PostsNeedTheTokenFromTheHeader) {
+  StartServer();
+  auto x = Run({WithToken(Request(http::verb::post, "/deploy?webapp=shop", "tree"), ""),
+                WithToken(Request(http::verb::post, "/rollback?webapp=shop&to=v1"),
+                          std::string(kToken).substr(0, 63) + "0"),
+                Request(http::verb::post, "/deploy?webapp=shop", "tree")});
+  ASSERT_EQ(x->responses.size(), 3u) << x->error.message();
+  for (int i : {0, 1}) {
+    EXPECT_EQ(x->responses[i].result_int(), 403u) << i;
+    EXPECT_EQ(json::parse(x->responses[i].body()),
+              (json{{"error", "missing or wrong X-CSRF-Token (GET /csrf-token)"}}));
+  }
+  EXPECT_EQ(x->responses[2].result_int(), 200u);
+  EXPECT_EQ(deployer_.deploys.size(), 1u);
+}
+
+TEST_F(AdminServerSocketTest, ServerWithoutATokenMakesOneAndServesIt) {
+  AdminHandlers handlers = MakeHandlers(&deployer_);
+  handlers.csrf_token.clear();
+  auto started = AdminServer::Start(io_, HostPort{"127.0.0.1", 0}, std::move(handlers));
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  server_ = std::move(started).value();
+  auto token = Run({WithToken(Request(http::verb::get, "/csrf-token"), "")});
+  ASSERT_EQ(token->responses.size(), 1u) << token->error.message();
+  EXPECT_EQ(token->responses[0].result_int(), 200u);
+  std::string value = json::parse(token->responses[0].body())["csrf_token"].get<std::string>();
+  EXPECT_EQ(value.size(), 64u);
+  EXPECT_EQ(value.find_first_not_of("0123456789abcdef"), std::string::npos) << value;
+  EXPECT_NE(value, kToken);
+
+  auto x = Run({Request(http::verb::post, "/deploy?webapp=shop", "tree"),
+                WithToken(Request(http::verb::post, "/deploy?webapp=shop", "tree"), value),
+                Request(http::verb::get, "/")});
+  ASSERT_EQ(x->responses.size(), 3u) << x->error.message();
+  EXPECT_EQ(x->responses[0].result_int(), 403u);
+  EXPECT_EQ(x->responses[1].result_int(), 200u);
+  EXPECT_NE(x->responses[2].body().find("<meta name=\"csrf-token\" content=\"" + value + "\">"),
+            std::string::npos);
+
+  // Another server, another token.
+  Result<std::string> other = NewCsrfToken();
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, value);
+}
+
+TEST_F(AdminServerSocketTest, PageFilesCarryTheSecurityHeaders) {
+  StartServer();
+  auto x = Run({Request(http::verb::get, "/"), Request(http::verb::get, "/admin.js"),
+                Request(http::verb::get, "/admin.css"), Request(http::verb::get, "/status")});
+  ASSERT_EQ(x->responses.size(), 4u) << x->error.message();
+  const char* types[] = {"text/html; charset=utf-8", "text/javascript; charset=utf-8",
+                         "text/css; charset=utf-8"};
+  for (int i : {0, 1, 2}) {
+    const auto& response = x->responses[i];
+    EXPECT_EQ(response.result_int(), 200u) << i;
+    EXPECT_EQ(response[http::field::content_type], types[i]);
+    EXPECT_EQ(response["Content-Security-Policy"],
+              "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+              "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        << i;
+    EXPECT_EQ(response["X-Content-Type-Options"], "nosniff") << i;
+    EXPECT_EQ(response["Referrer-Policy"], "no-referrer") << i;
+    EXPECT_EQ(response[http::field::cache_control], "no-cache") << i;
+    // One Cache-Control only: the page's replaces the server's default.
+    EXPECT_EQ(response.count(http::field::cache_control), 1u) << i;
+    EXPECT_EQ(response.count("Access-Control-Allow-Origin"), 0u);
+  }
+  EXPECT_EQ(x->responses[3][http::field::cache_control], "no-store");
+  EXPECT_EQ(x->responses[3].count("Content-Security-Policy"), 0u);
+}
+
 TEST_F(AdminServerSocketTest, ContentLengthOverTheLimitIs413BeforeTheBody) {
   AdminServerOptions options;
   options.upload_limit = 1000;
@@ -288,7 +376,8 @@ TEST_F(AdminServerSocketTest, ExpectContinueGets100BeforeTheBody) {
   // gets the final one.
   x->messages.push_back(
       Raw("POST /deploy?webapp=shop HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-          "Expect: 100-continue\r\n\r\n"));
+          "X-CSRF-Token: " +
+          std::string(kToken) + "\r\nExpect: 100-continue\r\n\r\n"));
   x->messages.push_back(Raw("hello"));
   Spawn(x);
   ASSERT_TRUE(RunUntil(io_, [x] { return x->done; }));
