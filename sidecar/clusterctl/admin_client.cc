@@ -38,6 +38,7 @@ struct Exchange {
   std::string method;
   std::string target;
   std::string host_header;
+  std::string csrf_token;  // sent as X-CSRF-Token when not empty
   // What happened; `stage` names the step that failed.
   beast::error_code error;
   const char* stage = "";
@@ -67,6 +68,7 @@ asio::awaitable<void> Converse(Stream& stream, tcp::resolver::results_type endpo
                                           11);
   request.set(http::field::host, exchange.host_header);
   request.set(http::field::user_agent, "clusterctl");
+  if (!exchange.csrf_token.empty()) request.set("X-CSRF-Token", exchange.csrf_token);
   if (!options.user.empty()) {
     request.set(http::field::authorization,
                 "Basic " + Base64Encode(options.user + ":" + options.password));
@@ -167,8 +169,12 @@ Result<AdminEndpoint> ParseAdminEndpoint(std::string_view text) {
   return endpoint;
 }
 
-Result<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& method,
-                             const std::string& target, const AdminCallOptions& options) {
+namespace {
+
+// One request and its reply.
+Result<AdminReply> Call(const AdminEndpoint& endpoint, const std::string& method,
+                        const std::string& target, const AdminCallOptions& options,
+                        const std::string& csrf_token) {
   const std::string where = "admin " + endpoint.ToString();
   asio::io_context io;
   Exchange exchange;
@@ -176,6 +182,7 @@ Result<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& m
   exchange.method = method;
   exchange.target = target;
   exchange.host_header = endpoint.address.ToString();
+  exchange.csrf_token = csrf_token;
   std::exception_ptr thrown;
   const auto finished = [&thrown](std::exception_ptr error) { thrown = std::move(error); };
   try {
@@ -218,6 +225,35 @@ Result<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& m
     return Status::IoError(where + ": TLS handshake: " + exchange.error.message());
   }
   return Status::IoError(where + ": " + exchange.error.message() + " (is the sidecar running?)");
+}
+
+}  // namespace
+
+Result<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& method,
+                             const std::string& target, const AdminCallOptions& options) {
+  if (method != "POST") return Call(endpoint, method, target, options, "");
+  // A POST must carry the sidecar's CSRF token, which only an authenticated GET
+  // can read. The GET sends the credentials but not the body.
+  AdminCallOptions get = options;
+  get.body = {};
+  get.on_body_progress = nullptr;
+  Result<AdminReply> token = Call(endpoint, "GET", "/csrf-token", get, "");
+  if (!token.ok()) return token.status();
+  std::string value;
+  if (token->status == 200) {
+    nlohmann::json body = nlohmann::json::parse(token->body, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object() || !body.contains("csrf_token") || !body["csrf_token"].is_string() ||
+        body["csrf_token"].get<std::string>().empty()) {
+      return Status::InvalidArgument("admin " + endpoint.ToString() +
+                                     ": GET /csrf-token did not answer {\"csrf_token\": \"...\"}");
+    }
+    value = body["csrf_token"].get<std::string>();
+  } else if (token->status == 401 || token->status == 429) {
+    return token;  // the POST would be refused the same way
+  }
+  // 404: a sidecar older than the token, which takes the POST without it (any
+  // other answer: the POST gets the sidecar's own refusal).
+  return Call(endpoint, method, target, options, value);
 }
 
 Result<AdminReply> CallAdmin(const HostPort& address, const std::string& method,

@@ -54,6 +54,13 @@ struct AdminCallOptions {
 // Sends `method` `target` to `endpoint`. An error when the sidecar cannot be
 // reached, the TLS handshake or certificate check fails, or no answer comes within
 // the timeout (the message names the endpoint); any HTTP status is a reply.
+//
+// A POST first asks GET /csrf-token (with the same credentials and timeout, no
+// body) and sends the token as X-CSRF-Token, as the sidecar requires; a sidecar
+// that answers 404 there predates the token and gets the POST without it. A 401
+// or 429 there is returned as the reply; a 200 without a token is an
+// InvalidArgument error. Each POST asks anew: the token
+// changes when the sidecar restarts.
 Result<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& method,
                              const std::string& target, const AdminCallOptions& options);
 

@@ -78,6 +78,91 @@ TEST(AdminClientTest, UploadArrivesExactlyWithProgressInChunks) {
   EXPECT_EQ(progress.back().first, body.size());
 }
 
+TEST(AdminClientTest, PostsCarryTheCsrfTokenAndGetsDoNotAskForIt) {
+  FakeAdminServer server(
+      [](const FakeAdminServer::Request&) { return FakeAdminServer::Json(200, "{}"); });
+  Result<AdminReply> status = CallAdmin(Plain(server), "GET", "/status", AdminCallOptions{});
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(server.csrf_token_requests(), 0);
+  Result<AdminReply> drain =
+      CallAdmin(Plain(server), "POST", "/servers/app-b/drain", AdminCallOptions{});
+  ASSERT_TRUE(drain.ok()) << drain.status().ToString();
+  EXPECT_EQ(drain->status, 200u);
+  EXPECT_EQ(server.csrf_token_requests(), 1);
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].count("X-CSRF-Token"), 0u);
+  EXPECT_EQ(requests[1]["X-CSRF-Token"], FakeAdminServer::kCsrfToken);
+}
+
+TEST(AdminClientTest, TheTokenRequestCarriesTheCredentialsButNotTheBody) {
+  // An empty token: the fake leaves /csrf-token to this handler.
+  FakeAdminServer server(
+      [](const FakeAdminServer::Request& request) {
+        if (request.target() == "/csrf-token") {
+          return FakeAdminServer::Json(200, R"({"csrf_token":"abc123"})");
+        }
+        return FakeAdminServer::Json(200, "{}");
+      },
+      "");
+  AdminCallOptions options;
+  options.user = "ops";
+  options.password = "pw";
+  options.body = "archive bytes";
+  int progress_calls = 0;
+  options.on_body_progress = [&](uint64_t, uint64_t) { ++progress_calls; };
+  Result<AdminReply> reply = CallAdmin(Plain(server), "POST", "/deploy?webapp=shop", options);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].method(), http::verb::get);
+  EXPECT_EQ(requests[0].target(), "/csrf-token");
+  EXPECT_EQ(requests[0][http::field::authorization], "Basic " + Base64Encode("ops:pw"));
+  EXPECT_EQ(requests[0].body(), "");
+  EXPECT_EQ(requests[1].target(), "/deploy?webapp=shop");
+  EXPECT_EQ(requests[1]["X-CSRF-Token"], "abc123");
+  EXPECT_EQ(requests[1].body(), "archive bytes");
+  EXPECT_EQ(progress_calls, 1);
+}
+
+TEST(AdminClientTest, AnOldSidecarWithoutTheTokenGetsThePostWithoutIt) {
+  FakeAdminServer server(
+      [](const FakeAdminServer::Request& request) {
+        if (request.target() == "/csrf-token") {
+          return FakeAdminServer::Json(404, R"({"error":"no such path: /csrf-token"})");
+        }
+        return FakeAdminServer::Json(200, R"({"server":"app-b","state":"draining"})");
+      },
+      "");
+  Result<AdminReply> reply =
+      CallAdmin(Plain(server), "POST", "/servers/app-b/drain", AdminCallOptions{});
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->status, 200u);
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].target(), "/servers/app-b/drain");
+  EXPECT_EQ(requests[1].count("X-CSRF-Token"), 0u);
+}
+
+TEST(AdminClientTest, ARefusedOrBrokenTokenRequestStopsThePost) {
+  FakeAdminServer unauthorized(
+      [](const FakeAdminServer::Request&) { return FakeAdminServer::Json(401, "{}"); }, "");
+  Result<AdminReply> reply =
+      CallAdmin(Plain(unauthorized), "POST", "/servers/a/drain", AdminCallOptions{});
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->status, 401u);
+  EXPECT_EQ(unauthorized.requests().size(), 1u);  // the GET only
+
+  FakeAdminServer broken(
+      [](const FakeAdminServer::Request&) { return FakeAdminServer::Json(200, R"({"x":1})"); }, "");
+  Result<AdminReply> refused =
+      CallAdmin(Plain(broken), "POST", "/servers/a/drain", AdminCallOptions{});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("GET /csrf-token did not answer"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_EQ(broken.requests().size(), 1u);
+}
+
 TEST(AdminClientTest, SendsBasicCredentialsWhenAUserIsGiven) {
   FakeAdminServer server(
       [](const FakeAdminServer::Request&) { return FakeAdminServer::Json(200, "{}"); });

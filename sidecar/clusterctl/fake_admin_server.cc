@@ -11,8 +11,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-FakeAdminServer::FakeAdminServer(Handler handler)
+FakeAdminServer::FakeAdminServer(Handler handler, std::string csrf_token)
     : handler_(std::move(handler)),
+      csrf_token_(std::move(csrf_token)),
       acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
   port_ = acceptor_.local_endpoint().port();
   thread_ = std::thread([this] { Serve(); });
@@ -30,6 +31,19 @@ FakeAdminServer::~FakeAdminServer() {
 std::vector<FakeAdminServer::Request> FakeAdminServer::requests() const {
   std::lock_guard lock(mutex_);
   return requests_;
+}
+
+int FakeAdminServer::csrf_token_requests() const {
+  std::lock_guard lock(mutex_);
+  return csrf_token_requests_;
+}
+
+FakeAdminServer::Response FakeAdminServer::Answer(const Request& request) {
+  if (!csrf_token_.empty() && request.method() == http::verb::post &&
+      request["X-CSRF-Token"] != csrf_token_) {
+    return Json(403, R"json({"error":"missing or wrong X-CSRF-Token (GET /csrf-token)"})json");
+  }
+  return handler_(request);
 }
 
 FakeAdminServer::Response FakeAdminServer::Json(unsigned status, std::string body) {
@@ -53,7 +67,18 @@ void FakeAdminServer::Serve() {
     http::read(socket, buffer, parser, error);
     if (error) continue;
     Request request = parser.release();
-    Response response = handler_(request);
+    if (!csrf_token_.empty() && request.method() == http::verb::get &&
+        request.target() == "/csrf-token") {
+      Response token = Json(200, R"({"csrf_token":")" + csrf_token_ + R"("})");
+      {
+        std::lock_guard lock(mutex_);
+        ++csrf_token_requests_;
+      }
+      http::write(socket, token, error);
+      socket.shutdown(tcp::socket::shutdown_both, error);
+      continue;
+    }
+    Response response = Answer(request);
     {
       std::lock_guard lock(mutex_);
       requests_.push_back(std::move(request));
