@@ -164,8 +164,9 @@ def post_deploy(server, archive, webapp, **query):
     """POST /deploy with `archive` as the body: (HTTP status, JSON answer)."""
     params = "&".join(f"{k}={urllib.request.quote(str(v))}"
                       for k, v in {"webapp": webapp, **query}.items())
-    request = urllib.request.Request(f"http://127.0.0.1:{server.admin_port}/deploy?{params}",
-                                     data=archive, method="POST")
+    base = f"http://127.0.0.1:{server.admin_port}"
+    request = urllib.request.Request(f"{base}/deploy?{params}", data=archive, method="POST",
+                                     headers=sc.csrf_headers(base))
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.load(response)

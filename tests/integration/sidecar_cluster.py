@@ -228,8 +228,9 @@ class Server:
             return json.load(response)
 
     def post(self, path):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.admin_port}{path}",
-                                         data=b"", method="POST")
+        base = f"http://127.0.0.1:{self.admin_port}"
+        request = urllib.request.Request(base + path, data=b"", method="POST",
+                                         headers=csrf_headers(base))
         with urllib.request.urlopen(request, timeout=2) as response:
             return json.load(response)
 
@@ -261,6 +262,21 @@ class Server:
             if "its log ends" in str(error):
                 raise
             raise AssertionError(f"{error}; its log ends:\n{self.log()[-2000:]}") from None
+
+
+def csrf_headers(base_url, headers=None, context=None, timeout=5):
+    """`headers` (credentials, ...) plus the X-CSRF-Token every POST to a sidecar's
+    admin endpoint must carry, read from GET /csrf-token with those headers. Without
+    the header when that GET is refused (401, 429: the POST will be too) or the
+    sidecar predates the token (404)."""
+    headers = dict(headers or {})
+    request = urllib.request.Request(base_url + "/csrf-token", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            headers["X-CSRF-Token"] = json.load(response)["csrf_token"]
+    except urllib.error.HTTPError:
+        pass
+    return headers
 
 
 class Cluster:

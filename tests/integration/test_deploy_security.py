@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from sidecar_cluster import CLUSTERCTL, Cluster, wait_for, run_clusterctl
+from sidecar_cluster import CLUSTERCTL, Cluster, csrf_headers, wait_for, run_clusterctl
 
 WEBAPP = "shop"
 DEPLOYMENT = "production/webapp/default/shop"
@@ -71,11 +71,27 @@ def zip_archive(names):
 
 # -- talking to the admin endpoint
 
+CSRF_TOKENS = {}  # (admin base URL, sidecar pid) -> its CSRF token
+
 def request(server, method, path, body=None, headers=None, scheme="http", context=None,
-            timeout=30):
-    """(HTTP status, JSON body or text) of one request; 4xx and 5xx are answers too."""
-    url = f"{scheme}://127.0.0.1:{server.admin_port}{path}"
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+            timeout=30, token_headers=None):
+    """(HTTP status, JSON body or text) of one request; 4xx and 5xx are answers too.
+    A POST carries the server's CSRF token, read with `token_headers` (default:
+    `headers`) once per sidecar process: a test of wrong passwords must not have
+    its failures counted twice."""
+    base = f"{scheme}://127.0.0.1:{server.admin_port}"
+    url = base + path
+    headers = dict(headers or {})
+    if method == "POST" and "X-CSRF-Token" not in headers:
+        key = (base, server.process.pid)
+        if key not in CSRF_TOKENS:
+            fetched = csrf_headers(base, headers if token_headers is None else token_headers,
+                                   context)
+            if "X-CSRF-Token" in fetched:
+                CSRF_TOKENS[key] = fetched["X-CSRF-Token"]
+        if key in CSRF_TOKENS:
+            headers["X-CSRF-Token"] = CSRF_TOKENS[key]
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=context) as response:
             status, data = response.status, response.read()
@@ -372,8 +388,9 @@ class RemoteAdminTest(DeployTestCase):
         if user is not None:
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             headers["Authorization"] = "Basic " + token
+        right = base64.b64encode(f"deployer:{PASSWORD}".encode()).decode()
         return request(self.server, method, path, body, headers, scheme="https",
-                       context=self.context)
+                       context=self.context, token_headers={"Authorization": "Basic " + right})
 
     def clusterctl(self, *args, password=PASSWORD, user="deployer"):
         env = {**os.environ}

@@ -1,5 +1,6 @@
 """Membership of real sidecar processes on 127.0.0.1 (issue 3, item 8)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -7,6 +8,8 @@ import socket
 import signal
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 from sidecar_cluster import Cluster, wait_for, run_clusterctl
 
@@ -220,6 +223,28 @@ class DrainTest(ClusterTestCase):
         result = run_clusterctl("--admin", f"127.0.0.1:{spoke.admin_port}", "enable", "s4")
         self.assertEqual(result.returncode, 0, result.stderr)
         c.wait_states({"s4": "up"})
+
+    def test_admin_posts_need_the_csrf_token_the_page_carries(self):
+        c = self.make_cluster(2).start_all()
+        c.wait_states({"s0": "up", "s1": "up"})
+        base = f"http://127.0.0.1:{c.servers[0].admin_port}"
+        for headers in ({}, {"X-CSRF-Token": "0" * 64}):
+            request = urllib.request.Request(base + "/servers/s1/drain", data=b"",
+                                             method="POST", headers=headers)
+            with self.assertRaises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=5)
+            self.assertEqual(refused.exception.code, 403)
+            self.assertEqual(json.load(refused.exception)["error"],
+                             "missing or wrong X-CSRF-Token (GET /csrf-token)")
+        with urllib.request.urlopen(base + "/csrf-token", timeout=5) as response:
+            token = json.load(response)["csrf_token"]
+        with urllib.request.urlopen(base + "/", timeout=5) as response:
+            page = response.read().decode()
+            self.assertIn("default-src 'none'", response.headers["Content-Security-Policy"])
+        self.assertIn(f'<meta name="csrf-token" content="{token}">', page)
+        self.assertEqual(c.servers[0].states()["s1"], "up")
+        self.assertEqual(c.servers[0].post("/servers/s1/drain")["state"], "draining")
+        c.wait_states({"s1": "draining"})
 
 
 if __name__ == "__main__":
