@@ -193,7 +193,7 @@
         stateText += ' ' + formatDuration(now - server.state_since_unix_ms);
       }
       setCell(row, 'td[data-field="state"]', stateText, state !== null ? stateClass(state) : '',
-              server.connected === false ? 'not connected' : '');
+              server.connected === false && id !== self ? 'not connected' : '');
 
       setCell(row, 'td[data-field="rtt"]', isNumber(server.rtt_ms) ? server.rtt_ms.toFixed(2) + ' ms' : '-');
       setCell(row, 'td[data-field="incarnation"]', text(server.incarnation));
