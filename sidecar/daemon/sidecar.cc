@@ -211,6 +211,7 @@ Status Sidecar::Bind() {
   handlers.deployments = [this](const std::string& webapp) -> Result<nlohmann::json> {
     return deploy_->Deployments(webapp).body;
   };
+  handlers.history = [this] { return History(); };
   admin::AdminServerOptions admin_options;
   admin_options.upload_limit = options_.config.deploy.max_bytes + (1u << 20);
   admin_options.remote_deploy = options_.config.deploy.remote;
