@@ -195,6 +195,12 @@
       setCell(row, 'td[data-field="state"]', stateText, state !== null ? stateClass(state) : '',
               server.connected === false && id !== self ? 'not connected' : '');
 
+      // Only what would change something: drain an up (or down) server, enable a drained one.
+      row.querySelectorAll('button[data-action]').forEach((button) => {
+        button.disabled = (button.dataset.action === 'drain' && state === 'draining') ||
+                          (button.dataset.action === 'enable' && state === 'up');
+      });
+
       setCell(row, 'td[data-field="rtt"]', isNumber(server.rtt_ms) ? server.rtt_ms.toFixed(2) + ' ms' : '-');
       setCell(row, 'td[data-field="incarnation"]', text(server.incarnation));
       setCell(row, 'td[data-field="warmup"]',
@@ -360,6 +366,8 @@
     renderCharts(status);
     document.getElementById('updated').textContent = new Date().toLocaleTimeString();
     document.body.dataset.ready = '1';
+    // How many refreshes have been drawn: lets a watcher wait for a fresh one.
+    document.body.dataset.renders = String((Number(document.body.dataset.renders) || 0) + 1);
   }
 
   async function refresh() {
