@@ -439,6 +439,13 @@ class RemoteAdminTest(DeployTestCase):
         result = self.clusterctl("status", password="not the password")
         self.assertNotEqual(result.returncode, 0, result)
         self.assertEqual(self.https("GET", "/status")[0], 200)
+        # The admin page and everything it loads are behind the same login (issue 14).
+        for path in ("/", "/admin.js", "/admin.css", "/history", "/csrf-token", "/metrics"):
+            with self.subTest(path=path):
+                self.assertEqual(self.https("GET", path, user=None)[0], 401)
+                self.assertEqual(self.https("GET", path)[0], 200)
+        status, _ = self.https("POST", "/servers/s0/drain", user=None)
+        self.assertEqual(status, 401)
 
     def test_wrong_passwords_are_rate_limited(self):
         server = self.make_secure()
