@@ -247,10 +247,6 @@ class DrainTest(ClusterTestCase):
         c.wait_states({"s1": "draining"})
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class StartupErrorTest(ClusterTestCase):
     """Each operator mistake stops the daemon at once with one line naming the cause."""
 
@@ -555,3 +551,7 @@ class DynamicServerTest(ClusterTestCase):
                      "--http-address", "127.0.0.1:2", "--data-dir", data_dir)
         self.assertEqual(copied.returncode, 1)
         self.assertIn("belongs to server \"dyn-other\"", copied.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
