@@ -24,7 +24,9 @@ void ServerVitals::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat,
       peer.round_trip_ms = static_cast<double>(elapsed - heartbeat.echo_held_us) / 1000.0;
     }
   }
-  if (from_ready_triad && !heartbeat.live_sessions.empty()) {
+  // More entries than servers is a malformed heartbeat: not a count of anything.
+  if (from_ready_triad && !heartbeat.live_sessions.empty() &&
+      heartbeat.live_sessions.size() <= static_cast<size_t>(kMaxServers)) {
     heard_sessions_ = heartbeat.live_sessions;
     heard_any_sessions_ = true;
   }

@@ -61,6 +61,10 @@ TEST(ServerVitalsTest, SessionsComeFromOwnCountsElseTheLatestReadyTriadServer) {
   vitals.OnHeartbeat(1, heartbeat, 20, true);
   EXPECT_EQ(vitals.Sessions(4), 150u);
 
+  heartbeat.live_sessions.assign(kMaxServers + 1, 9);  // malformed: ignored
+  vitals.OnHeartbeat(1, heartbeat, 30, true);
+  EXPECT_EQ(vitals.Sessions(4), 150u);
+
   vitals.SetOwnSessionCounts(std::vector<uint64_t>{0, 0, 0, 0, 149});
   EXPECT_EQ(vitals.Sessions(4), 149u);
   vitals.SetOwnSessionCounts(std::nullopt);
