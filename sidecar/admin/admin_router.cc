@@ -1,6 +1,8 @@
 #include "sidecar/admin/admin_router.h"
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -314,6 +316,28 @@ std::string FormatValue(double value) {
 }
 
 }  // namespace
+
+bool IsLoopbackAdminHost(std::string_view host) {
+  if (host.empty()) return true;
+  std::string name;
+  if (host.front() == '[') {  // [IPv6]:port
+    size_t close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    name = std::string(host.substr(1, close - 1));
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+  } else {
+    size_t colon = host.rfind(':');
+    name = std::string(colon == std::string_view::npos ? host : host.substr(0, colon));
+  }
+  boost::system::error_code ec;
+  (void)boost::asio::ip::make_address(name, ec);
+  if (!ec) return true;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!name.empty() && name.back() == '.') name.pop_back();  // "localhost."
+  return name == "localhost" || name.ends_with(".localhost");
+}
 
 bool IsValidServerId(std::string_view id) {
   if (id.empty() || id.size() > 63) return false;

@@ -146,6 +146,15 @@ bool IsDeployRequest(std::string_view method, std::string_view target);
 // without '=' has the value "". InvalidArgument naming a bad percent-escape.
 Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(std::string_view query);
 
+// DNS rebinding: a page of another site whose name is made to resolve to
+// 127.0.0.1 is same-origin with the admin endpoint, and could read the CSRF
+// token. Its requests carry that other name in Host. True when `host` (the Host
+// header, with or without a port) is an IP address, "localhost" or a name
+// under ".localhost" (case-insensitive), or empty (HTTP/1.0): what a browser
+// sends for the plain-HTTP admin endpoint, which is on loopback. (Over TLS a
+// rebound name fails the certificate check, so the server checks only plain HTTP.)
+bool IsLoopbackAdminHost(std::string_view host);
+
 // True for [A-Za-z0-9._-]{1,63}.
 bool IsValidServerId(std::string_view id);
 

@@ -852,13 +852,36 @@ TEST_F(AdminServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_TRUE(c->closed_by_server) << c->error.message();
 }
 
+TEST(AdminHostTest, OnlyAddressesAndLocalhostPassOverPlainHttp) {
+  for (const char* host : {"", "127.0.0.1", "127.0.0.1:6880", "[::1]:6880", "[::1]", "10.1.2.3:80",
+                           "localhost", "LocalHost:6880", "localhost.", "app.localhost:1"}) {
+    EXPECT_TRUE(IsLoopbackAdminHost(host)) << host;
+  }
+  for (const char* host : {"evil.example", "evil.example:6880", "127.0.0.1.nip.io:6880",
+                           "localhost.evil.example", "[::1", "[::1]x", "x"}) {
+    EXPECT_FALSE(IsLoopbackAdminHost(host)) << host;
+  }
+}
+
+TEST_F(AdminServerTest, ARequestForAnotherHostNameIsRefused) {
+  StartServer();
+  auto c = std::make_shared<Conversation>();
+  c->steps.push_back(Raw("GET /csrf-token HTTP/1.1\r\nHost: rebound.example:6880\r\n\r\n"));
+  Run(c);
+  ASSERT_EQ(c->responses.size(), 1u);
+  EXPECT_EQ(c->responses[0].result_int(), 403);
+  EXPECT_NE(c->responses[0].body().find("open the admin endpoint by its address"),
+            std::string::npos);
+  EXPECT_EQ(c->responses[0].body().find(kToken), std::string::npos);
+}
+
 TEST_F(AdminServerTest, PipelinedRequestsAreAnsweredInOrder) {
   StartServer();
   auto c = std::make_shared<Conversation>();
-  c->steps.push_back(
-      Raw("GET /status HTTP/1.1\r\nHost: x\r\n\r\nPOST /servers/app-c/drain HTTP/1.1\r\nHost: "
-          "x\r\nX-CSRF-Token: " +
-          std::string(kToken) + "\r\nContent-Length: 0\r\n\r\n"));
+  c->steps.push_back(Raw(
+      "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nPOST /servers/app-c/drain HTTP/1.1\r\nHost: "
+      "127.0.0.1\r\nX-CSRF-Token: " +
+      std::string(kToken) + "\r\nContent-Length: 0\r\n\r\n"));
   c->steps.push_back(Request(http::verb::get, "/nope"));
   Run(c);
   // The first step's read gets the first response; the second response is
@@ -914,15 +937,15 @@ TEST_F(AdminServerTest, OversizedHeaderAndBodyAreRefused) {
   options.body_limit = 16;
   StartServer(options);
   auto header = std::make_shared<Conversation>();
-  header->steps.push_back(
-      Raw("GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n"));
+  header->steps.push_back(Raw(
+      "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n"));
   Run(header);
   ASSERT_EQ(header->responses.size(), 1u) << header->error.message();
   EXPECT_EQ(header->responses[0].result_int(), 431u);
 
   auto body = std::make_shared<Conversation>();
   body->steps.push_back(
-      Raw("POST /servers/a/drain HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" +
+      Raw("POST /servers/a/drain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n" +
           std::string(100, 'b')));
   Run(body);
   ASSERT_EQ(body->responses.size(), 1u) << body->error.message();
@@ -996,7 +1019,7 @@ TEST_F(AdminServerTest, StopClosesIdleConnectionsAndTheIoContextFinishes) {
 TEST_F(AdminServerTest, DestructorClosesAConnectionMidRequest) {
   StartServer();
   auto c = std::make_shared<Conversation>();
-  c->steps.push_back(Raw("GET /status HTTP/1.1\r\nHost: x\r\n"));  // header never ends
+  c->steps.push_back(Raw("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n"));  // header never ends
   asio::co_spawn(io_, Converse(Endpoint(), c), [](const std::exception_ptr&) {});
   // Let the server accept and start reading.
   for (int i = 0; i < 20; ++i) io_.run_for(std::chrono::milliseconds(5));

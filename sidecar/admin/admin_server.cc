@@ -219,6 +219,15 @@ std::optional<AdminResponse> Judge(AdminServerState& state, const std::string& c
   std::string_view method(header.method_string().data(), header.method_string().size());
   std::string_view target(header.target().data(), header.target().size());
   const AdminServerOptions& options = state.options;
+  if (options.tls == nullptr) {
+    auto host = header[http::field::host];
+    if (!IsLoopbackAdminHost(std::string_view(host.data(), host.size()))) {
+      LogRefusal(client, method, target, user, 403, "Host is a name, not this address");
+      return JsonError(403, "Host \"" + std::string(host.data(), host.size()) +
+                                "\" refused: open the admin endpoint by its address (e.g. "
+                                "http://127.0.0.1:PORT/) or as localhost");
+    }
+  }
   if (options.authenticator != nullptr) {
     auto authorization = header[http::field::authorization];
     AuthDecision decision = options.authenticator->Check(

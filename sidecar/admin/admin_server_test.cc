@@ -347,7 +347,7 @@ TEST_F(AdminServerSocketTest, ContentLengthOverTheLimitIs413BeforeTheBody) {
   StartServer(options);
   // Only the header is sent: the answer must not wait for the body.
   auto upload =
-      Run({Raw("POST /deploy?webapp=shop HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n"
+      Run({Raw("POST /deploy?webapp=shop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1001\r\n"
                "\r\n")});
   ASSERT_EQ(upload->responses.size(), 1u) << upload->error.message();
   EXPECT_EQ(upload->responses[0].result_int(), 413u);
@@ -357,7 +357,7 @@ TEST_F(AdminServerSocketTest, ContentLengthOverTheLimitIs413BeforeTheBody) {
 
   // The upload limit is for POST /deploy only.
   auto other =
-      Run({Raw("POST /rollback?webapp=shop&to=v1 HTTP/1.1\r\nHost: x\r\n"
+      Run({Raw("POST /rollback?webapp=shop&to=v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                "Content-Length: 101\r\n\r\n")});
   ASSERT_EQ(other->responses.size(), 1u) << other->error.message();
   EXPECT_EQ(other->responses[0].result_int(), 413u);
@@ -375,7 +375,7 @@ TEST_F(AdminServerSocketTest, ExpectContinueGets100BeforeTheBody) {
   // The interim response is read as the first message's answer; the body then
   // gets the final one.
   x->messages.push_back(
-      Raw("POST /deploy?webapp=shop HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+      Raw("POST /deploy?webapp=shop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
           "X-CSRF-Token: " +
           std::string(kToken) + "\r\nExpect: 100-continue\r\n\r\n"));
   x->messages.push_back(Raw("hello"));

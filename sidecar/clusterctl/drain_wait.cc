@@ -15,9 +15,13 @@ DrainObservation ObserveDrain(const nlohmann::json& status, std::string_view ser
     return observation;
   }
   for (const nlohmann::json& server : status["servers"]) {
-    if (!server.is_object() || server.value("id", "") != server_id) continue;
+    if (!server.is_object()) continue;
+    const auto id = server.find("id");
+    if (id == server.end() || !id->is_string() || id->get<std::string>() != server_id) continue;
     observation.known = true;
-    observation.state = server.value("state", "");
+    const auto state = server.find("state");
+    observation.state =
+        state != server.end() && state->is_string() ? state->get<std::string>() : "";
     if (auto sessions = server.find("sessions");
         sessions != server.end() && sessions->is_number_integer() && *sessions >= 0) {
       observation.sessions = sessions->get<uint64_t>();
@@ -33,6 +37,10 @@ int WaitForDrain(std::string_view server_id, std::chrono::milliseconds timeout,
   const auto deadline = hooks.now() + timeout;
   std::optional<uint64_t> shown;
   bool said_unknown = false;
+  // A spoke forwards the drain to the triad and sees it only when the view comes
+  // back: "up" before the first "draining" is the drain on its way.
+  bool seen_draining = false;
+  bool said_pending = false;
   std::string last_error;
   while (true) {
     Result<nlohmann::json> status = hooks.fetch_status();
@@ -49,12 +57,14 @@ int WaitForDrain(std::string_view server_id, std::chrono::milliseconds timeout,
         out << id << ": down; its sessions go to their backups\n";
         return 0;
       }
-      if (seen.state != "draining") {
+      if (seen.state == "up" && !seen_draining) {
+        if (!said_pending) out << id << ": waiting for the drain to reach the view\n";
+        said_pending = true;
+      } else if (seen.state != "draining") {
         err << "clusterctl: " << id << " is " << seen.state
             << " again (enabled while waiting): stopped waiting\n";
         return 1;
-      }
-      if (!seen.sessions) {
+      } else if (seen_draining = true; !seen.sessions) {
         if (!said_unknown) out << id << ": waiting for the triad's session count\n";
         said_unknown = true;
       } else if (*seen.sessions == 0) {

@@ -74,6 +74,16 @@ TEST(DrainWaitTest, DownEndsTheWaitEnabledAgainOrUnknownIsAnError) {
     EXPECT_EQ(out.str(), "s4: down; its sessions go to their backups\n");
   }
   {
+    // A spoke shows the drain once the triad's view comes back: "up" first is fine.
+    Script script;
+    script.answers = {StatusWith("up", 2), StatusWith("up", 2), StatusWith("draining", 0)};
+    std::ostringstream out, err;
+    EXPECT_EQ(Wait(script, out, err), 0);
+    EXPECT_EQ(out.str(),
+              "s4: waiting for the drain to reach the view\n"
+              "s4: drained, no live session left\n");
+  }
+  {
     Script script;
     script.answers = {StatusWith("draining", 2), StatusWith("up", 2)};
     std::ostringstream out, err;
@@ -104,6 +114,11 @@ TEST(DrainWaitTest, AFailingSidecarIsRetriedUntilTheTimeout) {
 TEST(DrainWaitTest, ObserveDrainIsLenient) {
   EXPECT_FALSE(ObserveDrain(nlohmann::json("x"), "s4").known);
   EXPECT_FALSE(ObserveDrain({{"servers", 3}}, "s4").known);
+  EXPECT_FALSE(
+      ObserveDrain(nlohmann::json::parse(R"({"servers": [{"id": 4, "state": 1}]})"), "s4").known);
+  EXPECT_EQ(
+      ObserveDrain(nlohmann::json::parse(R"({"servers": [{"id": "s4", "state": 1}]})"), "s4").state,
+      "");
   const DrainObservation seen = ObserveDrain(StatusWith("draining", "many"), "s4");
   EXPECT_TRUE(seen.known);
   EXPECT_FALSE(seen.sessions.has_value());

@@ -24,12 +24,18 @@ void ServerVitals::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat,
       peer.round_trip_ms = static_cast<double>(elapsed - heartbeat.echo_held_us) / 1000.0;
     }
   }
-  // More entries than servers is a malformed heartbeat: not a count of anything.
-  if (from_ready_triad && !heartbeat.live_sessions.empty() &&
-      heartbeat.live_sessions.size() <= static_cast<size_t>(kMaxServers)) {
-    heard_sessions_ = heartbeat.live_sessions;
-    heard_any_sessions_ = true;
+  if (!from_ready_triad || heartbeat.live_sessions.empty()) {
+    if (index == sessions_source_) ForgetHeardSessions();  // it is no longer ready
+    return;
   }
+  // More entries than servers is a malformed heartbeat: not a count of anything.
+  if (heartbeat.live_sessions.size() > static_cast<size_t>(kMaxServers)) return;
+  // One source at a time, the lowest ready triad server: two servers' counts,
+  // taken at different moments, would make a falling count rise now and then.
+  if (sessions_source_ >= 0 && index > sessions_source_) return;
+  sessions_source_ = index;
+  heard_sessions_ = heartbeat.live_sessions;
+  heard_any_sessions_ = true;
 }
 
 void ServerVitals::StampEcho(int index, protocol::Heartbeat& heartbeat,
@@ -50,6 +56,13 @@ void ServerVitals::OnPeerDown(int index) {
   peer.last_sent_steady_us = 0;
   peer.received_steady_us = 0;
   peer.round_trip_ms.reset();
+  if (index == sessions_source_) ForgetHeardSessions();
+}
+
+void ServerVitals::ForgetHeardSessions() {
+  sessions_source_ = -1;
+  heard_sessions_.clear();
+  heard_any_sessions_ = false;
 }
 
 std::optional<double> ServerVitals::RoundTripMs(int index) const {

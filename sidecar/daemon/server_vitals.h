@@ -9,8 +9,10 @@
 // no clocks need to agree. Known only for peers this sidecar is connected to.
 //
 // Sessions: a triad server whose store has caught up counts them itself
-// (RecordStore::LiveKeysByFirstByte); every other server takes the latest count
-// a triad server sent in a heartbeat, and has none until one arrives.
+// (RecordStore::LiveKeysByFirstByte); every other server takes the counts of one
+// ready triad server, the lowest it hears, from its latest heartbeat, and has
+// none until one arrives or while that server is lost or not ready (then the
+// next one that speaks takes over).
 //
 // Pure: the caller passes the time. Thread-safety: not thread-safe; the
 // Sidecar's io thread is its only user.
@@ -43,6 +45,8 @@ class ServerVitals {
   void StampEcho(int index, protocol::Heartbeat& heartbeat, uint64_t now_steady_us) const;
   // The connection to `index` closed: its round trip is unknown again.
   void OnPeerDown(int index);
+  // The counts this triad server sends in its heartbeats: its own, or nullopt.
+  const std::optional<std::vector<uint64_t>>& own_session_counts() const { return own_sessions_; }
 
   // The latest round trip to `index` in milliseconds (fractions of one).
   std::optional<double> RoundTripMs(int index) const;
@@ -68,7 +72,10 @@ class ServerVitals {
     int64_t state_since_unix_ms = 0;
   };
   std::array<Peer, kMaxServers> peers_{};
+  void ForgetHeardSessions();
+
   std::optional<std::vector<uint64_t>> own_sessions_;
+  int sessions_source_ = -1;  // the triad server whose counts are heard; -1 none
   std::vector<uint64_t> heard_sessions_;
   bool heard_any_sessions_ = false;
 };

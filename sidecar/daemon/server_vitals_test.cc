@@ -47,28 +47,40 @@ TEST(ServerVitalsTest, NoEchoOrAnImpossibleOneKeepsTheLastRoundTrip) {
   EXPECT_EQ(out.echo_steady_us, 0u);  // a new connection starts over
 }
 
-TEST(ServerVitalsTest, SessionsComeFromOwnCountsElseTheLatestReadyTriadServer) {
+TEST(ServerVitalsTest, SessionsComeFromOwnCountsElseOneReadyTriadServer) {
   ServerVitals vitals;
   EXPECT_FALSE(vitals.Sessions(4).has_value());
   protocol::Heartbeat heartbeat = From(1);
   heartbeat.live_sessions = {0, 0, 0, 0, 200};
   vitals.OnHeartbeat(0, heartbeat, 10, /*from_ready_triad=*/false);  // not caught up: ignored
   EXPECT_FALSE(vitals.Sessions(4).has_value());
-  vitals.OnHeartbeat(0, heartbeat, 10, /*from_ready_triad=*/true);
+  vitals.OnHeartbeat(1, heartbeat, 10, /*from_ready_triad=*/true);
   EXPECT_EQ(vitals.Sessions(4), 200u);
   EXPECT_EQ(vitals.Sessions(9), 0u);  // beyond the list: none
+  // The lowest ready triad server is the one source: another's (older) count is ignored.
   heartbeat.live_sessions = {0, 0, 0, 0, 150};
-  vitals.OnHeartbeat(1, heartbeat, 20, true);
+  vitals.OnHeartbeat(0, heartbeat, 20, true);
   EXPECT_EQ(vitals.Sessions(4), 150u);
-
+  heartbeat.live_sessions = {0, 0, 0, 0, 151};
+  vitals.OnHeartbeat(2, heartbeat, 30, true);
+  EXPECT_EQ(vitals.Sessions(4), 150u);
   heartbeat.live_sessions.assign(kMaxServers + 1, 9);  // malformed: ignored
-  vitals.OnHeartbeat(1, heartbeat, 30, true);
+  vitals.OnHeartbeat(0, heartbeat, 30, true);
   EXPECT_EQ(vitals.Sessions(4), 150u);
-
-  vitals.SetOwnSessionCounts(std::vector<uint64_t>{0, 0, 0, 0, 149});
+  // The source lost: unknown until another ready triad server speaks.
+  vitals.OnPeerDown(0);
+  EXPECT_FALSE(vitals.Sessions(4).has_value());
+  heartbeat.live_sessions = {0, 0, 0, 0, 149};
+  vitals.OnHeartbeat(2, heartbeat, 40, true);
   EXPECT_EQ(vitals.Sessions(4), 149u);
+  vitals.OnHeartbeat(2, From(2), 50, /*from_ready_triad=*/false);  // it fell behind
+  EXPECT_FALSE(vitals.Sessions(4).has_value());
+
+  vitals.SetOwnSessionCounts(std::vector<uint64_t>{0, 0, 0, 0, 148});
+  EXPECT_EQ(vitals.Sessions(4), 148u);
+  ASSERT_TRUE(vitals.own_session_counts().has_value());
   vitals.SetOwnSessionCounts(std::nullopt);
-  EXPECT_EQ(vitals.Sessions(4), 150u);
+  EXPECT_FALSE(vitals.Sessions(4).has_value());
   EXPECT_FALSE(vitals.Sessions(-1).has_value());
   EXPECT_FALSE(vitals.Sessions(kMaxServers).has_value());
 }

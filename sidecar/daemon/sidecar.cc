@@ -455,13 +455,12 @@ void Sidecar::OnPeerMessage(int index, const protocol::Message& message) {
   }
 }
 
-protocol::Heartbeat Sidecar::MakeHeartbeat(int64_t now_unix_ms) const {
+protocol::Heartbeat Sidecar::MakeHeartbeat(int64_t now_unix_ms) {
   protocol::Heartbeat heartbeat = membership_.MakeHeartbeat(now_unix_ms);
   cache_->StampHeartbeat(heartbeat);
-  if (store_ && cache_->store_ready()) {
-    for (int index = 0; index < kMaxServers; ++index) {
-      heartbeat.live_sessions.push_back(vitals_.Sessions(index).value_or(0));
-    }
+  if (store_) {
+    vitals_.SetOwnSessionCounts(CountOwnSessions(now_unix_ms));
+    if (const auto& own = vitals_.own_session_counts()) heartbeat.live_sessions = *own;
   }
   return heartbeat;
 }

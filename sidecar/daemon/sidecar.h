@@ -104,7 +104,8 @@ class Sidecar : private cache::PeerLink, private deploy::DeployLink {
   void AcceptTarget(const protocol::DeploymentTarget& target) override;
   void ReportDeployed(std::vector<protocol::DeployedApp> deployed) override;
   uint64_t NextTargetVersion() override;
-  protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
+  // Not const: a triad server counts its sessions afresh for every heartbeat.
+  protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms);
   // Sends `heartbeat` to the peer at `index` with its round-trip echo; counts it.
   void SendHeartbeat(int index, protocol::Heartbeat heartbeat);
   // Four times a second: this triad server's session counts (a heartbeat at

@@ -98,8 +98,14 @@ class Browser:
         self.call("Page.navigate", url=url)
 
     def wait_until(self, expression, timeout, what):
-        """Polls a JavaScript expression until it is truthy; returns its value."""
-        return wait_for(lambda: self.evaluate(expression), timeout, what, interval=0.05)
+        """Polls a JavaScript expression until it is truthy; returns its value. An
+        exception in the page (a row being rebuilt) counts as not yet."""
+        def value():
+            try:
+                return self.evaluate(expression)
+            except BrowserError as error:
+                raise ValueError(str(error)) from None  # wait_for polls on
+        return wait_for(value, timeout, what, interval=0.05)
 
     def set_viewport(self, width, height, mobile=False):
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,

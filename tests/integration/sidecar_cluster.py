@@ -5,7 +5,7 @@ process it starts is killed by PID when the test ends, pass or fail. Waiting is
 bounded polling on a condition, never a fixed sleep.
 """
 
-import atexit
+import fcntl
 import json
 import os
 import random
@@ -40,50 +40,25 @@ _PORT_RANGE = (10000, 32000)
 # moment later; a port is free when picked but another test could pick it too
 # before either listens (CI saw a sidecar that never came up). So every test
 # process reserves what it picks, for as long as it runs (a server it kills and
-# starts again gets its port back): one file per port, created exclusively,
-# naming the reserving process; a reservation of a process that is gone is stale.
+# starts again gets its port back): an exclusive lock on a file per port, which
+# the kernel drops when the process ends, however it ends. The files stay.
 _RESERVATIONS = os.path.join(tempfile.gettempdir(), "cluster-balance-test-ports")
-_reserved_here = []
-
-
-def _release_reservations():
-    for path in _reserved_here:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-atexit.register(_release_reservations)
+_reservations_held = {}  # port -> the open file whose lock reserves it
 
 
 def _reserve(port):
-    """True when `port` is now reserved by this process (and was by no live one)."""
+    """True when `port` is now reserved by this process (and was by no other)."""
+    if port in _reservations_held:
+        return False  # ours already, handed out before
     os.makedirs(_RESERVATIONS, exist_ok=True)
-    path = os.path.join(_RESERVATIONS, str(port))
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                with open(path) as f:
-                    owner = int(f.read().strip() or 0)
-            except (OSError, ValueError):
-                return False  # being written: someone else's
-            if owner == os.getpid():
-                return False  # already ours, handed out before
-            if owner and os.path.exists(f"/proc/{owner}"):
-                return False
-            try:
-                os.unlink(path)  # stale: its process is gone
-            except OSError:
-                return False
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        _reserved_here.append(path)
-        return True
-    return False
+    f = open(os.path.join(_RESERVATIONS, str(port)), "a")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # another test process holds it
+        f.close()
+        return False
+    _reservations_held[port] = f
+    return True
 
 
 def free_ports(count):
