@@ -183,16 +183,22 @@ class SessionDrainTest(CacheTestCase):
              "--wait", "--timeout", "60s"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: waiter.poll() is None and waiter.kill())
+        lines = []  # what it printed so far, read as it prints
+        reader = threading.Thread(target=lambda: lines.extend(iter(waiter.stdout.readline, "")),
+                                  daemon=True)
+        reader.start()
         c.wait_states({drained.id: "draining"})
         for key in keys[50:-1]:  # these log out one by one
             self.assertTrue(mc.delete(key))
-        wait_for(lambda: self.sessions_of(spoke, drained.id) == 1, 15,
-                 "s4's sessions to fall to the last one (the 50 short ones expired)")
+        wait_for(lambda: f"{drained.id}: 1 live session\n" in lines, 15,
+                 "drain --wait to count down to the last session (the 50 short ones expired)")
         self.assertIsNone(waiter.poll(), "drain --wait returned with a session left")
         last_gone = time.monotonic()
         self.assertTrue(mc.delete(keys[-1]))
-        out, err = waiter.communicate(timeout=30)
+        waiter.wait(timeout=30)
         returned_after = time.monotonic() - last_gone
+        reader.join(timeout=10)
+        out, err = "".join(lines), waiter.stderr.read()
         self.assertEqual(waiter.returncode, 0, err)
         self.assertLess(returned_after, 1.0, out)
         lines = out.splitlines()
