@@ -30,7 +30,8 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
       link_(link),
       now_(std::move(now)),
       clock_(static_cast<uint32_t>(options.self_index)),
-      ownership_(options.self_index, options.store != nullptr),
+      ownership_(options.self_index, options.store != nullptr,
+                 static_cast<int>(config.servers.size())),
       // No retry comes later than retry_timeout after its first try; the margin
       // covers the timers' own lateness.
       applied_(config.retry_timeout.count() + kAppliedMarginMs, options.max_applied_requests),
@@ -267,11 +268,7 @@ void CacheNode::Run(protocol::CacheOp op, OpDone done, int64_t deadline) {
 void CacheNode::RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline) {
   if (stopped_ || now_() >= deadline) {
     ++stats_.failed;
-    done(protocol::CacheOpReply{
-        op.id,
-        ServerErrorReply(ReadyTriad().empty() ? "no triad server is ready"
-                                              : "the key has no owner yet; try again"),
-        false, false, ""});
+    done(protocol::CacheOpReply{op.id, ServerErrorReply(NoOwnerReason()), false, false, ""});
     return;
   }
   const uint64_t id = next_id_++;
@@ -301,16 +298,48 @@ void CacheNode::Flush(const std::string& cache, Done done) {
   Run(std::move(op), [done](const protocol::CacheOpReply& reply) { done(reply.reply); });
 }
 
+std::string CacheNode::NoOwnerReason() const {
+  if (is_triad() && !ownership_.quorum()) {
+    return "cut off from the cluster: this triad server reaches " +
+           std::to_string(ownership_.voters_reached()) + " of the " +
+           std::to_string(ownership_.voters()) +
+           " servers of the cluster file and serves no key until it reaches more than half";
+  }
+  return ReadyTriad().empty() ? "no triad server is ready" : "the key has no owner yet; try again";
+}
+
+void CacheNode::NoteQuorumChange(bool had_quorum) {
+  if (!is_triad() || had_quorum == ownership_.quorum()) return;
+  if (had_quorum) {
+    spdlog::warn(
+        "store: cut off: this triad server reaches {} of the {} servers of the cluster file; it "
+        "serves no key (requests get an error) until it reaches more than half",
+        ownership_.voters_reached(), ownership_.voters());
+  } else {
+    spdlog::info(
+        "store: quorum again: this triad server reaches {} of the {} servers of the "
+        "cluster file; it owns keys once it has pulled from the triad servers it reaches",
+        ownership_.voters_reached(), ownership_.voters());
+  }
+}
+
 void CacheNode::OnPeerUp(int index) {
   // The pull from a triad peer starts with its first heartbeat, which says whether
   // it is ready (whether its data can make this server ready).
+  const bool had_quorum = ownership_.quorum();
+  const uint64_t counted_before = ready_seen();
   ownership_.PeerConnected(index);
+  NoteQuorumChange(had_quorum);
+  // A spoke reached may complete the quorum: the others count this server at once.
+  if (ready_seen() != counted_before) link_.AnnounceStoreState();
 }
 
 void CacheNode::OnPeerDown(int index) {
   if (index >= 0 && index < 3) key_owner_.TriadPeerLost();
+  const bool had_quorum = ownership_.quorum();
   const uint64_t counted_before = ready_seen();
   const bool catch_up_again = ownership_.PeerLost(index);
+  NoteQuorumChange(had_quorum);
   std::vector<std::pair<uint64_t, Forwarded>> lost;
   for (auto it = forwarded_.begin(); it != forwarded_.end();) {
     if (it->second.owner == index) {

@@ -102,6 +102,10 @@ class CacheNode : public memcache::CacheService {
   uint64_t ready_seen() const { return ownership_.ready_seen(); }
   // The triad servers this one is connected to, itself included (heartbeat).
   uint64_t triad_links() const { return ownership_.triad_links(); }
+  // Reaches more than half of the cluster file's servers (always true on a
+  // spoke): a triad server without it owns no key (ownership.h "Quorum").
+  bool quorum() const { return ownership_.quorum(); }
+  int voters_reached() const { return ownership_.voters_reached(); }
   // Synced, and every connected triad peer has seen it: it may act as owner.
   bool owning() const { return ownership_.owning(); }
   // The triad servers that may own keys now.
@@ -125,6 +129,10 @@ class CacheNode : public memcache::CacheService {
   // (0: the retry timeout from now) while ownership is settling or after the
   // owner was lost.
   void Run(protocol::CacheOp op, OpDone done, int64_t deadline = 0);
+  // Why a request found no owner before its deadline (the error's text).
+  std::string NoOwnerReason() const;
+  // Logs losing or regaining the quorum (ownership.h) across an event.
+  void NoteQuorumChange(bool had_quorum);
   void RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline);
   void Flush(const std::string& cache, Done done);
   void ArmAloneTimer();

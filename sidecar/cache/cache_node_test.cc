@@ -929,19 +929,30 @@ TEST(CacheNodeTest, WipedServerIsRebuilt) {
   c.ExpectSameStores({0, 1, 2});
 }
 
-TEST(CacheNodeTest, ServerCutOffBringsBackWhatItTookMeanwhile) {
+// A triad server on the minority side of a partition serves nothing (README
+// "Partitions"): its spoke gets errors, not what the cut-off server alone holds,
+// while the majority side goes on; on return it pulls what it missed.
+TEST(CacheNodeTest, ServerCutOffFromTheMajorityServesNothingAndCatchesUpOnReturn) {
   Cluster c;
   c.StartAll();
   ASSERT_EQ(c.Do(kSpokeA, Set("base", "b")), "STORED\r\n");
-  // Server 2 and spoke B on one side, servers 0, 1 and spoke A on the other.
+  // Server 2 and spoke B on one side (2 of 5), servers 0, 1 and spoke A on the other.
   c.Disconnect(2, 0);
   c.Disconnect(2, 1);
   c.Disconnect(2, kSpokeA);
   c.Disconnect(0, kSpokeB);
   c.Disconnect(1, kSpokeB);
   c.Heartbeats();
-  EXPECT_EQ(c.node(kSpokeB).ReadyTriad(), ServerSet::Triad().Without(TriadWithout(2)));
-  EXPECT_EQ(c.Do(kSpokeB, Set("p1", "side-2")), "STORED\r\n");
+  EXPECT_FALSE(c.node(2).quorum());
+  EXPECT_FALSE(c.node(2).owning());
+  EXPECT_EQ(c.node(2).voters_reached(), 2);
+  EXPECT_TRUE(c.node(kSpokeB).ReadyTriad().empty());
+  EXPECT_EQ(c.node(kSpokeA).ReadyTriad(), TriadWithout(2));
+  EXPECT_EQ(c.DoPastDeadline(2, "get base\r\n"),
+            "SERVER_ERROR cut off from the cluster: this triad server reaches 2 of the 5 servers "
+            "of the cluster file and serves no key until it reaches more than half\r\n");
+  EXPECT_EQ(c.DoPastDeadline(kSpokeB, Set("p1", "side-2")),
+            "SERVER_ERROR no triad server is ready\r\n");
   EXPECT_EQ(c.Do(kSpokeA, Set("q1", "side-01")), "STORED\r\n");
 
   c.ConnectAll();
@@ -950,7 +961,7 @@ TEST(CacheNodeTest, ServerCutOffBringsBackWhatItTookMeanwhile) {
   c.ExpectSameStores({0, 1, 2});
   for (int spoke : {kSpokeA, kSpokeB}) {
     EXPECT_EQ(c.Do(spoke, "get p1 q1 base\r\n"),
-              Hit("p1", "side-2") + Hit("q1", "side-01") + Hit("base", "b") + "END\r\n");
+              Hit("q1", "side-01") + Hit("base", "b") + "END\r\n");
   }
 }
 
@@ -960,7 +971,17 @@ TEST(CacheNodeTest, LoneTriadServerIsReadyAfterTheHeartbeatTimeout) {
   EXPECT_FALSE(c.node(0).store_ready());
   c.RunTimers(std::chrono::milliseconds(200));
   EXPECT_TRUE(c.node(0).store_ready());
-  EXPECT_EQ(c.Do(0, Set("alone", "yes")), "STORED\r\n");
+  // Ready with what it holds, but 1 of 5 is no quorum.
+  EXPECT_FALSE(c.node(0).owning());
+  EXPECT_TRUE(c.DoPastDeadline(0, Set("alone", "no")).starts_with("SERVER_ERROR cut off"));
+  // The two spokes make it 3 of 5, while the rest of the triad is still away.
+  c.StartNode(kSpokeA);
+  c.StartNode(kSpokeB);
+  c.Connect(0, kSpokeA);
+  c.Connect(0, kSpokeB);
+  c.Heartbeats();
+  EXPECT_TRUE(c.node(0).owning());
+  EXPECT_EQ(c.Do(kSpokeA, Set("alone", "yes")), "STORED\r\n");
   EXPECT_EQ(c.Do(0, "get alone\r\n"), OneHit("alone", "yes"));
 }
 
@@ -1079,18 +1100,24 @@ TEST(CacheNodeTest, ServerReadyAloneOwnsNothingBeforeItHasWhatAPeerCaughtUpElsew
 TEST(CacheNodeTest, ServersMeetingAgainOwnNothingBeforeTheyPulledEachOther) {
   Cluster c;
   c.StartAll();
-  c.Disconnect(0, 1);
-  c.Kill(2);
-  c.Disconnect(0, kSpokeB);
-  c.Disconnect(1, kSpokeA);
+  // Servers 1 and 2 cut off: 0 and the spokes hold the quorum and take k.
+  for (int cut : {1, 2}) {
+    for (int other : {0, kSpokeA, kSpokeB}) c.Disconnect(cut, other);
+  }
   c.Heartbeats();
   ASSERT_EQ(c.Do(kSpokeA, Set("k", "on-0")), "STORED\r\n");
+  // Then 0 cut off, and 1, 2 and the spokes take j.
+  c.Disconnect(0, kSpokeA);
+  c.Disconnect(0, kSpokeB);
+  for (int returned : {1, 2}) {
+    for (int spoke : {kSpokeA, kSpokeB}) c.Connect(returned, spoke);
+  }
+  c.Pump();
+  c.Heartbeats();
   ASSERT_EQ(c.Do(kSpokeB, Set("j", "on-1")), "STORED\r\n");
 
   c.hold = [](int, int, const Message& message) { return Is<protocol::BucketRecords>(message); };
-  c.Connect(0, 1);
-  c.Connect(0, kSpokeB);
-  c.Connect(1, kSpokeA);
+  c.ConnectAll();
   c.Pump();
   c.Heartbeats();
   EXPECT_FALSE(c.node(0).synced());
@@ -1105,7 +1132,7 @@ TEST(CacheNodeTest, ServersMeetingAgainOwnNothingBeforeTheyPulledEachOther) {
   for (int spoke : {kSpokeA, kSpokeB}) {
     EXPECT_EQ(c.Do(spoke, "get k j\r\n"), Hit("k", "on-0") + Hit("j", "on-1") + "END\r\n");
   }
-  c.ExpectSameStores({0, 1});
+  c.ExpectSameStores({0, 1, 2});
 }
 
 // A store far larger than a page comes over in pages, asked for one at a time

@@ -11,7 +11,8 @@ bool IsTriadIndex(int index) { return index >= 0 && index < 3; }
 
 }  // namespace
 
-Ownership::Ownership(int self_index, bool triad) : self_index_(self_index), triad_(triad) {}
+Ownership::Ownership(int self_index, bool triad, int voters)
+    : self_index_(self_index), triad_(triad), voters_(voters < 1 ? 1 : voters) {}
 
 void Ownership::PeerConnected(int index) {
   // The pull from a triad peer starts with its first heartbeat, which says
@@ -92,8 +93,24 @@ bool Ownership::BecomeReady() {
   return true;
 }
 
+int Ownership::voters_reached() const {
+  int reached = self_index_ >= 0 && self_index_ < voters_ ? 1 : 0;
+  connected_.ForEach([&](int peer) {
+    if (peer < voters_ && peer != self_index_) ++reached;
+  });
+  return reached;
+}
+
+bool Ownership::quorum() const {
+  if (!triad_) return true;
+  const int reached = voters_reached();
+  if (2 * reached != voters_) return 2 * reached > voters_;
+  // A tie: two sides of equal size cannot both hold index 0.
+  return self_index_ == 0 || connected_.Contains(0);
+}
+
 bool Ownership::synced() const {
-  if (!triad_ || !ready_) return false;
+  if (!triad_ || !ready_ || !quorum()) return false;
   return ReadyPeers().Without(synced_).empty();
 }
 

@@ -11,6 +11,13 @@
 // keys, once it is synced and every connected triad peer counts it (the
 // ready_seen of their heartbeats).
 //
+// Quorum (README "Partitions"): a triad server owns keys only while it reaches
+// more than half of the cluster file's servers, itself included (at exactly
+// half, only the side holding index 0). So of two sides of a partition at
+// most one serves the store, and a triad server cut off from the others
+// answers errors instead of what it alone holds. Dynamic servers do not count:
+// their number is not something both sides agree on.
+//
 // Thread-safety: none; the sidecar's io_context thread only.
 #ifndef CLUSTER_BALANCE_SIDECAR_CACHE_OWNERSHIP_H_
 #define CLUSTER_BALANCE_SIDECAR_CACHE_OWNERSHIP_H_
@@ -26,8 +33,9 @@ namespace cb::cache {
 
 class Ownership {
  public:
-  // `triad`: this server holds a store (self_index is 0, 1 or 2).
-  Ownership(int self_index, bool triad);
+  // `triad`: this server holds a store (self_index is 0, 1 or 2). `voters`: the
+  // number of servers in the cluster file (indices 0 .. voters-1), at least 1.
+  Ownership(int self_index, bool triad, int voters);
   Ownership(const Ownership&) = delete;
   Ownership& operator=(const Ownership&) = delete;
 
@@ -60,6 +68,13 @@ class Ownership {
   // --- What follows.
 
   bool ready() const { return ready_; }
+  // Reaches more than half of the cluster file's servers (see Quorum above);
+  // always true on a spoke, which owns nothing.
+  bool quorum() const;
+  // The cluster file's servers reached: itself and the connected ones.
+  int voters_reached() const;
+  int voters() const { return voters_; }
+  // Ready, in quorum, and pulled from every connected ready triad peer.
   bool synced() const;
   // The triad servers this one counts as owners (heartbeat's ready_seen):
   // itself when synced, and each connected peer that said it is synced and is
@@ -102,6 +117,7 @@ class Ownership {
 
   const int self_index_;
   const bool triad_;
+  const int voters_;
   bool ready_ = false;
   ServerSet connected_;
   ServerSet peers_ready_;

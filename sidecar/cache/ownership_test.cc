@@ -27,7 +27,7 @@ protocol::Heartbeat Said(bool ready, ServerSet ready_seen, ServerSet triad_links
 }
 
 TEST(OwnershipTest, LoneServerOwnsEverythingOnceReady) {
-  Ownership ownership(0, true);
+  Ownership ownership(0, true, 1);
   EXPECT_FALSE(ownership.ready());
   EXPECT_FALSE(ownership.synced());
   EXPECT_FALSE(ownership.owning());
@@ -51,7 +51,7 @@ TEST(OwnershipTest, LoneServerOwnsEverythingOnceReady) {
 }
 
 TEST(OwnershipTest, SpokeCountsTheSyncedTriadServersItReaches) {
-  Ownership spoke(3, false);
+  Ownership spoke(3, false, 5);
   spoke.PeerConnected(0);
   spoke.PeerConnected(1);
   spoke.PeerConnected(4);  // another spoke
@@ -73,7 +73,7 @@ TEST(OwnershipTest, SpokeCountsTheSyncedTriadServersItReaches) {
 }
 
 TEST(OwnershipTest, CatchingUpFromAReadyPeerThenOwningOnceCounted) {
-  Ownership ownership(2, true);
+  Ownership ownership(2, true, 3);
   ownership.PeerConnected(0);
   // Its first heartbeat: ready; this server is not, so the pull counts.
   const Ownership::Pull pull = ownership.OnHeartbeat(0, Said(true, Set({0}), Set({0, 2})), false);
@@ -103,7 +103,7 @@ TEST(OwnershipTest, CatchingUpFromAReadyPeerThenOwningOnceCounted) {
 }
 
 TEST(OwnershipTest, ReadyServerIsNotSyncedBeforeItPulledFromAReadyPeer) {
-  Ownership ownership(0, true);
+  Ownership ownership(0, true, 3);
   ASSERT_TRUE(ownership.BecomeReady());  // alone
   ownership.PeerConnected(1);
   const Ownership::Pull pull = ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1})), false);
@@ -117,7 +117,7 @@ TEST(OwnershipTest, ReadyServerIsNotSyncedBeforeItPulledFromAReadyPeer) {
 }
 
 TEST(OwnershipTest, PeerNotConnectedToEveryOwnerIsNotCounted) {
-  Ownership ownership(0, true);
+  Ownership ownership(0, true, 3);
   ownership.BecomeReady();
   for (int peer : {1, 2}) {
     ownership.PeerConnected(peer);
@@ -136,7 +136,7 @@ TEST(OwnershipTest, PeerNotConnectedToEveryOwnerIsNotCounted) {
 TEST(OwnershipTest, PeerTurningReadyHoldsUpOwnershipUnlessItCaughtUpFromServersSyncedWith) {
   {
     // It caught up from this server only, and no pull of it is under way.
-    Ownership ownership(0, true);
+    Ownership ownership(0, true, 3);
     ownership.BecomeReady();
     ownership.PeerConnected(1);
     ownership.OnHeartbeat(1, Said(false, Set({}), Set({0, 1})), false);
@@ -149,7 +149,7 @@ TEST(OwnershipTest, PeerTurningReadyHoldsUpOwnershipUnlessItCaughtUpFromServersS
   }
   {
     // The same, but this server's first pull of it is still under way.
-    Ownership ownership(0, true);
+    Ownership ownership(0, true, 3);
     ownership.BecomeReady();
     ownership.PeerConnected(1);
     ownership.OnHeartbeat(1, Said(false, Set({}), Set({0, 1})), false);
@@ -160,7 +160,7 @@ TEST(OwnershipTest, PeerTurningReadyHoldsUpOwnershipUnlessItCaughtUpFromServersS
   }
   {
     // It caught up from index 2, which this server has not synced with.
-    Ownership ownership(0, true);
+    Ownership ownership(0, true, 3);
     ownership.BecomeReady();
     ownership.PeerConnected(1);
     ownership.OnHeartbeat(1, Said(false, Set({}), Set({0, 1})), false);
@@ -170,7 +170,7 @@ TEST(OwnershipTest, PeerTurningReadyHoldsUpOwnershipUnlessItCaughtUpFromServersS
 }
 
 TEST(OwnershipTest, LosingTheOnlyCountedPullStartsCatchUpOver) {
-  Ownership ownership(2, true);
+  Ownership ownership(2, true, 3);
   for (int peer : {0, 1}) {
     ownership.PeerConnected(peer);
     ASSERT_TRUE(ownership.OnHeartbeat(peer, Said(true, Set({0, 1}), Set({0, 1, 2})), false).counts);
@@ -187,18 +187,18 @@ TEST(OwnershipTest, LosingTheOnlyCountedPullStartsCatchUpOver) {
 }
 
 TEST(OwnershipTest, LosingAPeerOnceReadyNeedsNoCatchUp) {
-  Ownership ownership(0, true);
+  Ownership ownership(0, true, 2);
   ownership.PeerConnected(1);
   ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1})), false);
   ownership.CountPull(1);
-  ownership.BecomeReady();  // alone after all, say
+  ownership.BecomeReady();  // alone after all, say (index 0 of two: a quorum alone)
   EXPECT_FALSE(ownership.PeerLost(1));
   EXPECT_TRUE(ownership.synced());
   EXPECT_TRUE(ownership.owning());
 }
 
 TEST(OwnershipTest, HeartbeatsOfItselfAndOfSpokesAreIgnored) {
-  Ownership ownership(0, true);
+  Ownership ownership(0, true, 3);
   ownership.PeerConnected(3);
   EXPECT_FALSE(ownership.OnHeartbeat(0, Said(true, Set({0}), Set({0})), false).start);
   EXPECT_FALSE(ownership.OnHeartbeat(3, Said(true, Set({0}), Set({0})), false).start);
@@ -206,6 +206,68 @@ TEST(OwnershipTest, HeartbeatsOfItselfAndOfSpokesAreIgnored) {
   EXPECT_EQ(ownership.ReadyPeers(), Set({}));
   EXPECT_EQ(ownership.connected(), Set({3}));
   EXPECT_EQ(ownership.TriadPeers(), Set({}));
+}
+
+TEST(OwnershipTest, TriadServerOwnsOnlyWhileItReachesMoreThanHalfOfTheClusterFile) {
+  // 3 triad servers and 2 spokes in the cluster file.
+  Ownership ownership(1, true, 5);
+  ASSERT_TRUE(ownership.BecomeReady());
+  EXPECT_EQ(ownership.voters_reached(), 1);
+  EXPECT_FALSE(ownership.quorum());
+  EXPECT_FALSE(ownership.synced());
+  EXPECT_FALSE(ownership.owning());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({}));
+  EXPECT_EQ(ownership.OwnerOf("session", "k"), -1);
+  protocol::Heartbeat stamped;
+  ownership.Stamp(stamped);
+  EXPECT_EQ(stamped.ready_seen, 0u);  // spokes and peers count it out
+
+  // The two spokes: 3 of 5, while both other triad servers are gone.
+  ownership.PeerConnected(3);
+  EXPECT_FALSE(ownership.quorum());
+  ownership.PeerConnected(4);
+  EXPECT_EQ(ownership.voters_reached(), 3);
+  EXPECT_TRUE(ownership.quorum());
+  EXPECT_TRUE(ownership.owning());
+  EXPECT_EQ(ownership.OwnerOf("session", "k"), 1);
+
+  ownership.PeerLost(3);
+  EXPECT_FALSE(ownership.owning());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({}));
+}
+
+TEST(OwnershipTest, DynamicServersDoNotCountTowardsTheQuorum) {
+  Ownership ownership(0, true, 3);
+  ownership.BecomeReady();
+  for (int dynamic : {3, 4, 5, 6}) ownership.PeerConnected(dynamic);
+  EXPECT_EQ(ownership.voters_reached(), 1);
+  EXPECT_FALSE(ownership.quorum());
+  ownership.PeerConnected(2);
+  EXPECT_TRUE(ownership.quorum());
+}
+
+TEST(OwnershipTest, AtExactlyHalfOnlyTheSideOfIndexZeroHasTheQuorum) {
+  {
+    Ownership first(0, true, 2);
+    EXPECT_TRUE(first.quorum());
+    Ownership second(1, true, 2);
+    EXPECT_FALSE(second.quorum());
+    second.PeerConnected(0);
+    EXPECT_TRUE(second.quorum());
+  }
+  {
+    // 4 in the file: {1, 3} against {0, 2}.
+    Ownership ownership(1, true, 4);
+    ownership.PeerConnected(3);
+    EXPECT_FALSE(ownership.quorum());
+    Ownership other(2, true, 4);
+    other.PeerConnected(0);
+    EXPECT_TRUE(other.quorum());
+  }
+  {
+    Ownership spoke(3, false, 5);  // a spoke owns nothing, so it needs none
+    EXPECT_TRUE(spoke.quorum());
+  }
 }
 
 }  // namespace

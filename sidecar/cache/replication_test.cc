@@ -84,7 +84,7 @@ class ReplicationTest : public ::testing::Test {
   ClusterConfig config_;
   testing_support::TempDir dir_{"replication_test"};
   std::unique_ptr<store::RecordStore> store_;
-  Ownership ownership_{0, true};
+  Ownership ownership_{0, true, 1};
   RecordingLink link_;
   store::HybridClock clock_{0};
   AppliedRequests applied_{10'000, 100};

@@ -559,8 +559,15 @@ void Sidecar::OnHeartbeatTimer() {
   const std::vector<int> silent = membership_.Tick(now);
   for (int index : silent) {
     ++counters_.heartbeats_missed;
-    spdlog::warn("{} (index {}) silent for over {} ms: marked down", membership_.record(index).id,
-                 index, options_.config.heartbeat_timeout.count());
+    if (membership_.record(index).alive) {
+      spdlog::warn(
+          "{} (index {}) silent for over {} ms, as is every triad server: this spoke is cut "
+          "off from the triad and keeps its view as it was (stale) until one returns",
+          membership_.record(index).id, index, options_.config.heartbeat_timeout.count());
+    } else {
+      spdlog::warn("{} (index {}) silent for over {} ms: marked down", membership_.record(index).id,
+                   index, options_.config.heartbeat_timeout.count());
+    }
     if (auto& peer = peers_[static_cast<std::size_t>(index)]) {
       peer->connection().Close(Status::IoError("heartbeat timeout"));
       peer->set_bound_index(-1);
@@ -646,6 +653,7 @@ StatusSnapshot Sidecar::Snapshot(int64_t now_unix_ms) const {
   snapshot.now_unix_ms = now_unix_ms;
   snapshot.cluster_name = options_.config.name;
   snapshot.generation = membership_.generation();
+  snapshot.view_stale_since_unix_ms = membership_.view_stale_since_unix_ms();
   snapshot.self_index = options_.self.index;
   snapshot.self_id = membership_.record(options_.self.index).id;
   snapshot.self_incarnation = membership_.record(options_.self.index).incarnation;
@@ -686,6 +694,8 @@ StatusSnapshot Sidecar::Snapshot(int64_t now_unix_ms) const {
   store.ready = cache_->store_ready();
   store.synced = cache_->synced();
   store.owning = cache_->owning();
+  store.quorum = cache_->quorum();
+  store.voters_reached = cache_->voters_reached();
   store.ready_triad = cache_->ReadyTriad();
   store.node = cache_->stats();
   for (const CacheConfig& cache : options_.config.caches) {

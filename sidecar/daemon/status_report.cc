@@ -76,6 +76,8 @@ nlohmann::json StoreJson(const StoreStatus& store) {
       {"ready", store.ready},
       {"synced", store.synced},
       {"owning", store.owning},
+      {"quorum", store.quorum},
+      {"servers_reached", store.voters_reached},
       {"ready_triad", nlohmann::json::array()},
       {"caches", caches},
       {"replication_lag_ms", store.replication_lag_ms},
@@ -156,6 +158,13 @@ void AddPeerMetrics(admin::MetricsText& text, const StatusSnapshot& snapshot) {
   }
   text.Gauge("cluster_view_generation", "Generation of this sidecar's view.",
              Value(snapshot.generation));
+  text.Gauge(
+      "cluster_view_stale_seconds",
+      "How long this spoke has been cut off from the whole triad, keeping its view as it "
+      "was; 0 when it is not.",
+      snapshot.view_stale_since_unix_ms > 0
+          ? static_cast<double>(snapshot.now_unix_ms - snapshot.view_stale_since_unix_ms) / 1000.0
+          : 0.0);
 }
 
 // What the admin page shows of each server, one labelled sample per server.
@@ -221,6 +230,10 @@ void AddStoreMetrics(admin::MetricsText& text, const StoreStatus& store) {
              "1 when this triad server owns keys: caught up, synced with every connected "
              "ready triad server, and counted by them.",
              store.owning ? 1 : 0);
+  text.Gauge("cluster_store_quorum",
+             "1 when this server reaches more than half of the cluster file's servers (a triad "
+             "server without it serves no key); always 1 on a spoke.",
+             store.quorum ? 1 : 0);
   for (const CacheStatus& cache : store.caches) {
     const admin::MetricsText::Labels labels = {{"cache", cache.name}};
     text.Gauge("cluster_cache_records", "Records stored here, by cache.",
@@ -276,6 +289,7 @@ nlohmann::json StatusJson(const StatusSnapshot& snapshot) {
   return {{"now_unix_ms", snapshot.now_unix_ms},
           {"cluster", snapshot.cluster_name},
           {"generation", snapshot.generation},
+          {"view_stale_since_unix_ms", snapshot.view_stale_since_unix_ms},
           {"server",
            {{"id", snapshot.self_id},
             {"index", snapshot.self_index},

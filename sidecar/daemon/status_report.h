@@ -62,6 +62,10 @@ struct StoreStatus {
   bool ready = false;
   bool synced = false;
   bool owning = false;
+  // Reaches more than half of the cluster file's servers (cache/ownership.h);
+  // true on a spoke.
+  bool quorum = true;
+  int voters_reached = 0;  // of the cluster file's servers, itself included
   ServerSet ready_triad;
   std::vector<CacheStatus> caches;  // in the cluster file's order
   cache::CacheNodeStats node;       // its per_cache is not read: see `caches`
@@ -73,6 +77,9 @@ struct StatusSnapshot {
   int64_t now_unix_ms = 0;  // when it was taken: the page computes durations from it
   std::string cluster_name;
   uint64_t generation = 0;  // of the view
+  // A spoke cut off from the whole triad: since when its view is kept as it was
+  // (membership.h); 0 when it is not.
+  int64_t view_stale_since_unix_ms = 0;
   int self_index = -1;
   std::string self_id;
   uint64_t self_incarnation = 0;

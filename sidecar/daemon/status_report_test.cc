@@ -60,6 +60,8 @@ StatusSnapshot TriadSnapshot() {
   store.ready = true;
   store.synced = true;
   store.owning = false;
+  store.quorum = true;
+  store.voters_reached = 2;
   store.ready_triad.Add(0);
   store.ready_triad.Add(1);
   store.caches.push_back({"session", {5, 1, 300, 0}, {7, 2}});
@@ -209,6 +211,7 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
     "failed": 4,
     "forwarded": 6,
     "owning": false,
+    "quorum": true,
     "ready": true,
     "ready_triad": [
       0,
@@ -218,11 +221,13 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
     "replicated": 20,
     "replication_lag_ms": 1500,
     "retried": 3,
+    "servers_reached": 2,
     "spoke_cache_bytes": 4096,
     "stores_records": true,
     "synced": true,
     "writes_waiting": 1
-  }
+  },
+  "view_stale_since_unix_ms": 0
 })");
 }
 
@@ -262,6 +267,9 @@ cluster_handshake_refusals_total{reason="key"} 3
 # HELP cluster_view_generation Generation of this sidecar's view.
 # TYPE cluster_view_generation gauge
 cluster_view_generation 7
+# HELP cluster_view_stale_seconds How long this spoke has been cut off from the whole triad, keeping its view as it was; 0 when it is not.
+# TYPE cluster_view_stale_seconds gauge
+cluster_view_stale_seconds 0
 # HELP cluster_server_info Each known server: its role, route character and whether it is dynamic (always 1).
 # TYPE cluster_server_info gauge
 cluster_server_info{server="app-a",role="triad",route="A",dynamic="false"} 1
@@ -311,6 +319,9 @@ cluster_store_ready 1
 # HELP cluster_store_owning 1 when this triad server owns keys: caught up, synced with every connected ready triad server, and counted by them.
 # TYPE cluster_store_owning gauge
 cluster_store_owning 0
+# HELP cluster_store_quorum 1 when this server reaches more than half of the cluster file's servers (a triad server without it serves no key); always 1 on a spoke.
+# TYPE cluster_store_quorum gauge
+cluster_store_quorum 1
 # HELP cluster_cache_records Records stored here, by cache.
 # TYPE cluster_cache_records gauge
 cluster_cache_records{cache="session"} 5

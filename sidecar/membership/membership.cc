@@ -15,7 +15,8 @@ Membership::Membership(const ClusterConfig& config, int self_index, uint64_t sel
       heartbeat_timeout_ms_(config.heartbeat_timeout.count()),
       dynamic_timeout_ms_(config.dynamic_server_timeout.count()),
       slow_start_ms_(static_cast<uint32_t>(config.slow_start.count())),
-      alone_after_unix_ms_(now_unix_ms + config.alone_wait().count()) {
+      alone_after_unix_ms_(now_unix_ms + config.alone_wait().count()),
+      triad_lost_unix_ms_(now_unix_ms) {
   for (const ServerConfig& server : config.servers) {
     protocol::ServerRecord& record = records_[Slot(server.index)];
     record.index = server.index;
@@ -123,19 +124,41 @@ bool Membership::CheckFounded(int64_t now_unix_ms) {
 bool Membership::OnPeerAuthenticated(int index, uint64_t peer_incarnation, int64_t now_unix_ms) {
   if (!MayConnect(index)) return false;
   connected_.Add(index);
+  if (is_triad(index)) triad_lost_unix_ms_ = 0;
   last_heard_[Slot(index)] = now_unix_ms;
   const uint64_t incarnation = std::max(records_[Slot(index)].incarnation, peer_incarnation);
   const bool changed = SetAlive(index, true, incarnation, now_unix_ms);
   return CheckFounded(now_unix_ms) || changed;
 }
 
+bool Membership::CutOffFromTriadWithout(int index, int64_t now_unix_ms) const {
+  if (is_triad(self_index_) || !is_triad(index)) return false;
+  bool heard_lately = false;
+  (connected_ & ServerSet::Triad()).ForEach([&](int peer) {
+    if (peer != index && now_unix_ms - last_heard_[Slot(peer)] <= heartbeat_timeout_ms_ / 2) {
+      heard_lately = true;
+    }
+  });
+  return !heard_lately;
+}
+
 bool Membership::OnPeerClosed(int index, int64_t now_unix_ms) {
   if (!connected_.Contains(index)) return false;
+  const bool keep = founded_ && CutOffFromTriadWithout(index, now_unix_ms);
   connected_.Remove(index);
   heard_from_triad_.Remove(index);
   last_heard_[Slot(index)] = 0;
-  const bool changed = SetAlive(index, false, records_[Slot(index)].incarnation, now_unix_ms);
+  if (!is_triad(self_index_) && is_triad(index) && (connected_ & ServerSet::Triad()).empty()) {
+    triad_lost_unix_ms_ = now_unix_ms;
+  }
+  const bool changed =
+      !keep && SetAlive(index, false, records_[Slot(index)].incarnation, now_unix_ms);
   return CheckFounded(now_unix_ms) || changed;
+}
+
+int64_t Membership::view_stale_since_unix_ms() const {
+  if (!founded_ || is_triad(self_index_) || !(connected_ & ServerSet::Triad()).empty()) return 0;
+  return triad_lost_unix_ms_;
 }
 
 bool Membership::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat, int64_t now_unix_ms) {

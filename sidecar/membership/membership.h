@@ -15,6 +15,14 @@
 //  - A spoke takes the triad's word about the servers it is not connected to (the
 //    other spokes): a record with a higher incarnation replaces ours; at equal
 //    incarnation "down" replaces "up".
+//  - A spoke cut off from the whole triad keeps its view as it was (README
+//    "Partitions"): losing the last triad server it hears tells it nothing about
+//    the servers, only about its own links. So a triad peer whose connection
+//    closes or falls silent is marked down only while another triad peer has
+//    been heard within half the heartbeat timeout; otherwise it stays as it
+//    was, and the view is stale (view_stale_since_unix_ms) until a triad server
+//    is connected again. The web server goes on routing by the stale view, and
+//    its passive failure detection catches a backend that does fail.
 //  - A sidecar told that it is itself down refutes the rumour: it raises its own
 //    incarnation above the rumour's, and the raised "up" wins everywhere.
 //  - A view is published only once it is founded (DESIGN.md "Request path"): a
@@ -146,6 +154,10 @@ class Membership {
   ClusterView ToView(int64_t now_unix_ms) const;
   protocol::ViewUpdate FullUpdate() const;
   protocol::Heartbeat MakeHeartbeat(int64_t now_unix_ms) const;
+  // On a spoke that is cut off from the whole triad (see the rules above): since
+  // when; 0 while a triad server is connected, on a triad server, and before the
+  // view is founded.
+  int64_t view_stale_since_unix_ms() const;
   // When this sidecar last heard from `index` directly; 0 = never / not connected.
   int64_t last_heard_unix_ms(int index) const { return last_heard_[Slot(index)]; }
   bool connected(int index) const { return connected_.Contains(index); }
@@ -169,6 +181,9 @@ class Membership {
   // The only server of the cluster: one static server, this one, and no dynamic
   // server known. Nobody can tell it more than it knows.
   bool OnlyServer() const;
+  // Whether the loss of triad peer `index` says nothing about it: this is a
+  // spoke, and no other triad peer has been heard lately (see the rules above).
+  bool CutOffFromTriadWithout(int index, int64_t now_unix_ms) const;
 
   ClusterConfig config_;  // a copy: the static servers a join is checked against
   std::string cluster_name_;
@@ -185,6 +200,7 @@ class Membership {
   std::array<int64_t, kMaxServers> down_since_{};  // dynamic servers: when last seen up
   ServerSet connected_;
   int64_t alone_after_unix_ms_;  // founded alone from then on
+  int64_t triad_lost_unix_ms_;   // a spoke: when its last triad connection went (or its start)
   bool founded_ = false;
   // The servers the latest ViewUpdate of each triad peer shows up (valid while
   // the peer is in heard_from_triad_: connected since it sent one), and which of

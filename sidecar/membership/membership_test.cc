@@ -321,6 +321,66 @@ TEST(MembershipFoundedTest, RestartedSpokeIsFoundedByTheFirstTriadView) {
   for (int index = 0; index < 5; ++index) EXPECT_EQ(StateIn(spoke, index), ServerState::kUp);
 }
 
+// README "Partitions": a spoke that hears no triad server any more learns
+// nothing about the servers, only about its links; it keeps its view.
+TEST(MembershipCutOffTest, SpokeCutOffFromTheWholeTriadKeepsItsViewAndSaysItIsStale) {
+  const ClusterConfig config = FiveServers();  // heartbeat timeout 3 s
+  auto nodes = ConvergedFive(config);
+  Membership& spoke = *nodes[3];
+  ASSERT_TRUE(spoke.founded());
+  EXPECT_EQ(spoke.view_stale_since_unix_ms(), 0);
+  const int64_t heard = kStart + 10'000;
+  for (int triad : {0, 1, 2}) spoke.OnHeartbeat(triad, protocol::Heartbeat{1, 0, heard}, heard);
+  // Every triad link falls silent at once; they expire on different ticks.
+  EXPECT_EQ(spoke.Tick(heard + 3'001), (std::vector<int>{0, 1, 2}));
+  for (int index = 0; index < 5; ++index) {
+    EXPECT_EQ(spoke.ToView(heard + 3'001).state(index), ServerState::kUp) << index;
+  }
+  EXPECT_EQ(spoke.view_stale_since_unix_ms(), heard + 3'001);
+  EXPECT_FALSE(spoke.connected(0));
+
+  // A triad server back: the view is the triad's again.
+  spoke.OnPeerAuthenticated(1, 1, heard + 5'000);
+  EXPECT_EQ(spoke.view_stale_since_unix_ms(), 0);
+  protocol::ViewUpdate update = nodes[1]->FullUpdate();
+  for (protocol::ServerRecord& record : update.servers) {
+    if (record.index == 4) record.alive = false;  // s4 failed meanwhile
+  }
+  EXPECT_TRUE(spoke.OnViewUpdate(1, update, heard + 5'001));
+  EXPECT_EQ(spoke.ToView(heard + 5'001).state(4), ServerState::kDown);
+}
+
+TEST(MembershipCutOffTest, SpokeStillMarksDownATriadServerThatFailsWhileOthersAreHeard) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = ConvergedFive(config);
+  Membership& spoke = *nodes[3];
+  const int64_t t = kStart + 10'000;
+  for (int triad : {0, 1, 2}) spoke.OnHeartbeat(triad, protocol::Heartbeat{1, 0, t}, t);
+  // Closed at once (a kill): the others were heard lately.
+  EXPECT_TRUE(spoke.OnPeerClosed(0, t + 500));
+  EXPECT_EQ(spoke.ToView(t + 500).state(0), ServerState::kDown);
+  // Silent (a stopped process) while 2 is heard.
+  spoke.OnHeartbeat(2, protocol::Heartbeat{1, 0, t + 2'500}, t + 2'500);
+  EXPECT_EQ(spoke.Tick(t + 3'001), (std::vector<int>{1}));
+  EXPECT_EQ(spoke.ToView(t + 3'001).state(1), ServerState::kDown);
+  EXPECT_EQ(spoke.view_stale_since_unix_ms(), 0);
+  // The last one closes: nobody is left to tell, so it stays as it was.
+  EXPECT_FALSE(spoke.OnPeerClosed(2, t + 3'100));
+  EXPECT_EQ(spoke.ToView(t + 3'100).state(2), ServerState::kUp);
+  EXPECT_EQ(spoke.view_stale_since_unix_ms(), t + 3'100);
+}
+
+TEST(MembershipCutOffTest, TriadServersMarkDownWhatTheyNoLongerHear) {
+  const ClusterConfig config = FiveServers();
+  auto nodes = ConvergedFive(config);
+  Membership& triad = *nodes[1];
+  const int64_t t = kStart + 10'000;
+  for (int peer : {0, 2, 3, 4}) triad.OnHeartbeat(peer, protocol::Heartbeat{1, 0, t}, t);
+  EXPECT_EQ(triad.Tick(t + 3'001).size(), 4u);
+  for (int peer : {0, 2, 3, 4}) EXPECT_EQ(triad.ToView(t + 3'001).state(peer), ServerState::kDown);
+  EXPECT_EQ(triad.view_stale_since_unix_ms(), 0);
+}
+
 TEST(MembershipFoundedTest, RestartedTriadServerWaitsForEveryServerTheTriadShowsUp) {
   const ClusterConfig config = FiveServers();
   auto nodes = ConvergedFive(config);
