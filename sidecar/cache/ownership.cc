@@ -162,7 +162,11 @@ int Ownership::OwnerOf(std::string_view cache, std::string_view key) const {
   std::string joined(cache);
   joined += '\0';
   joined += key;
-  return OwnerAmongLiveTriad(joined, ReadyTriad());
+  // A triad server the others do not count yet (or cannot all reach: one side of
+  // an asymmetric cut) leaves its keys to the servers they do count.
+  ServerSet owners = ReadyTriad();
+  if (triad_ && !owning()) owners.Remove(self_index_);
+  return OwnerAmongLiveTriad(joined, owners);
 }
 
 void Ownership::Stamp(protocol::Heartbeat& heartbeat) const {

@@ -86,8 +86,8 @@ class Ownership {
   bool owning() const;
   // The triad servers that may own keys now (ready_seen()).
   ServerSet ReadyTriad() const { return ServerSet::FromBits(ready_seen()); }
-  // The owner of (cache, key) among ReadyTriad() (shared/rendezvous.h); -1 when
-  // there is none.
+  // The owner of (cache, key) among ReadyTriad() (shared/rendezvous.h), this
+  // server left out while it is not owning(); -1 when there is none.
   int OwnerOf(std::string_view cache, std::string_view key) const;
   // Every connected peer, spokes included.
   ServerSet connected() const { return connected_; }

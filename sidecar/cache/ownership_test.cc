@@ -236,6 +236,25 @@ TEST(OwnershipTest, TriadServerOwnsOnlyWhileItReachesMoreThanHalfOfTheClusterFil
   EXPECT_EQ(ownership.ReadyTriad(), Set({}));
 }
 
+// Asymmetric cut: 0 reaches 1, 1 reaches 2, 0 does not reach 2. Server 1 counts
+// neither 0 nor 2 (each misses a triad server it counts), so 0 sends every key
+// to 1 instead of owning some itself.
+TEST(OwnershipTest, ServerNotCountedByItsPeersLeavesItsKeysToThoseCounted) {
+  Ownership ownership(0, true, 5);
+  ownership.BecomeReady();
+  ownership.PeerConnected(1);
+  ownership.PeerConnected(3);
+  ownership.PeerConnected(4);
+  ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1, 2})), false);
+  ownership.PullFinished(1);
+  ASSERT_TRUE(ownership.synced());
+  EXPECT_FALSE(ownership.owning());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0, 1}));
+  for (const char* key : {"a", "b", "c", "d", "e", "f", "g", "h"}) {
+    EXPECT_EQ(ownership.OwnerOf("session", key), 1) << key;
+  }
+}
+
 TEST(OwnershipTest, DynamicServersDoNotCountTowardsTheQuorum) {
   Ownership ownership(0, true, 3);
   ownership.BecomeReady();

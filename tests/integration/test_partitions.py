@@ -204,13 +204,19 @@ class AsymmetricPartitionTest(PartitionTestCase):
                     changes[sid] = now[sid] - before[sid]
         self.assertEqual(changes, {}, f"views changed during {self.WATCH_SECONDS:.0f} s")
 
-        # The store still answers through both spokes.
-        for spoke in (s3, s4):
-            client = spoke.memcached()
+        # Keys are owned by the one triad server every owner reaches (s1), and the
+        # store answers everywhere, the cut servers included, for every key.
+        for s in (s1, s3, s4):
+            self.assertEqual(s.status()["store"]["ready_triad"], [1], s.id)
+        for s in (s0, s2):
+            self.assertFalse(s.status()["store"]["owning"], s.id)
+        for s in c.servers:
+            client = s.memcached()
             self.addCleanup(client.close)
-            key = f"session:asymmetric-{spoke.id}"
-            self.assertEqual(client.set(key, b"v"), b"STORED")
-            self.assertEqual(client.get(key), b"v")
+            for n in range(20):
+                key = f"session:asymmetric-{s.id}-{n}"
+                self.assertEqual(client.set(key, b"v"), b"STORED", f"{key} through {s.id}")
+                self.assertEqual(client.get(key), b"v", f"{key} through {s.id}")
 
 
 class SpokeCutOffTest(PartitionTestCase):
