@@ -359,8 +359,9 @@ void CacheNode::OnPeerDown(int index) {
   // Its going may leave this server synced with every ready peer still here.
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
   // A server that dies while we wait is no longer live: the write is on every
-  // live triad server without it.
+  // live triad server without it (once a quorum is heard: replication.h).
   replicator_.PeerLost(index);
+  if (!ownership_.quorum()) replicator_.QuorumLost();
   // Asked again of the new owner (the forwarding's own answer handling retries).
   for (auto& [id, pending] : lost) {
     ++stats_.retried;
@@ -376,6 +377,8 @@ void CacheNode::StampHeartbeat(protocol::Heartbeat& heartbeat) const {
 }
 
 void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat) {
+  ownership_.Heard(index);
+  replicator_.ConfirmQuorum();
   const uint64_t counted_before = ready_seen();
   const Ownership::Pull pull = ownership_.OnHeartbeat(index, heartbeat, catch_up_.pulling(index));
   if (pull.start) StartPull(index, pull.counts);

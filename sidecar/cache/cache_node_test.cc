@@ -738,6 +738,10 @@ TEST(CacheNodeTest, ReplicaDyingWhileTheOwnerWaitsCompletesTheWrite) {
 
   c.Kill(replicas[0]);
   c.Pump();
+  // Acknowledged once the owner has heard a quorum after the loss.
+  EXPECT_EQ(set->calls, 0);
+  c.Heartbeats();
+  c.Pump();  // the owner's answer to the spoke
   EXPECT_EQ(set->calls, 1);
   EXPECT_EQ(set->text, "STORED\r\n");
   c.hold = nullptr;
@@ -757,6 +761,8 @@ TEST(CacheNodeTest, OwnersOwnClientIsAnsweredWhenBothReplicasDie) {
   c.Kill(1);
   EXPECT_EQ(set->calls, 0);
   c.Kill(2);
+  EXPECT_EQ(set->calls, 0);
+  c.Heartbeats();  // the two spokes: 0 is on the majority's side
   EXPECT_EQ(set->calls, 1);
   EXPECT_EQ(set->text, "STORED\r\n");
 }
@@ -962,6 +968,37 @@ TEST(CacheNodeTest, ServerCutOffFromTheMajorityServesNothingAndCatchesUpOnReturn
   for (int spoke : {kSpokeA, kSpokeB}) {
     EXPECT_EQ(c.Do(spoke, "get p1 q1 base\r\n"),
               Hit("q1", "side-01") + Hit("base", "b") + "END\r\n");
+  }
+}
+
+// The loss of a write's last replica may be the first sign that this server is
+// the one cut off: it acknowledges the write, held by itself alone, only once it
+// has heard a quorum after the loss, and fails it when its other links go too.
+TEST(CacheNodeTest, WriteWhoseReplicasAreLostWaitsForAQuorumHeardAfterTheLoss) {
+  for (const bool majority_still_there : {true, false}) {
+    SCOPED_TRACE(majority_still_there ? "replicas died" : "server cut off");
+    Cluster c;
+    c.StartAll();
+    const std::string key = Cluster::KeyOwnedBy(0, "default", "lost-replicas");
+    c.hold = [](int, int, const Message& message) { return Is<protocol::Replicate>(message); };
+    AnswerPtr answer = c.Send(0, Set(key, "v"));
+    c.Pump();
+    EXPECT_EQ(answer->calls, 0);
+    c.Disconnect(0, 1);
+    c.Disconnect(0, 2);
+    c.hold = nullptr;
+    c.Pump();
+    EXPECT_EQ(answer->calls, 0) << "acknowledged before a quorum was heard: " << answer->text;
+    if (majority_still_there) {
+      c.Heartbeats();  // the spokes: 3 of 5
+      EXPECT_EQ(answer->calls, 1);
+      EXPECT_EQ(answer->text, "STORED\r\n");
+    } else {
+      c.Disconnect(0, kSpokeA);
+      c.Disconnect(0, kSpokeB);
+      EXPECT_EQ(answer->calls, 1);
+      EXPECT_TRUE(answer->text.starts_with("SERVER_ERROR")) << answer->text;
+    }
   }
 }
 

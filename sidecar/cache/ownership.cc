@@ -101,12 +101,33 @@ int Ownership::voters_reached() const {
   return reached;
 }
 
-bool Ownership::quorum() const {
-  if (!triad_) return true;
-  const int reached = voters_reached();
+bool Ownership::IsQuorum(int reached, bool with_index_zero) const {
   if (2 * reached != voters_) return 2 * reached > voters_;
   // A tie: two sides of equal size cannot both hold index 0.
-  return self_index_ == 0 || connected_.Contains(0);
+  return with_index_zero;
+}
+
+bool Ownership::quorum() const {
+  if (!triad_) return true;
+  return IsQuorum(voters_reached(), self_index_ == 0 || connected_.Contains(0));
+}
+
+void Ownership::Heard(int index) {
+  if (index < 0 || index >= kMaxServers) return;
+  heard_at_[static_cast<std::size_t>(index)] = ++events_;
+}
+
+bool Ownership::QuorumHeardSince(uint64_t mark) const {
+  if (!triad_) return true;
+  int reached = self_index_ < voters_ ? 1 : 0;
+  bool with_index_zero = self_index_ == 0;
+  connected_.ForEach([&](int peer) {
+    if (peer >= voters_ || peer == self_index_) return;
+    if (heard_at_[static_cast<std::size_t>(peer)] <= mark) return;
+    ++reached;
+    if (peer == 0) with_index_zero = true;
+  });
+  return IsQuorum(reached, with_index_zero);
 }
 
 bool Ownership::synced() const {

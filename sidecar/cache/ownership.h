@@ -76,6 +76,16 @@ class Ownership {
   int voters() const { return voters_; }
   // Ready, in quorum, and pulled from every connected ready triad peer.
   bool synced() const;
+
+  // Freshness of the quorum, for a write whose replicas were all lost: were
+  // they lost to a failure (this server still reaches a majority) or to a
+  // partition this server is on the wrong side of (its other links go silent
+  // too, a little later)? Heard(index) records a heartbeat of any peer;
+  // Mark() returns the moment now; QuorumHeardSince(mark) is true once the
+  // servers heard after `mark`, with this one, make a quorum.
+  void Heard(int index);
+  uint64_t Mark() { return ++events_; }
+  bool QuorumHeardSince(uint64_t mark) const;
   // The triad servers this one counts as owners (heartbeat's ready_seen):
   // itself when synced, and each connected peer that said it is synced and is
   // connected to every triad server this one counts.
@@ -103,6 +113,9 @@ class Ownership {
  private:
   // The connected ready triad peers that said they are synced.
   ServerSet SyncedPeers() const;
+  // Whether `reached` servers of the cluster file (this one included, and index
+  // 0 among them or not) are a quorum.
+  bool IsQuorum(int reached, bool with_index_zero) const;
   // The last heartbeat's word of a triad peer (index 0..2).
   uint64_t& peer_ready_seen(int index) { return peer_ready_seen_[static_cast<std::size_t>(index)]; }
   uint64_t& peer_triad_links(int index) {
@@ -128,6 +141,8 @@ class Ownership {
   ServerSet synced_;          // ready triad peers pulled from since they connected
   ServerSet caught_up_from_;  // the ready peers whose pulls made this server ready
   ServerSet counting_pulls_;  // pulls under way from peers that were ready
+  uint64_t events_ = 0;       // Mark() and Heard() tick it
+  std::array<uint64_t, kMaxServers> heard_at_{};  // events_ at each peer's last heartbeat
 };
 
 }  // namespace cb::cache

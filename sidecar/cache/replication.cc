@@ -25,7 +25,7 @@ void FlushMarkers::Settle(const std::string& cache, store::Record& record) const
 }
 
 Replicator::Replicator(const ClusterConfig& config, int self_index, store::RecordStore* store,
-                       const Ownership& ownership, PeerLink& link, store::HybridClock& clock,
+                       Ownership& ownership, PeerLink& link, store::HybridClock& clock,
                        AppliedRequests& applied, std::function<int64_t()> now,
                        CacheNodeStats& stats)
     : config_(config),
@@ -118,6 +118,12 @@ void Replicator::Receive(int peer, const protocol::ReplicateAck& ack) {
   finished.done(finished.ok);
 }
 
+void Replicator::Finish(Waiting& write, bool ok) {
+  --stats_.writes_waiting;
+  ++stats_.replicated;
+  write.done(ok);
+}
+
 void Replicator::PeerLost(int peer) {
   std::vector<Waiting> finished;
   for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -129,24 +135,57 @@ void Replicator::PeerLost(int peer) {
       ++it;
     }
   }
-  // The write is on every live triad server without it.
+  if (finished.empty()) return;
+  // The write is on every live triad server without it, if this server is on
+  // the majority's side: that is known once a quorum is heard after the loss.
+  const uint64_t mark = ownership_.Mark();
   for (Waiting& write : finished) {
-    --stats_.writes_waiting;
-    ++stats_.replicated;
-    write.done(write.ok);
+    write.lost_mark = mark;
+    confirming_.push_back(std::move(write));
   }
+  if (!ownership_.quorum()) {
+    QuorumLost();
+  } else {
+    ConfirmQuorum();
+  }
+}
+
+void Replicator::ConfirmQuorum() {
+  std::vector<Waiting> confirmed;
+  std::erase_if(confirming_, [&](Waiting& write) {
+    if (!ownership_.QuorumHeardSince(write.lost_mark)) return false;
+    confirmed.push_back(std::move(write));
+    return true;
+  });
+  for (Waiting& write : confirmed) Finish(write, write.ok);
+}
+
+void Replicator::QuorumLost() {
+  std::vector<Waiting> failed = std::move(confirming_);
+  confirming_.clear();
+  if (!failed.empty()) {
+    spdlog::warn(
+        "store: {} writes whose replicas were lost are answered with an error: this "
+        "server lost its quorum before it could confirm them",
+        failed.size());
+  }
+  for (Waiting& write : failed) Finish(write, false);
 }
 
 void Replicator::FailAll() {
   std::map<uint64_t, Waiting> waiting = std::move(waiting_);
   waiting_.clear();
+  std::vector<Waiting> confirming = std::move(confirming_);
+  confirming_.clear();
   for (auto& [id, write] : waiting) write.done(false);
+  for (Waiting& write : confirming) write.done(false);
 }
 
 int64_t Replicator::OldestWaitMs() const {
   int64_t oldest = 0;
   const int64_t now = now_();
   for (const auto& [id, write] : waiting_) oldest = std::max(oldest, now - write.started_unix_ms);
+  for (const Waiting& write : confirming_) oldest = std::max(oldest, now - write.started_unix_ms);
   return oldest;
 }
 

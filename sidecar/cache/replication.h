@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "shared/cluster_config.h"
 #include "shared/server_set.h"
@@ -50,7 +51,7 @@ class Replicator {
   // `store` is this triad server's (null on a spoke, which only acknowledges
   // that it stored nothing). The references must outlive the Replicator.
   Replicator(const ClusterConfig& config, int self_index, store::RecordStore* store,
-             const Ownership& ownership, PeerLink& link, store::HybridClock& clock,
+             Ownership& ownership, PeerLink& link, store::HybridClock& clock,
              AppliedRequests& applied, std::function<int64_t()> now, CacheNodeStats& stats);
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -69,8 +70,17 @@ class Replicator {
   void Receive(int peer, const protocol::Replicate& replicate);
   void Receive(int peer, const protocol::ReplicateAck& ack);
   // No write waits for `peer` any more: it is no longer live, and it catches up
-  // when it returns. Calls the `done` of every write that waited only for it.
+  // when it returns. A write that waited only for it is done once this server
+  // has heard a quorum after the loss (ownership.h QuorumHeardSince): a lost
+  // replica may be the first sign that this server is the one cut off, and a
+  // write it alone holds must then not be acknowledged. Call it after
+  // Ownership::PeerLost.
   void PeerLost(int peer);
+  // After a heartbeat (Ownership::Heard): completes the writes whose quorum is
+  // now confirmed.
+  void ConfirmQuorum();
+  // This server lost its quorum: every write waiting for its confirmation fails.
+  void QuorumLost();
   // Calls every waiting `done` with false (the node stops).
   void FailAll();
 
@@ -84,15 +94,19 @@ class Replicator {
     int64_t started_unix_ms = 0;
     bool ok = true;  // false once a replica said it could not store the record
     Done done;
+    uint64_t lost_mark = 0;  // confirming_: when its last replica was lost
   };
 
   void Send(const std::string& cache, const std::string& key, const store::Record& record,
             bool flush, Done done, const protocol::RequestId& request, const std::string& reply);
 
+  // Finishes a write: counted as replicated, `done` called with `ok`.
+  void Finish(Waiting& write, bool ok);
+
   const ClusterConfig& config_;
   const int self_index_;
   store::RecordStore* const store_;
-  const Ownership& ownership_;
+  Ownership& ownership_;
   PeerLink& link_;
   store::HybridClock& clock_;
   AppliedRequests& applied_;
@@ -100,6 +114,7 @@ class Replicator {
   CacheNodeStats& stats_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, Waiting> waiting_;
+  std::vector<Waiting> confirming_;  // all replicas lost; waiting for the quorum
   FlushMarkers flush_markers_;
 };
 
