@@ -43,7 +43,8 @@ CacheNode::CacheNode(boost::asio::io_context& io, const ClusterConfig& config,
                  stats_),
       spoke_cache_(options.spoke_cache_bytes),
       alone_timer_(io),
-      sweep_timer_(io) {}
+      sweep_timer_(io),
+      quorum_timer_(io) {}
 
 CacheNode::~CacheNode() { Stop(); }
 
@@ -86,6 +87,7 @@ void CacheNode::Stop() {
   stopped_ = true;
   alone_timer_.cancel();
   sweep_timer_.cancel();
+  quorum_timer_.cancel();
   for (const auto& timer : delayed_flushes_) timer->cancel();
   delayed_flushes_.clear();
   std::map<uint64_t, Forwarded> forwarded = std::move(forwarded_);
@@ -286,7 +288,9 @@ void CacheNode::RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline) 
 
 void CacheNode::Flush(const std::string& cache, Done done) {
   spoke_cache_.ForgetCache(cache);
-  if (is_triad() && ownership_.ready()) {
+  // Only a triad server in quorum flushes its own store; a cut-off one asks the
+  // owners it may still reach, and answers their error when there are none.
+  if (is_triad() && ownership_.ready() && ownership_.quorum()) {
     replicator_.Flush(cache, [done](bool ok) {
       done(ok ? "OK\r\n" : ServerErrorReply("a triad server could not flush"));
     });
@@ -303,7 +307,8 @@ std::string CacheNode::NoOwnerReason() const {
     return "cut off from the cluster: this triad server reaches " +
            std::to_string(ownership_.voters_reached()) + " of the " +
            std::to_string(ownership_.voters()) +
-           " servers of the cluster file and serves no key until it reaches more than half";
+           " servers of the cluster file that count and serves no key until it reaches more "
+           "than half";
   }
   return ReadyTriad().empty() ? "no triad server is ready" : "the key has no owner yet; try again";
 }
@@ -311,16 +316,30 @@ std::string CacheNode::NoOwnerReason() const {
 void CacheNode::NoteQuorumChange(bool had_quorum) {
   if (!is_triad() || had_quorum == ownership_.quorum()) return;
   if (had_quorum) {
-    spdlog::warn(
-        "store: cut off: this triad server reaches {} of the {} servers of the cluster file; it "
-        "serves no key (requests get an error) until it reaches more than half",
-        ownership_.voters_reached(), ownership_.voters());
-  } else {
-    spdlog::info(
-        "store: quorum again: this triad server reaches {} of the {} servers of the "
-        "cluster file; it owns keys once it has pulled from the triad servers it reaches",
-        ownership_.voters_reached(), ownership_.voters());
+    // When a triad peer goes, what the spokes last said of the triad servers
+    // they reach is stale until their next heartbeat (sent at once for a closed
+    // connection, within a timeout for a silent one), and meanwhile they count
+    // for no side. Only a loss that outlasts that is a cut: then the writes that
+    // wait for the quorum fail, and the operator hears of it.
+    quorum_timer_.expires_after(config_.heartbeat_timeout);
+    quorum_timer_.async_wait([this](const boost::system::error_code& error) {
+      if (error || stopped_ || ownership_.quorum()) return;
+      quorum_lost_ = true;
+      spdlog::warn(
+          "store: cut off: this triad server reaches {} of the {} servers of the cluster file "
+          "that count; it serves no key (requests get an error) until it reaches more than half",
+          ownership_.voters_reached(), ownership_.voters());
+      replicator_.QuorumLost();
+    });
+    return;
   }
+  quorum_timer_.cancel();
+  if (!quorum_lost_) return;
+  quorum_lost_ = false;
+  spdlog::info(
+      "store: quorum again: this triad server reaches {} of the {} servers of the "
+      "cluster file that count; it owns keys once it has pulled from the triad servers it reaches",
+      ownership_.voters_reached(), ownership_.voters());
 }
 
 void CacheNode::OnPeerUp(int index) {
@@ -328,16 +347,21 @@ void CacheNode::OnPeerUp(int index) {
   // it is ready (whether its data can make this server ready).
   const bool had_quorum = ownership_.quorum();
   const uint64_t counted_before = ready_seen();
+  const uint64_t links_before = ownership_.triad_links();
   ownership_.PeerConnected(index);
   NoteQuorumChange(had_quorum);
-  // A spoke reached may complete the quorum: the others count this server at once.
-  if (ready_seen() != counted_before) link_.AnnounceStoreState();
+  // A spoke reached may complete the quorum: the others count this server at
+  // once. A spoke's triad links decide whom it votes for: they hear at once.
+  if (ready_seen() != counted_before || ownership_.triad_links() != links_before) {
+    link_.AnnounceStoreState();
+  }
 }
 
 void CacheNode::OnPeerDown(int index) {
   if (index >= 0 && index < 3) key_owner_.TriadPeerLost();
   const bool had_quorum = ownership_.quorum();
   const uint64_t counted_before = ready_seen();
+  const uint64_t links_before = ownership_.triad_links();
   const bool catch_up_again = ownership_.PeerLost(index);
   NoteQuorumChange(had_quorum);
   std::vector<std::pair<uint64_t, Forwarded>> lost;
@@ -357,11 +381,13 @@ void CacheNode::OnPeerDown(int index) {
     if (!ownership_.awaiting_pulls()) ArmAloneTimer();
   }
   // Its going may leave this server synced with every ready peer still here.
-  if (ready_seen() != counted_before) link_.AnnounceStoreState();
+  if (ready_seen() != counted_before || ownership_.triad_links() != links_before) {
+    link_.AnnounceStoreState();
+  }
   // A server that dies while we wait is no longer live: the write is on every
   // live triad server without it (once a quorum is heard: replication.h).
   replicator_.PeerLost(index);
-  if (!ownership_.quorum()) replicator_.QuorumLost();
+  if (quorum_lost_) replicator_.QuorumLost();
   // Asked again of the new owner (the forwarding's own answer handling retries).
   for (auto& [id, pending] : lost) {
     ++stats_.retried;
@@ -377,10 +403,13 @@ void CacheNode::StampHeartbeat(protocol::Heartbeat& heartbeat) const {
 }
 
 void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat) {
-  ownership_.Heard(index);
-  replicator_.ConfirmQuorum();
+  const bool had_quorum = ownership_.quorum();
   const uint64_t counted_before = ready_seen();
+  ownership_.Heard(index);
   const Ownership::Pull pull = ownership_.OnHeartbeat(index, heartbeat, catch_up_.pulling(index));
+  // A spoke's heartbeat says whom it reaches: it may make or break the quorum.
+  NoteQuorumChange(had_quorum);
+  replicator_.ConfirmQuorum();
   if (pull.start) StartPull(index, pull.counts);
   // Tell it at once that we count it ready: it owns keys only after that.
   if (ready_seen() != counted_before) link_.AnnounceStoreState();
@@ -423,6 +452,7 @@ void CacheNode::Receive(int peer, const protocol::Replicate& replicate) {
 
 void CacheNode::Receive(int peer, const protocol::ReplicateAck& ack) {
   replicator_.Receive(peer, ack);
+  if (quorum_lost_) replicator_.QuorumLost();
 }
 
 bool CacheNode::StartPull(int peer, bool counts) {

@@ -131,7 +131,9 @@ class CacheNode : public memcache::CacheService {
   void Run(protocol::CacheOp op, OpDone done, int64_t deadline = 0);
   // Why a request found no owner before its deadline (the error's text).
   std::string NoOwnerReason() const;
-  // Logs losing or regaining the quorum (ownership.h) across an event.
+  // Acts on losing or regaining the quorum (ownership.h) across an event: a
+  // loss that lasts a heartbeat timeout is logged and fails the writes waiting
+  // for the quorum; regaining it after that is logged.
   void NoteQuorumChange(bool had_quorum);
   void RetryLater(protocol::CacheOp op, OpDone done, int64_t deadline);
   void Flush(const std::string& cache, Done done);
@@ -185,6 +187,10 @@ class CacheNode : public memcache::CacheService {
   std::map<uint64_t, Forwarded> forwarded_;
   boost::asio::steady_timer alone_timer_;
   boost::asio::steady_timer sweep_timer_;
+  // Judges a loss of the quorum once the spokes' word has had time to catch up
+  // (NoteQuorumChange); quorum_lost_ from then until the quorum is back.
+  boost::asio::steady_timer quorum_timer_;
+  bool quorum_lost_ = false;
   std::vector<std::shared_ptr<boost::asio::steady_timer>> delayed_flushes_;
 };
 

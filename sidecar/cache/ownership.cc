@@ -23,13 +23,11 @@ void Ownership::PeerConnected(int index) {
 bool Ownership::PeerLost(int index) {
   connected_.Remove(index);
   peers_ready_.Remove(index);
+  if (index >= 0 && index < kMaxServers) peer_triad_links(index) = 0;
   pulled_.Remove(index);
   synced_.Remove(index);
   syncing_.Remove(index);
-  if (IsTriadIndex(index)) {
-    peer_ready_seen(index) = 0;
-    peer_triad_links(index) = 0;
-  }
+  if (IsTriadIndex(index)) peer_ready_seen(index) = 0;
   const bool was_counting = counting_pulls_.Contains(index);
   counting_pulls_.Remove(index);
   // A pull cut short proves nothing.
@@ -38,10 +36,12 @@ bool Ownership::PeerLost(int index) {
 
 Ownership::Pull Ownership::OnHeartbeat(int index, const protocol::Heartbeat& heartbeat,
                                        bool pulling) {
-  if (!IsTriadIndex(index) || index == self_index_) return {};
+  if (index < 0 || index >= kMaxServers || index == self_index_) return {};
+  // A spoke's links decide whether it votes for this server (Votes).
+  peer_triad_links(index) = heartbeat.triad_links;
+  if (!IsTriadIndex(index)) return {};
   const bool ready = heartbeat.store_ready;
   const bool was_ready = peers_ready_.Contains(index);
-  peer_triad_links(index) = heartbeat.triad_links;
   if (ready) {
     peers_ready_.Add(index);
   } else {
@@ -93,10 +93,21 @@ bool Ownership::BecomeReady() {
   return true;
 }
 
+bool Ownership::Votes(int peer) const {
+  if (peer >= voters_ || peer == self_index_ || !connected_.Contains(peer)) return false;
+  if (IsTriadIndex(peer)) return true;
+  // A spoke that also reaches a triad server this one does not may be counted
+  // by that server's side as well: it counts for neither. One that has not yet
+  // said it reaches this server counts for nothing either.
+  const ServerSet links = ServerSet::FromBits(peer_triad_links(peer));
+  return triad_ && links.Contains(self_index_) &&
+         links.Without(ServerSet::FromBits(triad_links())).empty();
+}
+
 int Ownership::voters_reached() const {
   int reached = self_index_ >= 0 && self_index_ < voters_ ? 1 : 0;
   connected_.ForEach([&](int peer) {
-    if (peer < voters_ && peer != self_index_) ++reached;
+    if (Votes(peer)) ++reached;
   });
   return reached;
 }
@@ -122,7 +133,7 @@ bool Ownership::QuorumHeardSince(uint64_t mark) const {
   int reached = self_index_ < voters_ ? 1 : 0;
   bool with_index_zero = self_index_ == 0;
   connected_.ForEach([&](int peer) {
-    if (peer >= voters_ || peer == self_index_) return;
+    if (!Votes(peer)) return;
     if (heard_at_[static_cast<std::size_t>(peer)] <= mark) return;
     ++reached;
     if (peer == 0) with_index_zero = true;

@@ -15,8 +15,12 @@
 // more than half of the cluster file's servers, itself included (at exactly
 // half, only the side holding index 0). So of two sides of a partition at
 // most one serves the store, and a triad server cut off from the others
-// answers errors instead of what it alone holds. Dynamic servers do not count:
-// their number is not something both sides agree on.
+// answers errors instead of what it alone holds. A triad peer counts while
+// connected; a spoke counts only while its last heartbeat says it reaches this
+// server and no triad server beyond the ones this server reaches: a spoke that
+// reaches both sides of a cut between triad servers counts for neither, so the
+// two sides cannot both borrow it. Dynamic servers do not count: their number
+// is not something both sides agree on.
 //
 // Thread-safety: none; the sidecar's io_context thread only.
 #ifndef CLUSTER_BALANCE_SIDECAR_CACHE_OWNERSHIP_H_
@@ -71,7 +75,8 @@ class Ownership {
   // Reaches more than half of the cluster file's servers (see Quorum above);
   // always true on a spoke, which owns nothing.
   bool quorum() const;
-  // The cluster file's servers reached: itself and the connected ones.
+  // The cluster file's servers that count toward the quorum: itself, the
+  // connected triad peers, and the connected spokes that vote for it.
   int voters_reached() const;
   int voters() const { return voters_; }
   // Ready, in quorum, and pulled from every connected ready triad peer.
@@ -116,7 +121,10 @@ class Ownership {
   // Whether `reached` servers of the cluster file (this one included, and index
   // 0 among them or not) are a quorum.
   bool IsQuorum(int reached, bool with_index_zero) const;
-  // The last heartbeat's word of a triad peer (index 0..2).
+  // Whether connected `peer` counts toward this server's quorum (see Quorum).
+  bool Votes(int peer) const;
+  // The last heartbeat's word of a triad peer (index 0..2), and of any peer the
+  // triad servers it reaches.
   uint64_t& peer_ready_seen(int index) { return peer_ready_seen_[static_cast<std::size_t>(index)]; }
   uint64_t& peer_triad_links(int index) {
     return peer_triad_links_[static_cast<std::size_t>(index)];
@@ -135,7 +143,7 @@ class Ownership {
   ServerSet connected_;
   ServerSet peers_ready_;
   std::array<uint64_t, 3> peer_ready_seen_{};
-  std::array<uint64_t, 3> peer_triad_links_{};
+  std::array<uint64_t, kMaxServers> peer_triad_links_{};
   ServerSet pulled_;          // triad peers pulled from since they connected
   ServerSet syncing_;         // ready triad peers whose pull is under way
   ServerSet synced_;          // ready triad peers pulled from since they connected

@@ -26,6 +26,9 @@ protocol::Heartbeat Said(bool ready, ServerSet ready_seen, ServerSet triad_links
   return heartbeat;
 }
 
+// What a spoke's heartbeat says of the triad servers it reaches.
+protocol::Heartbeat SpokeReaches(ServerSet triad_links) { return Said(false, {}, triad_links); }
+
 TEST(OwnershipTest, LoneServerOwnsEverythingOnceReady) {
   Ownership ownership(0, true, 1);
   EXPECT_FALSE(ownership.ready());
@@ -222,10 +225,14 @@ TEST(OwnershipTest, TriadServerOwnsOnlyWhileItReachesMoreThanHalfOfTheClusterFil
   ownership.Stamp(stamped);
   EXPECT_EQ(stamped.ready_seen, 0u);  // spokes and peers count it out
 
-  // The two spokes: 3 of 5, while both other triad servers are gone.
+  // The two spokes: 3 of 5, while both other triad servers are gone, once each
+  // has said that it reaches this triad server alone.
   ownership.PeerConnected(3);
+  ownership.OnHeartbeat(3, SpokeReaches(Set({1})), false);
   EXPECT_FALSE(ownership.quorum());
   ownership.PeerConnected(4);
+  EXPECT_EQ(ownership.voters_reached(), 2);  // not yet heard
+  ownership.OnHeartbeat(4, SpokeReaches(Set({1})), false);
   EXPECT_EQ(ownership.voters_reached(), 3);
   EXPECT_TRUE(ownership.quorum());
   EXPECT_TRUE(ownership.owning());
@@ -236,9 +243,9 @@ TEST(OwnershipTest, TriadServerOwnsOnlyWhileItReachesMoreThanHalfOfTheClusterFil
   EXPECT_EQ(ownership.ReadyTriad(), Set({}));
 }
 
-// Asymmetric cut: 0 reaches 1, 1 reaches 2, 0 does not reach 2. Server 1 counts
-// neither 0 nor 2 (each misses a triad server it counts), so 0 sends every key
-// to 1 instead of owning some itself.
+// Asymmetric cut: 0 reaches 1, 1 reaches 2, 0 does not reach 2; the spokes
+// reach all three. Server 1 counts neither 0 nor 2 (each misses a triad server
+// it counts), so 0 sends every key to 1 instead of owning some itself.
 TEST(OwnershipTest, ServerNotCountedByItsPeersLeavesItsKeysToThoseCounted) {
   Ownership ownership(0, true, 5);
   ownership.BecomeReady();
@@ -247,12 +254,50 @@ TEST(OwnershipTest, ServerNotCountedByItsPeersLeavesItsKeysToThoseCounted) {
   ownership.PeerConnected(4);
   ownership.OnHeartbeat(1, Said(true, Set({1}), Set({0, 1, 2})), false);
   ownership.PullFinished(1);
-  ASSERT_TRUE(ownership.synced());
+  ASSERT_TRUE(ownership.ReadyPeers().Contains(1));
   EXPECT_FALSE(ownership.owning());
-  EXPECT_EQ(ownership.ReadyTriad(), Set({0, 1}));
+  EXPECT_EQ(ownership.ReadyTriad(), Set({1}));
   for (const char* key : {"a", "b", "c", "d", "e", "f", "g", "h"}) {
     EXPECT_EQ(ownership.OwnerOf("session", key), 1) << key;
   }
+
+  // Were the spokes cut off from 2, they would vote for 0's side too.
+  ownership.OnHeartbeat(3, SpokeReaches(Set({0, 1})), false);
+  ownership.OnHeartbeat(4, SpokeReaches(Set({0, 1})), false);
+  EXPECT_TRUE(ownership.quorum());
+  EXPECT_TRUE(ownership.synced());
+  EXPECT_EQ(ownership.ReadyTriad(), Set({0, 1}));
+}
+
+// 0 is cut off from 1 and 2, and both spokes still reach all three: were the
+// spokes to count for both sides, both would reach 3 or 4 of the 5 servers and
+// accept writes for the same keys. They count for neither.
+TEST(OwnershipTest, SpokeReachingBothSidesOfACutCountsForNeither) {
+  Ownership lone(0, true, 5);
+  Ownership pair(1, true, 5);
+  pair.PeerConnected(2);
+  for (Ownership* side : {&lone, &pair}) {
+    for (int spoke : {3, 4}) {
+      side->PeerConnected(spoke);
+      side->OnHeartbeat(spoke, SpokeReaches(Set({0, 1, 2})), false);
+    }
+  }
+  EXPECT_EQ(lone.voters_reached(), 1);
+  EXPECT_FALSE(lone.quorum());
+  EXPECT_EQ(pair.voters_reached(), 2);
+  EXPECT_FALSE(pair.quorum());
+
+  // Spoke 3 loses its links to 0: it now votes for 1 and 2 only.
+  lone.PeerLost(3);
+  pair.OnHeartbeat(3, SpokeReaches(Set({1, 2})), false);
+  EXPECT_TRUE(pair.quorum());
+  EXPECT_FALSE(lone.quorum());
+
+  // A spoke's vote lapses when its connection does, and starts again only with
+  // its next word.
+  pair.PeerLost(3);
+  pair.PeerConnected(3);
+  EXPECT_FALSE(pair.quorum());
 }
 
 TEST(OwnershipTest, DynamicServersDoNotCountTowardsTheQuorum) {

@@ -65,16 +65,31 @@ void Replicator::Send(const std::string& cache, const std::string& key, const st
   const protocol::Replicate message{id,    cache,   key,  store::EncodeRecord(record),
                                     flush, request, reply};
   ServerSet replicas;
+  bool closing = false;
   ownership_.TriadPeers().ForEach([&](int index) {
-    if (index != self_index_ && link_.Send(index, message)) replicas.Add(index);
+    if (index == self_index_) return;
+    if (link_.Send(index, message)) {
+      replicas.Add(index);
+    } else {
+      closing = true;
+    }
   });
-  if (replicas.empty()) {
+  if (replicas.empty() && !closing) {
     ++stats_.replicated;
     done(true);
     return;
   }
   ++stats_.writes_waiting;
-  waiting_[id] = Waiting{replicas, now_(), true, std::move(done)};
+  Waiting write{replicas, now_(), true, std::move(done)};
+  if (replicas.empty()) {
+    // Each replica's connection is closing: lost before the write left, as in
+    // PeerLost, and its loss may be the first sign of a cut.
+    write.lost_mark = ownership_.Mark();
+    confirming_.push_back(std::move(write));
+    ConfirmQuorum();
+    return;
+  }
+  waiting_[id] = std::move(write);
 }
 
 void Replicator::Receive(int peer, const protocol::Replicate& replicate) {
@@ -113,9 +128,15 @@ void Replicator::Receive(int peer, const protocol::ReplicateAck& ack) {
   if (!found->second.replicas.empty()) return;
   Waiting finished = std::move(found->second);
   waiting_.erase(found);
-  --stats_.writes_waiting;
-  ++stats_.replicated;
-  finished.done(finished.ok);
+  if (!ownership_.quorum()) {
+    // The replicas that answered may all be on this server's side of a cut:
+    // done only once a quorum is heard (or failed when the loss is settled).
+    finished.lost_mark = ownership_.Mark();
+    confirming_.push_back(std::move(finished));
+    ConfirmQuorum();
+    return;
+  }
+  Finish(finished, finished.ok);
 }
 
 void Replicator::Finish(Waiting& write, bool ok) {
@@ -143,11 +164,7 @@ void Replicator::PeerLost(int peer) {
     write.lost_mark = mark;
     confirming_.push_back(std::move(write));
   }
-  if (!ownership_.quorum()) {
-    QuorumLost();
-  } else {
-    ConfirmQuorum();
-  }
+  ConfirmQuorum();
 }
 
 void Replicator::ConfirmQuorum() {

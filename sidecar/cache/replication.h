@@ -79,7 +79,9 @@ class Replicator {
   // After a heartbeat (Ownership::Heard): completes the writes whose quorum is
   // now confirmed.
   void ConfirmQuorum();
-  // This server lost its quorum: every write waiting for its confirmation fails.
+  // This server's loss of its quorum is settled (CacheNode waits a heartbeat
+  // timeout): every write waiting for its confirmation fails. A write whose
+  // last replica answers while the quorum is lost waits for it the same way.
   void QuorumLost();
   // Calls every waiting `done` with false (the node stops).
   void FailAll();
