@@ -133,9 +133,12 @@ bool Membership::OnPeerAuthenticated(int index, uint64_t peer_incarnation, int64
 
 bool Membership::CutOffFromTriadWithout(int index, int64_t now_unix_ms) const {
   if (is_triad(self_index_) || !is_triad(index)) return false;
+  // Lately: more recently than halfway between the heartbeat interval (a live
+  // link is heard that often) and the timeout (a silent one is about to go).
+  const int64_t lately_ms = (config_.heartbeat_interval.count() + heartbeat_timeout_ms_) / 2;
   bool heard_lately = false;
   (connected_ & ServerSet::Triad()).ForEach([&](int peer) {
-    if (peer != index && now_unix_ms - last_heard_[Slot(peer)] <= heartbeat_timeout_ms_ / 2) {
+    if (peer != index && now_unix_ms - last_heard_[Slot(peer)] <= lately_ms) {
       heard_lately = true;
     }
   });

@@ -19,7 +19,8 @@
 //    "Partitions"): losing the last triad server it hears tells it nothing about
 //    the servers, only about its own links. So a triad peer whose connection
 //    closes or falls silent is marked down only while another triad peer has
-//    been heard within half the heartbeat timeout; otherwise it stays as it
+//    been heard lately (within the midpoint of heartbeat interval and
+//    timeout: a live link is heard every interval); otherwise it stays as it
 //    was, and the view is stale (view_stale_since_unix_ms) until a triad server
 //    is connected again. The web server goes on routing by the stale view, and
 //    its passive failure detection catches a backend that does fail.

@@ -370,6 +370,21 @@ TEST(MembershipCutOffTest, SpokeStillMarksDownATriadServerThatFailsWhileOthersAr
   EXPECT_EQ(spoke.view_stale_since_unix_ms(), t + 3'100);
 }
 
+// With a heartbeat interval above half the timeout, a live triad link may be
+// silent for longer than half the timeout between two heartbeats: it is still
+// "heard lately", so a triad server that closes meanwhile is marked down.
+TEST(MembershipCutOffTest, SlowHeartbeatsStillCountAsHeardLately) {
+  ClusterConfig config = FiveServers();
+  config.heartbeat_interval = std::chrono::milliseconds(2'000);  // timeout 3 s
+  auto nodes = ConvergedFive(config);
+  Membership& spoke = *nodes[3];
+  const int64_t t = kStart + 10'000;
+  for (int triad : {0, 1, 2}) spoke.OnHeartbeat(triad, protocol::Heartbeat{1, 0, t}, t);
+  EXPECT_TRUE(spoke.OnPeerClosed(0, t + 1'900));
+  EXPECT_EQ(spoke.ToView(t + 1'900).state(0), ServerState::kDown);
+  EXPECT_EQ(spoke.view_stale_since_unix_ms(), 0);
+}
+
 TEST(MembershipCutOffTest, TriadServersMarkDownWhatTheyNoLongerHear) {
   const ClusterConfig config = FiveServers();
   auto nodes = ConvergedFive(config);
