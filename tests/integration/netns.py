@@ -22,6 +22,7 @@ import ctypes
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -198,7 +199,27 @@ class Network:
         finally:
             _run("ip", "netns", "del", probe, check=False)
 
+    @staticmethod
+    def remove_stale():
+        """Deletes the namespaces of earlier test processes that died before their
+        cleanup ran (kill -9 of ctest, a timeout): their addresses would answer."""
+        listed = _run("ip", "netns", "list", check=False)
+        for line in listed.stdout.splitlines():
+            name = line.split()[0] if line.split() else ""
+            match = re.fullmatch(r"cbt(\d+)-.*", name)
+            if match is None or int(match.group(1)) == os.getpid():
+                continue
+            try:
+                os.kill(int(match.group(1)), 0)
+                continue  # its test process is still running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            _run("ip", "netns", "del", name, check=False)
+
     def __init__(self, count):
+        Network.remove_stale()
         self.prefix = f"cbt{os.getpid()}"
         self.bridge = f"{self.prefix}-br"
         self.names = [f"{self.prefix}-s{i}" for i in range(count)]
