@@ -347,12 +347,12 @@ void CacheNode::OnPeerUp(int index) {
   // it is ready (whether its data can make this server ready).
   const bool had_quorum = ownership_.quorum();
   const uint64_t counted_before = ready_seen();
-  const uint64_t links_before = ownership_.triad_links();
+  const uint64_t vote_before = ownership_.QuorumVote();
   ownership_.PeerConnected(index);
   NoteQuorumChange(had_quorum);
   // A spoke reached may complete the quorum: the others count this server at
-  // once. A spoke's triad links decide whom it votes for: they hear at once.
-  if (ready_seen() != counted_before || ownership_.triad_links() != links_before) {
+  // once. The triad servers hear at once whom a spoke votes for.
+  if (ready_seen() != counted_before || ownership_.QuorumVote() != vote_before) {
     link_.AnnounceStoreState();
   }
 }
@@ -361,7 +361,7 @@ void CacheNode::OnPeerDown(int index) {
   if (index >= 0 && index < 3) key_owner_.TriadPeerLost();
   const bool had_quorum = ownership_.quorum();
   const uint64_t counted_before = ready_seen();
-  const uint64_t links_before = ownership_.triad_links();
+  const uint64_t vote_before = ownership_.QuorumVote();
   const bool catch_up_again = ownership_.PeerLost(index);
   NoteQuorumChange(had_quorum);
   std::vector<std::pair<uint64_t, Forwarded>> lost;
@@ -381,7 +381,7 @@ void CacheNode::OnPeerDown(int index) {
     if (!ownership_.awaiting_pulls()) ArmAloneTimer();
   }
   // Its going may leave this server synced with every ready peer still here.
-  if (ready_seen() != counted_before || ownership_.triad_links() != links_before) {
+  if (ready_seen() != counted_before || ownership_.QuorumVote() != vote_before) {
     link_.AnnounceStoreState();
   }
   // A server that dies while we wait is no longer live: the write is on every
@@ -405,14 +405,18 @@ void CacheNode::StampHeartbeat(protocol::Heartbeat& heartbeat) const {
 void CacheNode::OnPeerStoreState(int index, const protocol::Heartbeat& heartbeat) {
   const bool had_quorum = ownership_.quorum();
   const uint64_t counted_before = ready_seen();
+  const uint64_t vote_before = ownership_.QuorumVote();
   ownership_.Heard(index);
   const Ownership::Pull pull = ownership_.OnHeartbeat(index, heartbeat, catch_up_.pulling(index));
-  // A spoke's heartbeat says whom it reaches: it may make or break the quorum.
+  // A spoke's heartbeat says whom it votes for: it may make or break the quorum.
   NoteQuorumChange(had_quorum);
   replicator_.ConfirmQuorum();
   if (pull.start) StartPull(index, pull.counts);
-  // Tell it at once that we count it ready: it owns keys only after that.
-  if (ready_seen() != counted_before) link_.AnnounceStoreState();
+  // Tell it at once that we count it ready (it owns keys only after that), and
+  // the triad whom this spoke now votes for.
+  if (ready_seen() != counted_before || ownership_.QuorumVote() != vote_before) {
+    link_.AnnounceStoreState();
+  }
 }
 
 void CacheNode::OnPeerMessage(int index, const protocol::Message& message) {

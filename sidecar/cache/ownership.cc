@@ -96,12 +96,13 @@ bool Ownership::BecomeReady() {
 bool Ownership::Votes(int peer) const {
   if (peer >= voters_ || peer == self_index_ || !connected_.Contains(peer)) return false;
   if (IsTriadIndex(peer)) return true;
-  // A spoke that also reaches a triad server this one does not may be counted
-  // by that server's side as well: it counts for neither. One that has not yet
-  // said it reaches this server counts for nothing either.
-  const ServerSet links = ServerSet::FromBits(peer_triad_links(peer));
-  return triad_ && links.Contains(self_index_) &&
-         links.Without(ServerSet::FromBits(triad_links())).empty();
+  // A spoke's vote that names a triad server this one does not reach is for
+  // another side (or, stale, for the side before a loss: it counts again once
+  // the spoke has said whom it votes for now). One that has not yet said it
+  // votes for this server counts for nothing either.
+  const ServerSet vote = ServerSet::FromBits(peer_triad_links(peer));
+  return triad_ && vote.Contains(self_index_) &&
+         vote.Without(ServerSet::FromBits(triad_links())).empty();
 }
 
 int Ownership::voters_reached() const {
@@ -161,6 +162,26 @@ uint64_t Ownership::triad_links() const {
   return links.bits();
 }
 
+uint64_t Ownership::QuorumVote() const {
+  if (triad_) return triad_links();
+  ServerSet best;
+  TriadPeers().ForEach([&](int server) {
+    // The group of `server`: itself and each triad server reached here that it
+    // names and that names it.
+    ServerSet group;
+    group.Add(server);
+    const ServerSet theirs = ServerSet::FromBits(peer_triad_links(server));
+    TriadPeers().ForEach([&](int other) {
+      if (theirs.Contains(other) && ServerSet::FromBits(peer_triad_links(other)).Contains(server)) {
+        group.Add(other);
+      }
+    });
+    // Visited by increasing index: at equal size the first group found stays.
+    if (group.size() > best.size()) best = group;
+  });
+  return best.bits();
+}
+
 uint64_t Ownership::ready_seen() const {
   // The ready triad servers this one is connected to (itself included): the
   // ones that may own keys.
@@ -204,7 +225,7 @@ int Ownership::OwnerOf(std::string_view cache, std::string_view key) const {
 void Ownership::Stamp(protocol::Heartbeat& heartbeat) const {
   heartbeat.store_ready = ready_;
   heartbeat.ready_seen = ready_seen();
-  heartbeat.triad_links = triad_links();
+  heartbeat.triad_links = QuorumVote();
   heartbeat.caught_up_from = caught_up_from_.bits();
 }
 

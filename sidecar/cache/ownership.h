@@ -16,11 +16,13 @@
 // half, only the side holding index 0). So of two sides of a partition at
 // most one serves the store, and a triad server cut off from the others
 // answers errors instead of what it alone holds. A triad peer counts while
-// connected; a spoke counts only while its last heartbeat says it reaches this
-// server and no triad server beyond the ones this server reaches: a spoke that
-// reaches both sides of a cut between triad servers counts for neither, so the
-// two sides cannot both borrow it. Dynamic servers do not count: their number
-// is not something both sides agree on.
+// connected. A spoke casts one vote, for a group of triad servers that reach
+// each other (QuorumVote: the largest group among those it reaches, as their
+// heartbeats say), and a triad server counts it only while its last heartbeat's
+// vote names this server and no triad server this one does not reach: a spoke
+// that reaches both sides of a cut between triad servers counts for one side
+// only. Dynamic servers do not count: their number is not something both sides
+// agree on.
 //
 // Thread-safety: none; the sidecar's io_context thread only.
 #ifndef CLUSTER_BALANCE_SIDECAR_CACHE_OWNERSHIP_H_
@@ -97,6 +99,11 @@ class Ownership {
   uint64_t ready_seen() const;
   // The triad servers this one is connected to, itself included when it is one.
   uint64_t triad_links() const;
+  // On a spoke, the triad servers it votes for (see Quorum): of the triad
+  // servers it is connected to, the largest group that reach each other (each
+  // names the other in the triad_links of its last heartbeat), at equal size the
+  // one with the lowest index. On a triad server, triad_links().
+  uint64_t QuorumVote() const;
   // Synced, and every connected triad peer counts it.
   bool owning() const;
   // The triad servers that may own keys now (ready_seen()).
@@ -112,7 +119,8 @@ class Ownership {
   ServerSet ReadyPeers() const { return peers_ready_ & TriadPeers(); }
   // Readiness waits for pulls under way.
   bool awaiting_pulls() const { return !counting_pulls_.empty(); }
-  // Fills in the store's part of a heartbeat this server sends.
+  // Fills in the store's part of a heartbeat this server sends (triad_links:
+  // QuorumVote()).
   void Stamp(protocol::Heartbeat& heartbeat) const;
 
  private:

@@ -271,33 +271,71 @@ TEST(OwnershipTest, ServerNotCountedByItsPeersLeavesItsKeysToThoseCounted) {
 
 // 0 is cut off from 1 and 2, and both spokes still reach all three: were the
 // spokes to count for both sides, both would reach 3 or 4 of the 5 servers and
-// accept writes for the same keys. They count for neither.
-TEST(OwnershipTest, SpokeReachingBothSidesOfACutCountsForNeither) {
+// accept writes for the same keys. Each spoke votes for the larger group, 1 and 2.
+TEST(OwnershipTest, SpokeReachingBothSidesOfACutVotesForOneSideOnly) {
+  Ownership spoke(3, false, 5);
+  for (int triad : {0, 1, 2}) spoke.PeerConnected(triad);
+  spoke.OnHeartbeat(0, Said(true, Set({0}), Set({0})), false);
+  spoke.OnHeartbeat(1, Said(true, Set({1, 2}), Set({1, 2})), false);
+  spoke.OnHeartbeat(2, Said(true, Set({1, 2}), Set({1, 2})), false);
+  ASSERT_EQ(spoke.QuorumVote(), Set({1, 2}).bits());
+  protocol::Heartbeat stamped;
+  spoke.Stamp(stamped);
+  EXPECT_EQ(stamped.triad_links, Set({1, 2}).bits());
+
   Ownership lone(0, true, 5);
   Ownership pair(1, true, 5);
   pair.PeerConnected(2);
   for (Ownership* side : {&lone, &pair}) {
-    for (int spoke : {3, 4}) {
-      side->PeerConnected(spoke);
-      side->OnHeartbeat(spoke, SpokeReaches(Set({0, 1, 2})), false);
+    for (int index : {3, 4}) {
+      side->PeerConnected(index);
+      side->OnHeartbeat(index, stamped, false);
     }
   }
   EXPECT_EQ(lone.voters_reached(), 1);
   EXPECT_FALSE(lone.quorum());
+  EXPECT_EQ(pair.voters_reached(), 4);
+  EXPECT_TRUE(pair.quorum());
+
+  // A vote from before the cut names all three: it counts for neither side
+  // until the spoke has said whom it votes for now.
+  pair.OnHeartbeat(3, SpokeReaches(Set({0, 1, 2})), false);
+  pair.OnHeartbeat(4, SpokeReaches(Set({0, 1, 2})), false);
   EXPECT_EQ(pair.voters_reached(), 2);
   EXPECT_FALSE(pair.quorum());
 
-  // Spoke 3 loses its links to 0: it now votes for 1 and 2 only.
-  lone.PeerLost(3);
-  pair.OnHeartbeat(3, SpokeReaches(Set({1, 2})), false);
-  EXPECT_TRUE(pair.quorum());
-  EXPECT_FALSE(lone.quorum());
-
   // A spoke's vote lapses when its connection does, and starts again only with
   // its next word.
+  pair.OnHeartbeat(3, stamped, false);
+  pair.OnHeartbeat(4, stamped, false);
+  EXPECT_TRUE(pair.quorum());
   pair.PeerLost(3);
   pair.PeerConnected(3);
-  EXPECT_FALSE(pair.quorum());
+  EXPECT_EQ(pair.voters_reached(), 3);
+  pair.OnHeartbeat(3, stamped, false);
+  EXPECT_EQ(pair.voters_reached(), 4);
+}
+
+TEST(OwnershipTest, SpokeVotesForTheLargestGroupOfTriadServersThatReachEachOther) {
+  Ownership spoke(4, false, 5);
+  EXPECT_EQ(spoke.QuorumVote(), 0u);  // reaches none
+  for (int triad : {0, 1, 2}) spoke.PeerConnected(triad);
+  // Not heard yet: each is a group of one, and the lowest index wins the tie.
+  EXPECT_EQ(spoke.QuorumVote(), Set({0}).bits());
+  for (int triad : {0, 1, 2}) spoke.OnHeartbeat(triad, Said(true, {}, Set({0, 1, 2})), false);
+  EXPECT_EQ(spoke.QuorumVote(), Set({0, 1, 2}).bits());
+  // Asymmetric: 0 reaches 1, 1 reaches 2, 0 does not reach 2. 1 names both, and
+  // both name it: the vote goes to all three, which only 1 reaches.
+  spoke.OnHeartbeat(0, Said(true, {}, Set({0, 1})), false);
+  spoke.OnHeartbeat(2, Said(true, {}, Set({1, 2})), false);
+  EXPECT_EQ(spoke.QuorumVote(), Set({0, 1, 2}).bits());
+  // 2 is gone (its connection closed): the vote goes to 0 and 1 at once.
+  spoke.PeerLost(2);
+  EXPECT_EQ(spoke.QuorumVote(), Set({0, 1}).bits());
+  // A triad server votes for what it reaches.
+  Ownership triad(1, true, 5);
+  triad.PeerConnected(2);
+  EXPECT_EQ(triad.QuorumVote(), Set({1, 2}).bits());
 }
 
 TEST(OwnershipTest, DynamicServersDoNotCountTowardsTheQuorum) {

@@ -137,9 +137,11 @@ struct Heartbeat {
   // connected triad peer counts it.
   bool store_ready = false;
   uint64_t ready_seen = 0;
-  // The triad servers the sender is connected to (itself included when it is
-  // one): a peer counts a server as ready only once it is connected to all the
-  // triad servers that peer sees, so no triad server still takes it for down.
+  // From a triad server, the triad servers it is connected to (itself
+  // included): a peer counts a server as ready only once it is connected to all
+  // the triad servers that peer sees, so no triad server still takes it for
+  // down. From a spoke, the triad servers it gives its quorum vote to
+  // (sidecar/cache/ownership.h "Quorum").
   uint64_t triad_links = 0;
   // The ready triad servers whose records made the sender ready (none when it
   // became ready alone): a peer that holds all of them already need not wait for
