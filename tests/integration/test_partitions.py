@@ -158,6 +158,54 @@ class TriadServerCutOffTest(PartitionTestCase):
         self.assertEqual(wrong, [], f"{len(wrong)} of {len(acked)} missing on s2 after the heal")
 
 
+class TriadCutTest(PartitionTestCase):
+    def test_the_pair_serves_the_third_refuses_though_the_spokes_reach_all(self):
+        # s0 is cut off from s1 and s2 only; the spokes still reach all three.
+        # Each spoke votes for one side (s1 and s2, the larger): the pair holds
+        # the quorum, s0 does not, and never both at once.
+        network, c = self.make_cluster(5)
+        s0, s1, s2, s3, s4 = c.servers
+        writer = Writer(s3, "t")
+        self.addCleanup(writer.stop.set)
+        wait_for(lambda: writer.count() >= 50, 20, "50 writes acknowledged before the cut")
+
+        network.cut(0, 1)
+        network.cut(0, 2)
+        both = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            quorum = {s.id: attempt(lambda: s.status()["store"]["quorum"]) for s in c.servers[:3]}
+            # Once each side has seen the cut (before that, with no lease, each
+            # still serves what it holds: README "Partitions").
+            seen = (attempt(lambda: s1.states()["s0"]) == "down" and
+                    attempt(lambda: s0.states()["s1"]) == "down" and
+                    attempt(lambda: s0.states()["s2"]) == "down")
+            if seen and quorum["s0"] and (quorum["s1"] or quorum["s2"]):
+                both.append(quorum)
+            if quorum == {"s0": False, "s1": True, "s2": True}:
+                break
+            time.sleep(0.1)  # sampling interval of the watch
+        self.assertEqual(quorum, {"s0": False, "s1": True, "s2": True})
+        self.assertEqual(both, [], "both sides held a quorum")
+        acked_at_cut = writer.count()
+        wait_for(lambda: writer.count() >= acked_at_cut + 50, 20,
+                 "50 more writes acknowledged through a spoke by the pair")
+        client = s0.memcached()
+        self.addCleanup(client.close)
+        wait_for(lambda: client.set("session:on-s0", b"x")
+                 .startswith(b"SERVER_ERROR cut off from the cluster"), 15,
+                 "s0 to refuse writes")
+
+        network.heal()
+        c.wait_states({s.id: "up" for s in c.servers}, timeout=15)
+        wait_for(lambda: s0.status()["store"]["owning"], 20, "s0 to own keys again")
+        acked = writer.finish()
+        print(f"TriadCutTest: {len(acked)} acknowledged ({acked_at_cut} before the cut), "
+              f"{writer.errors} errors", file=sys.stderr)
+        wrong = audit(s0, acked)
+        self.assertEqual(wrong, [], f"{len(wrong)} of {len(acked)} acknowledged writes lost")
+
+
 class AsymmetricPartitionTest(PartitionTestCase):
     WATCH_SECONDS = float(os.environ.get("CLUSTER_PARTITION_WATCH_SECONDS", "60"))
 
