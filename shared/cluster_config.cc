@@ -342,6 +342,15 @@ void ReadClusterSection(const toml::table* table, ClusterConfig& config, Problem
   reader.Duration("slow_start", config.slow_start);
   reader.ByteSize("max_frame_size", config.max_frame_bytes);
   reader.Duration("retry_timeout", config.retry_timeout);
+  if (auto durability = reader.String("durability")) {
+    if (*durability == "replicated") {
+      config.durability = ClusterConfig::Durability::kReplicated;
+    } else if (*durability == "fsync") {
+      config.durability = ClusterConfig::Durability::kFsync;
+    } else {
+      reader.Problem("durability", "must be \"replicated\" (the default) or \"fsync\"");
+    }
+  }
   reader.RejectUnknownKeys();
 
   if (config.heartbeat_interval < kMinHeartbeatInterval) {

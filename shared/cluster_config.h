@@ -2,7 +2,8 @@
 // validated model. conf-examples/cluster.toml documents every key.
 //
 //   [cluster]   name, key_file, heartbeat_interval, heartbeat_timeout,
-//               dynamic_server_timeout, slow_start, max_frame_size, retry_timeout
+//               dynamic_server_timeout, slow_start, max_frame_size, retry_timeout,
+//               durability ("replicated" or "fsync")
 //   [node]      settings of each server's own sidecar: admin_listen,
 //               memcached_listen, data_dir, view_file, spoke_cache_size,
 //               memcached_max_line_size, deploy_root, admin_tls_certificate,
@@ -118,6 +119,11 @@ struct ClusterConfig {
   // SERVER_ERROR. Cluster-wide: every triad server remembers the writes it applied
   // for this long, so that a retry of one is answered, not applied again.
   milliseconds retry_timeout{2000};
+  // When a triad server acknowledges a write (README "Durability"): kReplicated
+  // once every live triad server has applied it, without waiting for a disk;
+  // kFsync once every live triad server has it synced to disk as well.
+  enum class Durability { kReplicated, kFsync };
+  Durability durability = Durability::kReplicated;
   NodeSettings node_defaults;
   std::vector<ServerConfig> servers;  // static servers in cluster order
   std::vector<CacheConfig> caches;    // sorted by name

@@ -128,6 +128,7 @@ TEST(ClusterConfigExampleTest, ExampleFileSpellsOutTheDefaults) {
   EXPECT_EQ(example->slow_start, minimal.slow_start);
   EXPECT_EQ(example->max_frame_bytes, minimal.max_frame_bytes);
   EXPECT_EQ(example->retry_timeout, minimal.retry_timeout);
+  EXPECT_EQ(example->durability, minimal.durability);
   EXPECT_EQ(example->node_defaults.memcached_max_line_bytes,
             minimal.node_defaults.memcached_max_line_bytes);
   EXPECT_EQ(example->node_defaults.spoke_cache_bytes, minimal.node_defaults.spoke_cache_bytes);
@@ -164,6 +165,7 @@ TEST(ClusterConfigExampleTest, ExampleFileSetsEveryKeyTheParserAccepts) {
                           "spoke_cache_size",
                           "memcached_max_line_size",
                           "retry_timeout",
+                          "durability",
                           "id",
                           "cluster_address",
                           "http_address",
@@ -482,6 +484,28 @@ TEST(ClusterConfigTest, RetryTimeoutDefaultsAndLimits) {
             milliseconds(500));
   for (const char* bad : {"\"5ms\"", "\"2m\"", "2"}) {
     EXPECT_NE(ParseError(head + "retry_timeout = " + bad + "\n" + server).find("retry_timeout"),
+              std::string::npos)
+        << bad;
+  }
+}
+
+TEST(ClusterConfigTest, DurabilityIsReplicatedUnlessTheFileSaysFsync) {
+  EXPECT_EQ(ParseOk(kValidHead).durability, ClusterConfig::Durability::kReplicated);
+  const std::string head = "[cluster]\nname = \"c\"\nkey_file = \"k\"\n";
+  const std::string server =
+      "[[server]]\nid = \"a\"\ncluster_address = \"h:1\"\nhttp_address = \"h:2\"\n";
+  EXPECT_EQ(ParseOk(head + "durability = \"fsync\"\n" + server).durability,
+            ClusterConfig::Durability::kFsync);
+  EXPECT_EQ(ParseOk(head + "durability = \"replicated\"\n" + server).durability,
+            ClusterConfig::Durability::kReplicated);
+  for (const char* bad : {"\"sync\"", "\"FSYNC\"", "\"\""}) {
+    const std::string message = ParseError(head + "durability = " + bad + "\n" + server);
+    EXPECT_NE(message.find("durability: must be \"replicated\" (the default) or \"fsync\""),
+              std::string::npos)
+        << bad << ": " << message;
+  }
+  for (const char* bad : {"true", "1"}) {
+    EXPECT_NE(ParseError(head + "durability = " + bad + "\n" + server).find("durability"),
               std::string::npos)
         << bad;
   }

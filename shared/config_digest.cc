@@ -101,16 +101,19 @@ Digest128 ConfigDigest::Combined() const {
 
 ConfigDigest DigestConfig(const ClusterConfig& config) {
   ConfigDigest digest;
-  digest.cluster = Canonical()
-                       .Field("name", config.name)
-                       .Field("key_file", config.key_file)
-                       .Field("heartbeat_interval", config.heartbeat_interval)
-                       .Field("heartbeat_timeout", config.heartbeat_timeout)
-                       .Field("dynamic_server_timeout", config.dynamic_server_timeout)
-                       .Field("slow_start", config.slow_start)
-                       .Field("max_frame_size", config.max_frame_bytes)
-                       .Field("retry_timeout", config.retry_timeout)
-                       .Digest();
+  Canonical cluster;
+  cluster.Field("name", config.name)
+      .Field("key_file", config.key_file)
+      .Field("heartbeat_interval", config.heartbeat_interval)
+      .Field("heartbeat_timeout", config.heartbeat_timeout)
+      .Field("dynamic_server_timeout", config.dynamic_server_timeout)
+      .Field("slow_start", config.slow_start)
+      .Field("max_frame_size", config.max_frame_bytes)
+      .Field("retry_timeout", config.retry_timeout);
+  // Rendered only when not the default, so that a file without it keeps the
+  // digest it had before the key existed (no refusal between versions).
+  if (config.durability == ClusterConfig::Durability::kFsync) cluster.Field("durability", "fsync");
+  digest.cluster = cluster.Digest();
   Canonical node;
   RenderNode(node, config.node_defaults);
   digest.node = node.Digest();

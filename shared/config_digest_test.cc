@@ -448,6 +448,22 @@ TEST(ConfigDigestTest, FromHexRejectsMalformedText) {
   }
 }
 
+TEST(ConfigDigestTest, DurabilityChangesTheClusterDigestOnlyWhenNotTheDefault) {
+  const std::string servers = R"(
+[[server]]
+id = "a"
+cluster_address = "h:1"
+http_address = "h:2"
+)";
+  const std::string head = "[cluster]\nname = \"c\"\nkey_file = \"k\"\n";
+  const ConfigDigest plain = DigestOf(head + servers);
+  const ConfigDigest replicated = DigestOf(head + "durability = \"replicated\"\n" + servers);
+  const ConfigDigest fsync = DigestOf(head + "durability = \"fsync\"\n" + servers);
+  EXPECT_EQ(plain.Combined(), replicated.Combined());
+  EXPECT_NE(plain.cluster, fsync.cluster);
+  EXPECT_EQ(plain.servers, fsync.servers);
+}
+
 TEST(ConfigDigestTest, PinnedCombinedDigest) {
   // Pins the canonical rendering. Peers compare this digest when they connect and
   // refuse each other when it differs, so if this value changes, sidecars of the

@@ -99,8 +99,10 @@ Status Sidecar::OpenStore() {
   options.spoke_cache_bytes = options_.self.node.spoke_cache_bytes;
   if (membership_.is_triad(options_.self.index)) {
     // Only the triad stores; spokes ask it.
+    store::RecordStoreOptions store_options;
+    store_options.sync = options_.config.durability == ClusterConfig::Durability::kFsync;
     Result<std::unique_ptr<store::RecordStore>> opened =
-        store::RecordStore::Open(options_.data_dir + "/store");
+        store::RecordStore::Open(options_.data_dir + "/store", store_options);
     if (!opened.ok()) return Status::IoError("store: " + opened.status().message());
     store_ = std::move(opened).value();
     options.store = store_.get();
@@ -696,6 +698,8 @@ StatusSnapshot Sidecar::Snapshot(int64_t now_unix_ms) const {
   store.owning = cache_->owning();
   store.quorum = cache_->quorum();
   store.voters_reached = cache_->voters_reached();
+  store.durability =
+      options_.config.durability == ClusterConfig::Durability::kFsync ? "fsync" : "replicated";
   store.ready_triad = cache_->ReadyTriad();
   store.node = cache_->stats();
   for (const CacheConfig& cache : options_.config.caches) {

@@ -78,6 +78,7 @@ nlohmann::json StoreJson(const StoreStatus& store) {
       {"owning", store.owning},
       {"quorum", store.quorum},
       {"servers_reached", store.voters_reached},
+      {"durability", store.durability},
       {"ready_triad", nlohmann::json::array()},
       {"caches", caches},
       {"replication_lag_ms", store.replication_lag_ms},

@@ -66,6 +66,8 @@ struct StoreStatus {
   // true on a spoke.
   bool quorum = true;
   int voters_reached = 0;  // of the cluster file's servers, itself included
+  // The cluster file's durability: "replicated" or "fsync".
+  std::string durability = "replicated";
   ServerSet ready_triad;
   std::vector<CacheStatus> caches;  // in the cluster file's order
   cache::CacheNodeStats node;       // its per_cache is not read: see `caches`

@@ -208,6 +208,7 @@ TEST(StatusReportTest, StatusJsonOfATriadServer) {
         "tombstones": 0
       }
     ],
+    "durability": "replicated",
     "failed": 4,
     "forwarded": 6,
     "owning": false,

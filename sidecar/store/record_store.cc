@@ -320,7 +320,7 @@ Result<std::vector<bool>> RecordStore::ApplyBatch(std::span<const RecordWrite> w
     return applied;
   }
   leveldb::WriteOptions write_options;
-  write_options.sync = true;
+  write_options.sync = options_.sync;
   const leveldb::Status status = db_->Write(write_options, &batch);
   if (!status.ok()) {
     return IoErrorFrom("write", status.ToString());
@@ -355,7 +355,7 @@ Status RecordStore::FlushCache(std::string_view cache, Version version) {
   // (key within the cache, what was there)
   std::vector<std::pair<std::string, EntryInfo>> replaced;
   leveldb::WriteOptions write_options;
-  write_options.sync = true;
+  write_options.sync = options_.sync;
   auto write_batch = [&]() -> Status {
     if (replaced.empty()) {
       return Status::Ok();

@@ -6,7 +6,8 @@
 // number of times, end up alike. Deletes are records too (tombstones); Get
 // returns tombstones and expired records as stored, and whether one is visible
 // is the reader's call (Record::IsGoneAt). Apply, ApplyBatch and FlushCache
-// return only once their write is synced to disk; SweepExpired does not sync.
+// return once their write is in LevelDB's log, and with `sync` (the default)
+// only once that is synced to disk; SweepExpired never syncs.
 // An unreadable entry affects its own key only (Get fails for it, the rest
 // skip it, Apply replaces it).
 //
@@ -48,8 +49,13 @@ struct RecordStoreOptions {
   // How long a deleted or expired record stays before SweepExpired removes it
   // (doc/store.md "Removal"). Negative counts as 0.
   int64_t tombstone_grace_ms = 60 * 60 * 1000;
-  // FlushCache writes its tombstones in synced batches of this many (at least 1).
+  // FlushCache writes its tombstones in batches of this many (at least 1).
   std::size_t flush_batch_records = 1000;
+  // Whether Apply, ApplyBatch and FlushCache wait for the disk (fdatasync of
+  // LevelDB's log) before they return: cluster file `durability = "fsync"`.
+  // Without it a write has reached the operating system when they return: it
+  // survives the kill of the process, not the crash of the machine.
+  bool sync = true;
   // The cache whose live keys are counted by first byte (LiveKeysByFirstByte):
   // the sessions, whose ids begin with their server's route character.
   std::string counted_cache = "session";
