@@ -258,7 +258,8 @@ class Cluster:
     """A cluster file for `count` static servers, and their processes."""
 
     def __init__(self, count, heartbeat_interval="200ms", heartbeat_timeout="1s",
-                 cluster_name="itest", key=None, dynamic_server_timeout="15m"):
+                 cluster_name="itest", key=None, dynamic_server_timeout="15m",
+                 durability=None):
         self.dir = tempfile.mkdtemp(prefix="cluster-balance-itest-")
         self.started = []
         self.key_path = os.path.join(self.dir, "cluster.key")
@@ -270,6 +271,7 @@ class Cluster:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.dynamic_server_timeout = dynamic_server_timeout
+        self.durability = durability  # None: the cluster file's default
         self.config_path = self.write_config("cluster.toml", cluster_name=cluster_name)
 
     def write_config(self, name, cluster_name="itest", order=None, key=None):
@@ -294,6 +296,8 @@ class Cluster:
             f'dynamic_server_timeout = "{self.dynamic_server_timeout}"',
             'slow_start = "10s"',
         ]
+        if self.durability is not None:
+            lines.append(f'durability = "{self.durability}"')
         static = [s for s in self.servers if not s.dynamic]
         for position in (order or range(len(static))):
             s = static[position]

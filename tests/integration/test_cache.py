@@ -104,8 +104,8 @@ def log_size(server):
 
 
 class CacheTestCase(unittest.TestCase):
-    def make_cluster(self, count, extra_config=""):
-        cluster = Cluster(count)
+    def make_cluster(self, count, extra_config="", **options):
+        cluster = Cluster(count, **options)
         if extra_config:
             with open(cluster.config_path, "a") as f:
                 f.write(extra_config)
@@ -1035,6 +1035,53 @@ class RecoveryTest(CacheTestCase):
         self.only_owner(c, s0, spoke, expected, problems)
         if problems:
             self.fail("\n".join(problems))
+
+    def test_kill_of_the_whole_triad_loses_no_acknowledged_write(self):
+        # durability "replicated" (the default) acknowledges a write once every
+        # triad server has applied it, before any disk sync: it is in the
+        # operating system's hands, so killing every sidecar process loses
+        # nothing. "fsync" must pass the same.
+        for durability in (None, "fsync"):
+            with self.subTest(durability=durability or "default"):
+                c = self.make_cluster(5, durability=durability).start_all()
+                self.wait_store(c.servers)
+                self.wait_settled(c)
+                triad = c.servers[:3]
+                self.assertEqual(triad[0].status()["store"]["durability"],
+                                 durability or "replicated")
+                acked, stop = {}, threading.Event()
+
+                def write(spoke, name):
+                    mc = client(spoke)
+                    n = 0
+                    try:
+                        while not stop.is_set():
+                            key = f"session:{name}-{n}"
+                            value = value_of(key, n)
+                            n += 1
+                            if mc.set(key, value):
+                                acked[key] = value
+                    except (MemcacheServerError, OSError):
+                        pass  # the triad went while this write was in flight
+                    finally:
+                        mc.close()
+
+                writers = [threading.Thread(target=write, args=(s, s.id), daemon=True)
+                           for s in c.servers[3:]]
+                for w in writers:
+                    w.start()
+                wait_for(lambda: len(acked) >= 300, 30, "300 acknowledged writes")
+                for s in triad:  # kill -9, one right after the other, writes in flight
+                    s.kill()
+                stop.set()
+                for w in writers:
+                    w.join(timeout=20)
+                written = dict(acked)
+                self.restart(c, triad)
+                wrong = self.read_all(c.servers[3], written)
+                self.assertEqual(wrong, [], f"{len(wrong)} of {len(written)} acknowledged "
+                                 f"writes lost (first: {wrong[:5]})")
+                c.close()
 
     def test_a_session_rewritten_elsewhere_while_its_spoke_was_away(self):
         c = self.make_cluster(5).start_all()
