@@ -94,6 +94,7 @@ Result<std::unique_ptr<RecordStore>> RecordStore::Open(const std::string& dir,
                                                        const RecordStoreOptions& options) {
   leveldb::Options db_options;
   db_options.create_if_missing = true;
+  db_options.write_buffer_size = options.write_buffer_bytes;
   leveldb::DB* raw = nullptr;
   const leveldb::Status status = leveldb::DB::Open(db_options, dir, &raw);
   if (!status.ok()) {

@@ -56,6 +56,11 @@ struct RecordStoreOptions {
   // Without it a write has reached the operating system when they return: it
   // survives the kill of the process, not the crash of the machine.
   bool sync = true;
+  // LevelDB's memtable: written out as a level-0 table when full. LevelDB's 4 MiB
+  // default makes a stream of 4 KiB sessions flush every thousand writes, and
+  // writes stall while level 0 is compacted behind them; a larger one flushes
+  // less often, for that much more memory under write load (none when idle).
+  std::size_t write_buffer_bytes = 16 * 1024 * 1024;
   // The cache whose live keys are counted by first byte (LiveKeysByFirstByte):
   // the sessions, whose ids begin with their server's route character.
   std::string counted_cache = "session";
