@@ -117,6 +117,14 @@ bool Membership::CheckFounded(int64_t now_unix_ms) {
     });
   });
   if (!agrees && now_unix_ms < alone_after_unix_ms_) return false;
+  // A spoke that has heard no triad server's view knows nothing of the others
+  // (README "Partitions"): founding alone would publish them all down and send
+  // their sessions to its own backend. Its web server keeps the view file as it
+  // was until a connected triad server has told its view.
+  if (!agrees && !is_triad(self_index_) &&
+      (heard_from_triad_ & connected_ & ServerSet::Triad()).empty()) {
+    return false;
+  }
   founded_ = true;
   return Changed();
 }

@@ -32,9 +32,12 @@
 //    (every connected triad peer has sent its view, at least one of them is
 //    founded itself, and every server that the latest view of each founded one
 //    shows up is up here too: for a triad server, connected), or the alone wait
-//    (ClusterConfig::alone_wait) over, or the only server of the cluster (no
-//    dynamic servers known). Once founded, always founded. At a cold start of
-//    the whole triad nobody is founded before the alone wait.
+//    (ClusterConfig::alone_wait) over (for a spoke: once a connected triad
+//    server has sent its view), or the only server of the cluster (no dynamic
+//    servers known). A spoke that starts reaching no triad server stays
+//    unfounded until one has told it its view: it knows nothing of the other
+//    servers, and its web server keeps the view file it had. Once founded, always founded.
+//    At a cold start of the whole triad nobody is founded before the alone wait.
 //  - The operator's drain flag is versioned apart (admin_version, raised by the
 //    triad on every drain/enable; at equal versions draining wins), so it survives
 //    the restart of the drained server and of any one triad server.

@@ -486,6 +486,23 @@ TEST(MembershipFoundedTest, HeardFromNoTriadPeerItIsFoundedAfterTheAloneWait) {
   EXPECT_TRUE(triad.founded());
 }
 
+// A spoke restarted while it is cut off from the whole triad publishes nothing:
+// a view of its own would show every other server down.
+TEST(MembershipFoundedTest, SpokeThatReachesNoTriadServerIsNotFoundedByTheAloneWait) {
+  const ClusterConfig config = FiveServers();  // alone wait: 3 s timeout + 1 s interval
+  auto nodes = ConvergedFive(config);
+  Membership spoke(config, 4, 20, kStart);
+  spoke.Tick(kStart + 4000);
+  spoke.Tick(kStart + 60'000);
+  EXPECT_FALSE(spoke.founded());
+  // Once a triad server is reached, its view founds the spoke as usual.
+  spoke.OnPeerAuthenticated(1, 11, kStart + 60'001);
+  EXPECT_FALSE(spoke.founded());
+  spoke.OnViewUpdate(1, nodes[1]->FullUpdate(), kStart + 60'002);
+  EXPECT_TRUE(spoke.founded());
+  EXPECT_EQ(spoke.ToView(kStart + 60'002).state(0), ServerState::kUp);
+}
+
 TEST(MembershipFoundedTest, ColdStartOfTheWholeClusterFoundsEveryoneAfterTheAloneWait) {
   const ClusterConfig config = FiveServers();
   auto nodes = FiveConnected(config, kStart, 2);
