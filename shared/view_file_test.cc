@@ -233,10 +233,13 @@ class ViewFileTest : public testing::Test {
 // They write for at least the minimum time, and on a loaded machine keep going (up
 // to the maximum) until every reader has seen kTargetChanges new generations; then
 // they require more than 1000, so they cannot pass vacuously.
+// The writer stops once every reader has seen kTargetChanges generations (after
+// the minimum time); the maximum only bounds a run on a loaded machine (ASan,
+// the other tests on the same 2 cores), where reaching the target takes longer.
 constexpr auto kMinWriteTime = std::chrono::seconds(3);
-constexpr auto kMaxWriteTime = std::chrono::seconds(8);
+constexpr auto kMaxWriteTime = std::chrono::seconds(25);
 constexpr auto kMinChildWriteTime = std::chrono::seconds(2);
-constexpr auto kMaxChildWriteTime = std::chrono::seconds(6);
+constexpr auto kMaxChildWriteTime = std::chrono::seconds(25);
 constexpr auto kCatchUpTime = std::chrono::milliseconds(2);
 constexpr uint64_t kTargetChanges = 2000;
 constexpr int kMaxReaders = 3;
