@@ -112,21 +112,45 @@ class PartitionTestCase(unittest.TestCase):
     def generations(self, servers):
         return {s.id: s.status()["generation"] for s in servers}
 
+    def cluster_with_writer(self, name):
+        """A 3+2 cluster, and a writer going on through its first spoke that has
+        had 50 writes acknowledged."""
+        network, c = self.make_cluster(5)
+        writer = Writer(c.servers[3], name)
+        self.addCleanup(writer.stop.set)
+        wait_for(lambda: writer.count() >= 50, 20, "50 writes acknowledged before the cut")
+        return network, c, writer
+
+    def majority_goes_on(self, writer, through):
+        """The writes acknowledged at the cut, once 50 more have been."""
+        acked_at_cut = writer.count()
+        wait_for(lambda: writer.count() >= acked_at_cut + 50, 20,
+                 f"50 more writes acknowledged {through}")
+        return acked_at_cut
+
+    def heal_and_audit(self, network, c, cut_off, writer, acked_at_cut, reader):
+        """Heals, waits for `cut_off` to own keys again, and reads every
+        acknowledged write back through `reader`; returns them."""
+        network.heal()
+        c.wait_states({s.id: "up" for s in c.servers}, timeout=15)
+        wait_for(lambda: cut_off.status()["store"]["owning"], 20, f"{cut_off.id} to own keys again")
+        acked = writer.finish()
+        print(f"{type(self).__name__}: {len(acked)} acknowledged ({acked_at_cut} before the "
+              f"cut), {writer.errors} errors", file=sys.stderr)
+        wrong = audit(reader, acked)
+        self.assertEqual(wrong, [], f"{len(wrong)} of {len(acked)} acknowledged writes lost")
+        return acked
+
 
 class TriadServerCutOffTest(PartitionTestCase):
     def test_majority_serves_the_cut_off_server_refuses_and_catches_up(self):
-        network, c = self.make_cluster(5)
+        network, c, writer = self.cluster_with_writer("w")
         s0, s1, s2, s3, s4 = c.servers
-        writer = Writer(s3, "w")
-        self.addCleanup(writer.stop.set)
-        wait_for(lambda: writer.count() >= 50, 20, "50 writes acknowledged before the cut")
 
         network.isolate(2, range(5))
         c.wait_states({"s2": "down"}, observers=[s0, s1, s3, s4], timeout=10)
         # The majority side keeps acknowledging writes.
-        acked_at_cut = writer.count()
-        wait_for(lambda: writer.count() >= acked_at_cut + 50, 20,
-                 "50 more writes acknowledged by the majority side")
+        acked_at_cut = self.majority_goes_on(writer, "by the majority side")
         # The cut-off server owns nothing and says why, rather than answering
         # from what it alone holds.
         wait_for(lambda: not s2.status()["store"]["quorum"], 10, "s2 to see it lost the quorum")
@@ -140,14 +164,7 @@ class TriadServerCutOffTest(PartitionTestCase):
         self.assertTrue(client.set("session:on-the-cut-off-side", b"x")
                         .startswith(b"SERVER_ERROR cut off from the cluster"))
 
-        network.heal()
-        c.wait_states({s.id: "up" for s in c.servers}, timeout=15)
-        wait_for(lambda: s2.status()["store"]["owning"], 20, "s2 to own keys again")
-        acked = writer.finish()
-        print(f"TriadServerCutOffTest: {len(acked)} acknowledged ({acked_at_cut} before the "
-              f"cut), {writer.errors} errors", file=sys.stderr)
-        wrong = audit(s4, acked)
-        self.assertEqual(wrong, [], f"{len(wrong)} of {len(acked)} acknowledged writes lost")
+        acked = self.heal_and_audit(network, c, s2, writer, acked_at_cut, reader=s4)
 
         # s2 caught up: alone with the spokes (3 of 5) it answers every one.
         s0.kill()
@@ -163,11 +180,8 @@ class TriadCutTest(PartitionTestCase):
         # s0 is cut off from s1 and s2 only; the spokes still reach all three.
         # Each spoke votes for one side (s1 and s2, the larger): the pair holds
         # the quorum, s0 does not, and never both at once.
-        network, c = self.make_cluster(5)
+        network, c, writer = self.cluster_with_writer("t")
         s0, s1, s2, s3, s4 = c.servers
-        writer = Writer(s3, "t")
-        self.addCleanup(writer.stop.set)
-        wait_for(lambda: writer.count() >= 50, 20, "50 writes acknowledged before the cut")
 
         network.cut(0, 1)
         network.cut(0, 2)
@@ -195,23 +209,14 @@ class TriadCutTest(PartitionTestCase):
             time.sleep(0.1)  # sampling interval of the watch
         self.assertEqual(quorum, {"s0": False, "s1": True, "s2": True})
         self.assertEqual(both, [], "both sides held a quorum")
-        acked_at_cut = writer.count()
-        wait_for(lambda: writer.count() >= acked_at_cut + 50, 20,
-                 "50 more writes acknowledged through a spoke by the pair")
+        acked_at_cut = self.majority_goes_on(writer, "through a spoke by the pair")
         client = s0.memcached()
         self.addCleanup(client.close)
         wait_for(lambda: client.set("session:on-s0", b"x")
                  .startswith(b"SERVER_ERROR cut off from the cluster"), 15,
                  "s0 to refuse writes")
 
-        network.heal()
-        c.wait_states({s.id: "up" for s in c.servers}, timeout=15)
-        wait_for(lambda: s0.status()["store"]["owning"], 20, "s0 to own keys again")
-        acked = writer.finish()
-        print(f"TriadCutTest: {len(acked)} acknowledged ({acked_at_cut} before the cut), "
-              f"{writer.errors} errors", file=sys.stderr)
-        wrong = audit(s0, acked)
-        self.assertEqual(wrong, [], f"{len(wrong)} of {len(acked)} acknowledged writes lost")
+        self.heal_and_audit(network, c, s0, writer, acked_at_cut, reader=s0)
 
 
 class AsymmetricPartitionTest(PartitionTestCase):
