@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 _SIZE = (8, 4.5)
 _DPI = 100
@@ -76,6 +77,7 @@ def per_trial(path, title, series, ylabel, goals=None):
         axes.annotate(label, (0.99, bound), xycoords=("axes fraction", "data"),
                       ha="right", va="bottom", fontsize="small", color="dimgrey")
     axes.set_xlabel("trial")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are counted, not measured
     axes.set_ylabel(ylabel)
     axes.set_ylim(bottom=0)
     axes.grid(True, alpha=0.3)
