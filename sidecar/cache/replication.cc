@@ -84,9 +84,7 @@ void Replicator::Send(const std::string& cache, const std::string& key, const st
   if (replicas.empty()) {
     // Each replica's connection is closing: lost before the write left, as in
     // PeerLost, and its loss may be the first sign of a cut.
-    write.lost_mark = ownership_.Mark();
-    confirming_.push_back(std::move(write));
-    ConfirmQuorum();
+    AwaitQuorum(std::move(write));
     return;
   }
   waiting_[id] = std::move(write);
@@ -131,9 +129,7 @@ void Replicator::Receive(int peer, const protocol::ReplicateAck& ack) {
   if (!ownership_.quorum()) {
     // The replicas that answered may all be on this server's side of a cut:
     // done only once a quorum is heard (or failed when the loss is settled).
-    finished.lost_mark = ownership_.Mark();
-    confirming_.push_back(std::move(finished));
-    ConfirmQuorum();
+    AwaitQuorum(std::move(finished));
     return;
   }
   Finish(finished, finished.ok);
@@ -164,6 +160,12 @@ void Replicator::PeerLost(int peer) {
     write.lost_mark = mark;
     confirming_.push_back(std::move(write));
   }
+  ConfirmQuorum();
+}
+
+void Replicator::AwaitQuorum(Waiting write) {
+  write.lost_mark = ownership_.Mark();
+  confirming_.push_back(std::move(write));
   ConfirmQuorum();
 }
 

@@ -102,6 +102,10 @@ class Replicator {
   void Send(const std::string& cache, const std::string& key, const store::Record& record,
             bool flush, Done done, const protocol::RequestId& request, const std::string& reply);
 
+  // A write whose replicas are gone, or may all be on this server's side of a
+  // cut: done once a quorum is heard after now (ConfirmQuorum), failed by
+  // QuorumLost.
+  void AwaitQuorum(Waiting write);
   // Finishes a write: counted as replicated, `done` called with `ok`.
   void Finish(Waiting& write, bool ok);
 
