@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "sidecar/store/hybrid_clock.h"
+#include "sidecar/store/quiet_background_env.h"
 
 namespace cb::store {
 
@@ -95,6 +96,7 @@ Result<std::unique_ptr<RecordStore>> RecordStore::Open(const std::string& dir,
   leveldb::Options db_options;
   db_options.create_if_missing = true;
   db_options.write_buffer_size = options.write_buffer_bytes;
+  if (options.quiet_background) db_options.env = QuietBackgroundEnv::Shared();
   leveldb::DB* raw = nullptr;
   const leveldb::Status status = leveldb::DB::Open(db_options, dir, &raw);
   if (!status.ok()) {
