@@ -41,7 +41,17 @@ using RefIteratorPtr = Owned<git_reference_iterator, git_reference_iterator_free
 void InitLibgit2() {
   static std::once_flag once;
   // Never shut down: other GitStores may live until exit.
-  std::call_once(once, [] { git_libgit2_init(); });
+  std::call_once(once, [] {
+    git_libgit2_init();
+    // The deploy repository is the sidecar's own: no user's or machine's Git
+    // configuration may change it, and an unreadable HOME (the sidecar started
+    // by a tool that kept root's) must not stop the sidecar. So libgit2 looks
+    // for no global, XDG, system or program-data configuration file.
+    for (const int level : {GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_SYSTEM,
+                            GIT_CONFIG_LEVEL_PROGRAMDATA}) {
+      git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, level, "");
+    }
+  });
 }
 
 std::string LastGitError() {

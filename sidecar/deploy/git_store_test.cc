@@ -113,6 +113,29 @@ TEST(GitStoreTest, OpenCreatesABareRepositoryAndItsParents) {
   ASSERT_NE(reopened, nullptr);
 }
 
+TEST(GitStoreTest, TheUsersGitConfigurationIsNeverRead) {
+  // A HOME whose .gitconfig libgit2 cannot parse: read, it would fail every open.
+  TempDir dir("git_store");
+  std::ofstream(dir.path() + "/.gitconfig") << "[core\n\tbroken = \"\n";
+  std::filesystem::create_directories(dir.path() + "/.config/git");
+  std::ofstream(dir.path() + "/.config/git/config") << "[core\n";
+  const char* saved = std::getenv("HOME");
+  const std::string old_home = saved != nullptr ? saved : "";
+  ::setenv("HOME", dir.path().c_str(), 1);
+  ::setenv("XDG_CONFIG_HOME", (dir.path() + "/.config").c_str(), 1);
+  {
+    auto store = OpenStore(dir.path() + "/deploy.git");
+    ASSERT_NE(store, nullptr);
+    EXPECT_FALSE(MustCommit(*store, kShop, "").empty());
+  }
+  ::unsetenv("XDG_CONFIG_HOME");
+  if (saved != nullptr) {
+    ::setenv("HOME", old_home.c_str(), 1);
+  } else {
+    ::unsetenv("HOME");
+  }
+}
+
 TEST(GitStoreTest, OpenOfSomethingThatIsNotARepositoryFails) {
   TempDir dir("git_store");
   std::ofstream(dir.path() + "/file") << "x";
