@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <condition_variable>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -16,18 +15,13 @@
 #include <sstream>
 #include <string>
 
+#include "sidecar/testing/temp_dir.h"
+
 namespace cb::store {
 namespace {
 
 class QuietBackgroundEnvTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "quiet_env_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
-
   static std::string ReadAll(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     std::ostringstream out;
@@ -35,7 +29,8 @@ class QuietBackgroundEnvTest : public ::testing::Test {
     return out.str();
   }
 
-  std::filesystem::path root_;
+  testing_support::TempDir dir_{"quiet_env"};
+  const std::filesystem::path root_{dir_.path()};
 };
 
 std::string RandomBytes(std::size_t size, unsigned seed) {

@@ -96,7 +96,9 @@ Result<std::unique_ptr<RecordStore>> RecordStore::Open(const std::string& dir,
   leveldb::Options db_options;
   db_options.create_if_missing = true;
   db_options.write_buffer_size = options.write_buffer_bytes;
-  if (options.quiet_background) db_options.env = QuietBackgroundEnv::Shared();
+  // LevelDB's flushes and compactions kept out of the way of the writes that
+  // wait for the disk and of the event loop.
+  db_options.env = QuietBackgroundEnv::Shared();
   leveldb::DB* raw = nullptr;
   const leveldb::Status status = leveldb::DB::Open(db_options, dir, &raw);
   if (!status.ok()) {

@@ -61,9 +61,6 @@ struct RecordStoreOptions {
   // writes stall while level 0 is compacted behind them; a larger one flushes
   // less often, for that much more memory under write load (none when idle).
   std::size_t write_buffer_bytes = 16 * 1024 * 1024;
-  // LevelDB's flushes and compactions kept out of the way of the writes that
-  // wait for the disk and of the event loop (QuietBackgroundEnv).
-  bool quiet_background = true;
   // The cache whose live keys are counted by first byte (LiveKeysByFirstByte):
   // the sessions, whose ids begin with their server's route character.
   std::string counted_cache = "session";
